@@ -1,0 +1,99 @@
+"""The composition root: `build_application(settings, ...)` and `run()` for `python -m bot`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from telegram import BotCommand, Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.request import BaseRequest
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.domain.accounts import Accounts
+from bot.domain.panels import Panels
+from bot.handlers import register
+from bot.handlers.common import command_descriptions
+from bot.handlers.context import BotContext, Deps
+from bot.i18n import I18n, available_locales
+from bot.store import KeyBox, Store
+
+log = logging.getLogger(__name__)
+
+# A demo/test token shape that PTB accepts; never used against the real Telegram.
+OFFLINE_TOKEN = "123456:offline-demo-token-not-a-secret"
+
+
+def build_application(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    panels: Panels | None = None,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    rate_limiter: bool = True,
+) -> Application:  # type: ignore[type-arg]
+    """The bot's PTB `Application`, with the network parts injectable for tests and the demo."""
+    if store is None:
+        keybox = KeyBox(settings.secret_key or settings.panel_key or "")
+        store = Store(settings.database_url, keybox=keybox)
+    panels = panels or Panels(settings.panel_url)
+    accounts = Accounts(store, panels, team_key=settings.panel_key)
+    deps = Deps(settings=settings, store=store, panels=panels, accounts=accounts)
+
+    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+        await store.create_all()
+        await accounts.setup()
+        await register_commands(application)
+
+    async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        await panels.aclose()
+        await store.dispose()
+
+    api = settings.telegram_api_url
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_token or OFFLINE_TOKEN)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(context=BotContext))
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if rate_limiter:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    application = builder.build()
+    application.bot_data["deps"] = deps
+    register(application)
+    return application
+
+
+async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """The command menu in every language we have (and the default without a language)."""
+    for code in available_locales():
+        commands = [BotCommand(name, text) for name, text in command_descriptions(I18n(code))]
+        await application.bot.set_my_commands(commands, language_code=code.split("_")[0])
+    default = [BotCommand(name, text) for name, text in command_descriptions(I18n("en"))]
+    await application.bot.set_my_commands(default)
+
+
+def run(argv: list[str]) -> int:
+    """`python -m bot`: long polling until SIGINT/SIGTERM."""
+    from bot.cli import configure_logging
+
+    configure_logging()
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    application = build_application(settings)
+    log.info("starting: panel %s, team mode %s", settings.panel_url, settings.team_mode)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

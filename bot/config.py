@@ -1,0 +1,96 @@
+"""Settings read once from the environment (and a `.env` file), as PRODUCT.md's table."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SEED_PANEL_URL = "https://smmsquid.com/api/v2"
+TELEGRAM_API_URL = "https://api.telegram.org"
+
+
+class ConfigError(Exception):
+    """A missing or malformed setting; the message is one line naming the variable."""
+
+
+def _id_list(value: Any) -> Any:
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace(";", ",").replace(" ", ",").split(",")]
+        return frozenset(int(p) for p in parts if p)
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    telegram_token: str | None = None
+    telegram_api_url: str = TELEGRAM_API_URL
+    panel_url: str = SEED_PANEL_URL
+    panel_key: str | None = None
+    allowed_users: Annotated[frozenset[int], NoDecode] = frozenset()
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    database_url: str = "sqlite+aiosqlite:///smm-bot.db"
+    secret_key: str | None = None
+    status_poll_seconds: float = Field(default=60.0, gt=0)
+    default_locale: str = "en"
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    port: int = Field(default=8080, gt=0, lt=65536)
+
+    @field_validator("allowed_users", "admin_ids", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: Any) -> Any:
+        return _id_list(value)
+
+    @field_validator("telegram_api_url", "panel_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (ValueError, UnknownLocaleError):
+            raise ValueError("is not a known locale") from None
+        return value.replace("-", "_")
+
+    @model_validator(mode="after")
+    def _team_mode(self) -> Settings:
+        if self.panel_key is not None and not self.panel_key.strip():
+            raise ValueError("PANEL_KEY is set but empty")
+        return self
+
+    @property
+    def team_mode(self) -> bool:
+        return bool(self.panel_key)
+
+    def __repr__(self) -> str:
+        return f"Settings(panel_url={self.panel_url!r}, team_mode={self.team_mode}, database_url=…)"
+
+    __str__ = __repr__
+
+
+def load_settings(*, require_token: bool = True, **overrides: Any) -> Settings:
+    """Read the settings; raise `ConfigError` naming the first bad or missing variable."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if require_token and not settings.telegram_token:
+        raise ConfigError("TELEGRAM_TOKEN: required (the token @BotFather gave you)")
+    if require_token and not settings.secret_key and not settings.team_mode:
+        raise ConfigError("SECRET_KEY: required to encrypt the panel keys users link")
+    return settings

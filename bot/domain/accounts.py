@@ -1,0 +1,60 @@
+"""Which panel account a user orders with: their own linked key, or the team's key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.domain.panels import Panels
+from bot.panel.client import PanelClient
+from bot.panel.models import Balance
+from bot.store import PanelAccount, Store
+
+MIN_KEY_LENGTH = 8
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """A usable account: its row, a client on its key, and its key for catalog lookups."""
+
+    account: PanelAccount
+    client: PanelClient
+    key: str
+
+
+class Accounts:
+    def __init__(self, store: Store, panels: Panels, *, team_key: str | None = None) -> None:
+        self.store = store
+        self.panels = panels
+        self.team_key = team_key
+
+    @property
+    def team_mode(self) -> bool:
+        return self.team_key is not None
+
+    async def setup(self) -> None:
+        """In team mode, the shared account row exists (currency filled on first balance)."""
+        if self.team_key is not None and await self.store.account_for(None, self.panels.url) is None:
+            await self.store.link_account(None, self.panels.url, self.team_key, None)
+
+    async def linked(self, user_id: int) -> Linked | None:
+        owner = None if self.team_mode else user_id
+        account = await self.store.account_for(owner, self.panels.url)
+        if account is None:
+            if self.team_key is None:
+                return None
+            account = await self.store.link_account(None, self.panels.url, self.team_key, None)
+        key = self.store.reveal_key(account)
+        return Linked(account, self.panels.client(key), key)
+
+    @staticmethod
+    def looks_like_key(text: str) -> bool:
+        text = text.strip()
+        return MIN_KEY_LENGTH <= len(text) <= MAX_KEY_LENGTH and not any(c.isspace() for c in text)
+
+    async def link(self, user_id: int, key: str) -> tuple[PanelAccount, Balance]:
+        """Check a key with `balance` and store it encrypted. Raises the panel's errors."""
+        key = key.strip()
+        balance = await self.panels.client(key).balance()
+        account = await self.store.link_account(user_id, self.panels.url, key, balance.currency or None)
+        return account, balance

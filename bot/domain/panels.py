@@ -1,0 +1,53 @@
+"""Panel clients per account key over one shared HTTP connection pool, with catalogs."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import httpx
+
+from bot.panel.catalog import Catalog, CatalogCache
+from bot.panel.client import PanelClient
+
+
+def fingerprint(url: str, key: str) -> str:
+    """Identifies an account without holding its key (cache and lookup keys)."""
+    return hashlib.sha256(f"{url}\n{key}".encode()).hexdigest()
+
+
+class Panels:
+    """One panel URL; a `PanelClient` per key, all on one `httpx.AsyncClient`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        catalog_ttl: float = 600.0,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.url = url
+        self._own_http = http is None
+        self.http = http or httpx.AsyncClient(
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+        self.catalogs = CatalogCache(ttl=catalog_ttl)
+        self._options = client_options or {}
+        self._clients: dict[str, PanelClient] = {}
+
+    def client(self, key: str) -> PanelClient:
+        fp = fingerprint(self.url, key)
+        client = self._clients.get(fp)
+        if client is None:
+            client = self._clients[fp] = PanelClient(self.url, key, http=self.http, **self._options)
+        return client
+
+    async def catalog(self, key: str) -> Catalog:
+        client = self.client(key)
+        return await self.catalogs.get(fingerprint(self.url, key), client.services)
+
+    async def aclose(self) -> None:
+        if self._own_http:
+            await self.http.aclose()

@@ -1,0 +1,114 @@
+"""Exactly-once order placement: the draft row is the guard, `add` is sent at most once."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bot.panel.catalog import Catalog
+from bot.panel.client import PanelClient
+from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, Refusal
+from bot.panel.fields import FieldInvalid, build_add_params, quote, total_quantity
+from bot.panel.models import Service
+from bot.store import DraftState, Order, Store
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    PLACED = "placed"  # the panel gave an order id
+    ALREADY = "already"  # another tap / process claimed this draft first
+    REFUSED = "refused"  # the panel said no; the draft is editable again
+    UNAVAILABLE = "unavailable"  # the request provably did not go through; editable again
+    UNKNOWN = "unknown"  # the request may have gone through: check the panel
+    INVALID = "invalid"  # a field no longer passes (e.g. the service's limits changed)
+    CHANGED = "changed"  # price or limits changed since the confirm screen
+    GONE = "gone"  # the service is no longer in the catalog
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceResult:
+    outcome: Outcome
+    order: Order | None = None
+    refusal: Refusal | None = None
+    invalid: FieldInvalid | None = None
+    service: Service | None = None
+    retry_after: float | None = None
+
+
+def service_of(snapshot: dict[str, Any]) -> Service:
+    service = Service.from_api(snapshot)
+    if service is None:
+        raise ValueError("draft without a service snapshot")
+    return service
+
+
+def _terms_changed(before: Service, now: Service) -> bool:
+    return (before.rate, before.min, before.max, before.type_key, before.dripfeed) != (
+        now.rate, now.min, now.max, now.type_key, now.dripfeed
+    )
+
+
+async def place_draft(
+    store: Store, client: PanelClient, catalog: Catalog, draft_id: int, user_id: int,
+    *, currency: str | None = None,
+) -> PlaceResult:
+    """Re-check the draft against the catalog, claim it with one conditional update and
+    send `add` once. Every path leaves the draft in a state that says what happened."""
+    draft = await store.get_draft(draft_id, user_id)
+    if draft is None or draft.state != DraftState.DRAFT:
+        return PlaceResult(Outcome.ALREADY)
+    snapshot = service_of(draft.service)
+    current = catalog.get(snapshot.id)
+    if current is None:
+        return PlaceResult(Outcome.GONE, service=snapshot)
+    if _terms_changed(snapshot, current):
+        await store.update_draft_values(draft_id, user_id, dict(draft.values), service=current.to_dict())
+        return PlaceResult(Outcome.CHANGED, service=current)
+    try:
+        params = build_add_params(current, draft.values)
+    except FieldInvalid as problem:
+        return PlaceResult(Outcome.INVALID, invalid=problem, service=current)
+
+    if not await store.claim_draft(draft_id, user_id):
+        return PlaceResult(Outcome.ALREADY)
+    try:
+        order_id = await client.add(params)
+    except OutcomeUnknown as unknown:
+        log.warning("draft %s: add outcome unknown (%s)", draft_id, unknown.reason)
+        await store.finish_draft(draft_id, DraftState.UNKNOWN, error=unknown.reason)
+        return PlaceResult(Outcome.UNKNOWN, service=current)
+    except PanelRefusal as refusal:
+        await store.finish_draft(draft_id, DraftState.DRAFT, error=refusal.text)
+        return PlaceResult(Outcome.REFUSED, refusal=refusal.refusal, service=current)
+    except PanelUnavailable as unavailable:
+        await store.finish_draft(draft_id, DraftState.DRAFT, error=unavailable.reason)
+        return PlaceResult(Outcome.UNAVAILABLE, service=current, retry_after=unavailable.retry_after)
+    except BaseException:
+        # Anything else after the claim (a bug, a cancelled task): the request may
+        # have left, so it must never be re-sent automatically.
+        await store.finish_draft(draft_id, DraftState.UNKNOWN, error="interrupted")
+        raise
+
+    price = quote(current, params)
+    try:
+        order = await store.record_placement(
+            draft_id,
+            panel_order_id=order_id,
+            service_name=current.name,
+            service_type=current.type,
+            link=params.get("link") or params.get("username"),
+            quantity=total_quantity(current, params),
+            fields=params,
+            charge=None if price.per_post else price.high,
+            currency=currency,
+            status="Pending",
+        )
+    except BaseException:
+        # The panel has the order; keep its id on the draft so nobody orders it again.
+        await store.finish_draft(draft_id, DraftState.UNKNOWN, order_id=order_id, error="not recorded")
+        raise
+    log.info("draft %s placed as order %s", draft_id, order_id)
+    return PlaceResult(Outcome.PLACED, order=order, service=current)

@@ -1,0 +1,24 @@
+"""Fake Telegram Bot API transport: run a real PTB Application against in-memory state.
+
+See ``FakeTelegram`` (server state), ``FakeRequest`` (PTB transport) and ``FakeUser`` (driver).
+"""
+
+from bot.fakegram.client import FakeUser
+from bot.fakegram.html import HtmlParseError, ParsedText, parse_html, utf16_len
+from bot.fakegram.request import FakeRequest, parse_bot_url
+from bot.fakegram.server import ApiCall, ApiError, FakeChat, FakeMessage, FakeTelegram
+
+__all__ = [
+    "ApiCall",
+    "ApiError",
+    "FakeChat",
+    "FakeMessage",
+    "FakeRequest",
+    "FakeTelegram",
+    "FakeUser",
+    "HtmlParseError",
+    "ParsedText",
+    "parse_bot_url",
+    "parse_html",
+    "utf16_len",
+]

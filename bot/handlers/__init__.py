@@ -1,0 +1,37 @@
+"""Telegram handlers: one module per concern; `register()` wires them to an Application."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
+
+from bot.handlers import account, browse, common, confirm, form, status
+from bot.handlers.context import gate
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    application.add_handler(TypeHandler(Update, gate), group=-1)
+    commands = {
+        "start": account.start,
+        "connect": account.connect,
+        "balance": account.balance,
+        "order": browse.order,
+        "services": browse.search_command,
+        "search": browse.search_command,
+        "status": status.status_command,
+        "help": common.help_command,
+        "cancel": common.cancel,
+        "language": common.language,
+    }
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback))
+    application.add_handler(CallbackQueryHandler(browse.on_browse_callback, pattern=browse.BROWSE_PATTERN))
+    application.add_handler(CallbackQueryHandler(form.on_form_callback, pattern=form.FORM_PATTERN))
+    application.add_handler(CallbackQueryHandler(confirm.on_confirm_callback, pattern=confirm.CONFIRM_PATTERN))
+    application.add_handler(CallbackQueryHandler(common.on_language_callback, pattern=r"^l:[A-Za-z_]{2,10}$"))
+    application.add_handler(CallbackQueryHandler(account.balance, pattern=r"^m:b$"))
+    application.add_handler(CallbackQueryHandler(status.recent_orders, pattern=r"^m:o$"))
+    application.add_handler(CallbackQueryHandler(common.stale_button))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, common.on_text))
+    application.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
+    application.add_error_handler(common.on_error)  # type: ignore[arg-type]

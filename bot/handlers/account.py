@@ -1,0 +1,153 @@
+"""Linking a panel account (`/start`, `/connect`, a pasted key) and `/balance`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+
+from bot.domain.accounts import Accounts, Linked
+from bot.handlers.context import BotContext
+from bot.handlers.texts import refusal
+from bot.handlers.ui import button, esc, keyboard, show
+from bot.i18n import I18n
+from bot.panel.catalog import Catalog
+from bot.panel.errors import PanelRefusal, PanelUnavailable, RefusalKind
+from bot.store import KeyBox
+
+log = logging.getLogger(__name__)
+
+# /balance answers within this, whatever the panel does; reads retry inside it.
+BALANCE_DEADLINE = 8.0
+CATALOG_DEADLINE = 25.0
+
+STEP_KEY = "key"
+
+
+def main_menu(t: I18n) -> InlineKeyboardMarkup:
+    return keyboard([
+        [button(t._("🛒 New order"), "p:0")],
+        [button(t._("💰 Balance"), "m:b"), button(t._("📋 Orders"), "m:o")],
+    ])
+
+
+def how_to_link(t: I18n) -> str:
+    return t._(
+        "To order, link your panel account: open the panel's API page, copy your API key "
+        "and send it here as a message (or as /connect KEY). I check it with the panel, "
+        "store it encrypted and delete your message."
+    )
+
+
+async def start(update: Update, context: BotContext) -> None:
+    """Greet; ask for a key if the user has none linked."""
+    t = context.i18n
+    linked = await context.deps.accounts.linked(context.user.telegram_id)
+    if linked is None:
+        await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_KEY})
+        await show(update, context, t._("👋 Hello! I place orders on your SMM panel from this chat.") + "\n\n" + how_to_link(t))
+        return
+    await context.deps.store.set_flow(context.user.telegram_id, None)
+    await show(
+        update,
+        context,
+        t._("👋 Hello! Choose a service and I will place the order on your panel. "
+            "Type a few words to search, or a service number to open it."),
+        main_menu(t),
+    )
+
+
+async def require_account(update: Update, context: BotContext) -> Linked | None:
+    """The user's account, or a reply saying how to link one."""
+    linked = await context.deps.accounts.linked(context.user.telegram_id)
+    if linked is None:
+        await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_KEY})
+        await show(update, context, how_to_link(context.i18n), edit=False)
+    return linked
+
+
+async def load_catalog(update: Update, context: BotContext, linked: Linked) -> Catalog | None:
+    """The account's catalog, or a reply that the panel is not answering."""
+    try:
+        return await asyncio.wait_for(context.deps.panels.catalog(linked.key), CATALOG_DEADLINE)
+    except (PanelUnavailable, TimeoutError):
+        await show(update, context, panel_down(context.i18n), edit=False)
+    except PanelRefusal as refused:
+        await show(update, context, refusal(context.i18n, refused.refusal), edit=False)
+    return None
+
+
+def panel_down(t: I18n) -> str:
+    return t._("⏳ The panel is not answering right now. Nothing was changed; please try again in a minute.")
+
+
+async def connect(update: Update, context: BotContext) -> None:
+    """`/connect KEY` links the key; `/connect` alone asks for it."""
+    t = context.i18n
+    if context.deps.accounts.team_mode:
+        await show(update, context, t._("This bot orders with your team's shared panel account; there is no key to link."))
+        return
+    if context.args:
+        await link_key(update, context, " ".join(context.args))
+        return
+    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_KEY})
+    await show(update, context, t._("Send me your panel API key as a message. I will delete the message once the key is stored."))
+
+
+async def link_key(update: Update, context: BotContext, text: str) -> None:
+    """Check a pasted key with the panel, store it encrypted, delete the message."""
+    t = context.i18n
+    message = update.effective_message
+    if message is not None:
+        try:
+            await message.delete()
+        except TelegramError as error:
+            log.info("could not delete the message with a key: %s", type(error).__name__)
+    key = text.strip()
+    if not Accounts.looks_like_key(key):
+        await show(update, context, t._("That does not look like an API key: it is a single word of letters and digits from the panel's API page. Send it again."), edit=False)
+        return
+    try:
+        account, balance = await asyncio.wait_for(
+            context.deps.accounts.link(context.user.telegram_id, key), BALANCE_DEADLINE * 2
+        )
+    except PanelRefusal as refused:
+        if refused.kind is RefusalKind.INVALID_KEY:
+            reply = t._("❌ The panel did not accept this key (it said: «{text}»). Check it on the panel's API page and send it again.", text=esc(refused.text))
+        else:
+            reply = t._("❌ The panel refused the key: «{text}».", text=esc(refused.text))
+        await show(update, context, reply, edit=False)
+        return
+    except (PanelUnavailable, TimeoutError):
+        await show(update, context, panel_down(t) + "\n" + t._("Your key was not stored; send it again later."), edit=False)
+        return
+    await context.deps.store.set_flow(context.user.telegram_id, None)
+    await show(
+        update,
+        context,
+        t._("✅ Linked the key {hint}. Balance: {balance}.", hint=esc(KeyBox.mask(key)), balance=t.money(balance.amount, balance.currency))
+        + "\n" + t._("I deleted your message with the key."),
+        main_menu(t),
+        edit=False,
+    )
+
+
+async def balance(update: Update, context: BotContext) -> None:
+    """`/balance`: the account's balance in the user's number format."""
+    t = context.i18n
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    linked = await require_account(update, context)
+    if linked is None:
+        return
+    try:
+        result = await asyncio.wait_for(linked.client.balance(), BALANCE_DEADLINE)
+    except (PanelUnavailable, TimeoutError):
+        await show(update, context, panel_down(t), edit=False)
+        return
+    except PanelRefusal as refused:
+        await show(update, context, refusal(t, refused.refusal), edit=False)
+        return
+    await show(update, context, t._("💰 Balance: <b>{balance}</b>", balance=t.money(result.amount, result.currency)), main_menu(t), edit=False)

@@ -1,0 +1,230 @@
+"""Finding a service: platforms -> categories -> services, search, and the service card."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import InlineKeyboardButton, Update
+
+from bot.handlers.account import load_catalog, require_account
+from bot.handlers.context import BotContext
+from bot.handlers.ui import (
+    button,
+    clip,
+    esc,
+    keyboard,
+    nav_row,
+    page_slice,
+    service_button_text,
+    show,
+)
+from bot.i18n import I18n
+from bot.panel.catalog import Catalog
+from bot.panel.fields import service_type
+from bot.panel.models import Service
+
+STEP_BROWSE = "browse"
+SEARCH_LIMIT = 96
+DESCRIPTION_LIMIT = 1500
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else -1
+
+
+async def _catalog(update: Update, context: BotContext) -> tuple[Catalog, str | None] | None:
+    linked = await require_account(update, context)
+    if linked is None:
+        return None
+    catalog = await load_catalog(update, context, linked)
+    if catalog is None:
+        return None
+    return catalog, linked.account.currency
+
+
+async def order(update: Update, context: BotContext) -> None:
+    """`/order` opens the platforms; `/order 123` the service card of 123."""
+    if context.args and context.args[0].strip().isdigit():
+        await open_service(update, context, int(context.args[0]))
+        return
+    if context.args:
+        await search(update, context, " ".join(context.args))
+        return
+    await platforms(update, context, 0)
+
+
+async def search_command(update: Update, context: BotContext) -> None:
+    """`/search words`, or `/services` with no words: the catalog."""
+    if context.args:
+        await search(update, context, " ".join(context.args))
+    else:
+        await platforms(update, context, 0)
+
+
+async def platforms(update: Update, context: BotContext, page: int) -> None:
+    """The catalog's platforms, paged."""
+    loaded = await _catalog(update, context)
+    if loaded is None:
+        return
+    catalog, _currency = loaded
+    t = context.i18n
+    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_BROWSE})
+    names = catalog.platforms
+    start, end, page = page_slice(len(names), page)
+    rows: list[list[InlineKeyboardButton]] = [
+        [button(f"{name} ({sum(len(catalog.in_category(c)) for c in catalog.categories_of(name))})", f"c:{i}:0")]
+        for i, name in enumerate(names[start:end], start)
+    ]
+    rows.append(nav_row(t, len(names), page, "p:"))
+    text = t._("🛒 <b>New order</b>: choose a platform.") + "\n" + t._(
+        "Or type words to search ({count} services), or a service number.", count=t.number(len(catalog))
+    )
+    await show(update, context, text, keyboard(rows))
+
+
+async def categories(update: Update, context: BotContext, platform_index: int, page: int) -> None:
+    loaded = await _catalog(update, context)
+    if loaded is None:
+        return
+    catalog, _currency = loaded
+    t = context.i18n
+    if not 0 <= platform_index < len(catalog.platforms):
+        await list_changed(update, context)
+        return
+    platform = catalog.platforms[platform_index]
+    names = catalog.categories_of(platform)
+    index_of = {name: i for i, name in enumerate(catalog.categories)}
+    start, end, page = page_slice(len(names), page)
+    rows = [[button(name, f"s:{index_of[name]}:0")] for name in names[start:end]]
+    rows.append(nav_row(t, len(names), page, f"c:{platform_index}:"))
+    rows.append([button(t._("⬅ Platforms"), "p:0")])
+    await show(update, context, t._("<b>{platform}</b>: choose a category.", platform=esc(platform)), keyboard(rows))
+
+
+async def services(update: Update, context: BotContext, category_index: int, page: int) -> None:
+    loaded = await _catalog(update, context)
+    if loaded is None:
+        return
+    catalog, currency = loaded
+    t = context.i18n
+    if not 0 <= category_index < len(catalog.categories):
+        await list_changed(update, context)
+        return
+    category = catalog.categories[category_index]
+    items = catalog.in_category(category)
+    start, end, page = page_slice(len(items), page)
+    rows = [[button(service_button_text(t, s, currency), f"v:{s.id}")] for s in items[start:end]]
+    rows.append(nav_row(t, len(items), page, f"s:{category_index}:"))
+    rows.append([button(t._("⬅ Categories"), f"c:{_platform_index(catalog, category)}:0")])
+    text = t._("<b>{category}</b>: choose a service. Prices are per 1000.", category=esc(clip(category, 200)))
+    await show(update, context, text, keyboard(rows))
+
+
+def _platform_index(catalog: Catalog, category: str) -> int:
+    for i, platform in enumerate(catalog.platforms):
+        if category in catalog.categories_of(platform):
+            return i
+    return 0
+
+
+async def list_changed(update: Update, context: BotContext) -> None:
+    await show(update, context, context.i18n._("This list has changed on the panel. Here is the current one."), edit=False)
+    await platforms(update, context, 0)
+
+
+async def search(update: Update, context: BotContext, query: str, page: int = 0) -> None:
+    """Word search over service names and categories; a number opens that service."""
+    query = query.strip()
+    if re.fullmatch(r"#?\d{1,12}", query):
+        await open_service(update, context, int(query.lstrip("#")))
+        return
+    loaded = await _catalog(update, context)
+    if loaded is None:
+        return
+    catalog, currency = loaded
+    t = context.i18n
+    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_BROWSE, "q": query[:200]})
+    found = catalog.search(query, limit=SEARCH_LIMIT)
+    if not found:
+        await show(
+            update, context,
+            t._("Nothing found for «{query}». Try other words, or browse with /order.", query=esc(clip(query, 100))),
+            keyboard([[button(t._("🛒 Browse the catalog"), "p:0")]]),
+            edit=False,
+        )
+        return
+    start, end, page = page_slice(len(found), page)
+    rows = [[button(service_button_text(t, s, currency), f"v:{s.id}")] for s in found[start:end]]
+    rows.append(nav_row(t, len(found), page, "q:"))
+    more = len(found) >= SEARCH_LIMIT
+    text = t._("🔎 Services matching «{query}»:", query=esc(clip(query, 100)))
+    if more:
+        text += "\n" + t._("Showing the first {count}; add words to narrow it down.", count=t.number(len(found)))
+    await show(update, context, text, keyboard(rows), edit=update.callback_query is not None)
+
+
+async def search_page(update: Update, context: BotContext, page: int) -> None:
+    flow = await context.deps.store.get_flow(context.user.telegram_id) or {}
+    query = flow.get("q")
+    if not isinstance(query, str) or not query:
+        await platforms(update, context, 0)
+        return
+    await search(update, context, query, page)
+
+
+def service_card(t: I18n, service: Service, currency: str | None) -> str:
+    kind = service_type(service.type)
+    yes, no = t._("yes"), t._("no")
+    lines = [
+        f"<b>{esc(service.name)}</b>",
+        t._("Service: {id}", id=service.id),
+        t._("Category: {category}", category=esc(clip(service.category, 200))),
+        t._("Type: {type}", type=esc(service.type)) + ("" if kind.known else " " + t._("(unknown type: ordered with link and quantity)")),
+        t._("Rate per 1000: {rate}", rate=t.money(service.rate, currency)),
+        t._("Min: {min} · Max: {max}", min=t.number(service.min), max=t.number(service.max)),
+        t._("Refill: {refill} · Cancel: {cancel} · Drip-feed: {dripfeed}",
+            refill=yes if service.refill else no, cancel=yes if service.cancel else no,
+            dripfeed=yes if service.dripfeed else no),
+    ]
+    if service.description:
+        lines += ["", esc(clip(service.description, DESCRIPTION_LIMIT))]
+    return "\n".join(lines)
+
+
+async def open_service(update: Update, context: BotContext, service_id: int) -> None:
+    """The service card with "Order" and "Back"."""
+    loaded = await _catalog(update, context)
+    if loaded is None:
+        return
+    catalog, currency = loaded
+    t = context.i18n
+    service = catalog.get(service_id)
+    if service is None:
+        await show(update, context, t._("There is no service {id} on this panel. Check the number, or browse with /order.", id=service_id), edit=False)
+        return
+    category_index = catalog.categories.index(service.category) if service.category in catalog.categories else None
+    back = f"s:{category_index}:0" if category_index is not None else "p:0"
+    markup = keyboard([[button(t._("Order"), f"n:{service.id}")], [button(t._("◀ Back"), back)]])
+    await show(update, context, service_card(t, service, currency), markup, edit=update.callback_query is not None)
+
+
+async def on_browse_callback(update: Update, context: BotContext) -> None:
+    """p:page, c:platform:page, s:category:page, q:page, v:service."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await query.answer()
+    kind, *parts = query.data.split(":")
+    numbers = [_int(p) for p in parts]
+    if kind == "p":
+        await platforms(update, context, numbers[0])
+    elif kind == "c":
+        await categories(update, context, numbers[0], numbers[1])
+    elif kind == "s":
+        await services(update, context, numbers[0], numbers[1])
+    elif kind == "q":
+        await search_page(update, context, numbers[0])
+    elif kind == "v":
+        await open_service(update, context, numbers[0])
+
+
+BROWSE_PATTERN = r"^(p:\d+|c:\d+:\d+|s:\d+:\d+|q:\d+|v:\d+)$"

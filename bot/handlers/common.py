@@ -1,0 +1,131 @@
+"""/help, /cancel, /language, the text router, unknown commands and the error handler."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import Forbidden
+
+from bot.handlers.account import STEP_KEY, link_key, main_menu
+from bot.handlers.browse import open_service, search
+from bot.handlers.confirm import STEP_CONFIRM
+from bot.handlers.context import BotContext
+from bot.handlers.form import STEP_FIELD, on_field_text
+from bot.handlers.ui import button, keyboard, show
+from bot.i18n import I18n, available_locales
+
+log = logging.getLogger(__name__)
+
+# (command, description) in the order the menu shows them; descriptions are translated.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("order", "Place a new order"),
+    ("search", "Search the services"),
+    ("balance", "Your panel balance"),
+    ("status", "Status of your orders"),
+    ("connect", "Link your panel API key"),
+    ("language", "Change the language"),
+    ("cancel", "Leave the current step"),
+    ("help", "What I can do"),
+)
+
+
+def command_descriptions(t: I18n) -> list[tuple[str, str]]:
+    # The English texts above are extracted through these calls, one per command.
+    translated = {
+        "order": t._("Place a new order"),
+        "search": t._("Search the services"),
+        "balance": t._("Your panel balance"),
+        "status": t._("Status of your orders"),
+        "connect": t._("Link your panel API key"),
+        "language": t._("Change the language"),
+        "cancel": t._("Leave the current step"),
+        "help": t._("What I can do"),
+    }
+    return [(name, translated[name]) for name, _english in COMMANDS]
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    """/help: the commands and how ordering works."""
+    t = context.i18n
+    lines = [t._("I place orders on your SMM panel and tell you when they change.")]
+    lines += [f"/{name} — {description}" for name, description in command_descriptions(t)]
+    lines += ["", t._("Anywhere, type words to search the services or a number to open a service.")]
+    await show(update, context, "\n".join(lines), main_menu(t), edit=False)
+
+
+async def cancel(update: Update, context: BotContext) -> None:
+    """/cancel: leave whatever step the user is in; a half-filled order is dropped."""
+    t = context.i18n
+    store = context.deps.store
+    flow = await store.get_flow(context.user.telegram_id) or {}
+    draft_id = flow.get("draft")
+    if isinstance(draft_id, int):
+        await store.abandon_draft(draft_id, context.user.telegram_id)
+    await store.set_flow(context.user.telegram_id, None)
+    await show(update, context, t._("Cancelled. Nothing was ordered.") if flow else t._("There is nothing to cancel."), main_menu(t), edit=False)
+
+
+async def language(update: Update, context: BotContext) -> None:
+    """/language: a button per available language."""
+    t = context.i18n
+    rows = [[button(I18n(code).language_name(), f"l:{code}")] for code in available_locales()]
+    await show(update, context, t._("Choose your language:"), keyboard(rows), edit=False)
+
+
+async def on_language_callback(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await query.answer()
+    code = query.data.split(":", 1)[1]
+    if code not in available_locales():
+        return
+    await context.deps.store.set_locale(context.user.telegram_id, code)
+    context.i18n = I18n(code)
+    await show(update, context, context.i18n._("Done: I will speak English with you."), main_menu(context.i18n))
+
+
+async def on_text(update: Update, context: BotContext) -> None:
+    """Plain text: the answer to the current prompt, a pasted key, or a search."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    flow = await context.deps.store.get_flow(context.user.telegram_id) or {}
+    step = flow.get("step")
+    if step == STEP_KEY:
+        await link_key(update, context, message.text)
+    elif step == STEP_FIELD:
+        await on_field_text(update, context, flow)
+    elif step == STEP_CONFIRM:
+        await show(update, context, context.i18n._("Press Confirm, Edit or Cancel on the order above, or /cancel."), edit=False)
+    else:
+        text = message.text.strip()
+        if text.lstrip("#").isdigit():
+            await open_service(update, context, int(text.lstrip("#")))
+        else:
+            await search(update, context, text)
+
+
+async def unknown_command(update: Update, context: BotContext) -> None:
+    await show(update, context, context.i18n._("I do not know that command. /help lists what I can do."), edit=False)
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log the failure without secrets and tell the user something went wrong."""
+    error = context.error
+    if isinstance(error, Forbidden):
+        return
+    log.error("update failed: %s", type(error).__name__, exc_info=error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        t = getattr(context, "i18n", None) or I18n(context.deps.settings.default_locale)
+        try:
+            await context.bot.send_message(update.effective_chat.id, t._("Something went wrong on my side. Please try again; if it keeps happening, tell the bot's operator."))
+        except Exception:  # noqa: BLE001 - the error handler must not raise
+            log.warning("could not tell the user about the error")
+
+
+async def stale_button(update: Update, context: BotContext) -> None:
+    """A button whose data matches nothing we send: forged, or from an old version."""
+    query = update.callback_query
+    if query is not None:
+        await query.answer(context.i18n._("This button is no longer valid."), show_alert=False)

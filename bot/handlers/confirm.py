@@ -1,0 +1,276 @@
+"""The confirm screen and placing the order exactly once; "Order again" and a quick status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Update
+
+from bot.domain.placing import Outcome, place_draft, service_of
+from bot.handlers.account import load_catalog, main_menu, panel_down, require_account
+from bot.handlers.context import BotContext
+from bot.handlers.form import ask_next, next_field, prompt
+from bot.handlers.texts import choice_label, problem, refusal, status_name
+from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, show
+from bot.i18n import I18n
+from bot.panel.errors import PanelRefusal, PanelUnavailable
+from bot.panel.fields import FieldKind, form_fields, quote, split_lines, total_quantity
+from bot.panel.models import Service
+from bot.store import Draft, DraftState
+
+log = logging.getLogger(__name__)
+
+STEP_CONFIRM = "confirm"
+LIST_PREVIEW = 5
+BALANCE_DEADLINE = 6.0
+
+
+def describe_values(t: I18n, service: Service, values: dict[str, str]) -> list[str]:
+    """One line per entered field, long lists shortened to their first lines."""
+    lines = []
+    for spec in form_fields(service, values):
+        value = values.get(spec.name, "")
+        if value == "":
+            shown = t._("skipped")
+        elif spec.kind is FieldKind.LINES:
+            items = split_lines(value)
+            preview = "\n".join("  " + esc(clip(item, 100)) for item in items[:LIST_PREVIEW])
+            shown = t.ngettext("{n} line", "{n} lines", len(items)) + "\n" + preview
+            if len(items) > LIST_PREVIEW:
+                shown += "\n  " + t._("… and {count} more", count=t.number(len(items) - LIST_PREVIEW))
+        elif spec.kind is FieldKind.CHOICE:
+            shown = esc(choice_label(t, spec, value))
+        elif spec.kind is FieldKind.INTEGER:
+            shown = t.number(int(value))
+        else:
+            shown = esc(clip(value, 300))
+        lines.append(f"{spec.name}: {shown}")
+    return lines
+
+
+def price_text(t: I18n, service: Service, values: dict[str, str], currency: str | None) -> str:
+    price = quote(service, values)
+    if price.per_post:
+        return t._("from {low} to {high} per post", low=t.money(price.low, currency), high=t.money(price.high, currency))
+    if price.low != price.high:
+        return t._("from {low} to {high}", low=t.money(price.low, currency), high=t.money(price.high, currency))
+    return t.money(price.high, currency)
+
+
+async def show_confirm(update: Update, context: BotContext, draft_id: int, *, edit: bool = False, note: str | None = None) -> None:
+    """Service, every field, total, price and balance, with Confirm / Edit / Cancel."""
+    t = context.i18n
+    store = context.deps.store
+    draft = await store.get_draft(draft_id, context.user.telegram_id)
+    if draft is None:
+        return
+    service = service_of(draft.service)
+    if next_field(service, dict(draft.values)) is not None:
+        await ask_next(update, context, draft, service)
+        return
+    linked = await require_account(update, context)
+    if linked is None:
+        return
+    currency = linked.account.currency
+    await store.set_flow(context.user.telegram_id, {"step": STEP_CONFIRM, "draft": draft.id})
+    lines = []
+    if note:
+        lines += [note, ""]
+    lines += [t._("<b>Check your order</b>"), t._("Service: {id} · {name}", id=service.id, name=esc(service.name))]
+    lines += describe_values(t, service, draft.values)
+    total = total_quantity(service, draft.values)
+    if total is not None and "runs" in draft.values and draft.values["runs"]:
+        lines.append(t._("Total quantity: {total}", total=t.number(total)))
+    lines.append(t._("Price: <b>{price}</b>", price=price_text(t, service, draft.values, currency)))
+    try:
+        balance = await asyncio.wait_for(linked.client.balance(), BALANCE_DEADLINE)
+    except (PanelUnavailable, PanelRefusal, TimeoutError):
+        lines.append(t._("Balance: the panel did not answer."))
+    else:
+        lines.append(t._("Balance: {balance}", balance=t.money(balance.amount, balance.currency)))
+        if quote(service, draft.values).high > balance.amount:
+            lines.append(t._("⚠️ Your balance is lower than the price: the panel will likely refuse the order."))
+    if draft.error:
+        lines += ["", t._("Last attempt: {error}", error=esc(clip(draft.error, 300)))]
+    markup = keyboard([
+        [button(t._("Confirm"), f"y:{draft.id}")],
+        [button(t._("✏️ Edit"), f"e:{draft.id}"), button(t._("✖ Cancel"), f"x:{draft.id}")],
+    ])
+    await show(update, context, "\n".join(lines), markup, edit=edit)
+
+
+async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
+    """Confirm: remove the keyboard, claim the draft, send `add` once, say what happened."""
+    t = context.i18n
+    user_id = context.user.telegram_id
+    store = context.deps.store
+    await drop_keyboard(update)
+    draft = await store.get_draft(draft_id, user_id)
+    if draft is None:
+        await show(update, context, t._("This button is not for you or is no longer valid."), edit=False)
+        return
+    if draft.state != DraftState.DRAFT:
+        await already(update, context, draft)
+        return
+    linked = await require_account(update, context)
+    if linked is None:
+        return
+    catalog = await load_catalog(update, context, linked)
+    if catalog is None:
+        await retry_buttons(update, context, draft.id, panel_down(t))
+        return
+    result = await place_draft(store, linked.client, catalog, draft.id, user_id, currency=linked.account.currency)
+    outcome = result.outcome
+    if outcome is Outcome.PLACED:
+        assert result.order is not None
+        await store.set_flow(user_id, None)
+        order = result.order
+        text = t._("✅ Order {order_id} placed.", order_id=f"<b>#{order.panel_order_id}</b>")
+        if order.charge is not None:
+            text += "\n" + t._("Charge: {charge}", charge=t.money(order.charge, linked.account.currency))
+        text += "\n" + t._("I will tell you when its status changes.")
+        markup = keyboard([[button(t._("Status"), f"t:{order.panel_order_id}"), button(t._("🔁 Order again"), f"a:{draft.id}")]])
+        await show(update, context, text, markup, edit=False)
+    elif outcome is Outcome.ALREADY:
+        fresh = await store.get_draft(draft_id, user_id)
+        if fresh is not None:
+            await already(update, context, fresh)
+    elif outcome is Outcome.UNKNOWN:
+        await store.set_flow(user_id, None)
+        await show(update, context, t._(
+            "⚠️ The panel did not confirm this order, and it may have been placed anyway. "
+            "Check your orders on the panel before ordering again: I will not send it a second time."
+        ), main_menu(t), edit=False)
+    elif outcome is Outcome.REFUSED:
+        assert result.refusal is not None
+        text = t._("❌ Not placed: {reason}", reason=refusal(t, result.refusal)) + "\n" + t._(
+            "The panel said: «{text}»", text=esc(clip(result.refusal.text, 300)))
+        await retry_buttons(update, context, draft.id, text)
+    elif outcome is Outcome.UNAVAILABLE:
+        await retry_buttons(update, context, draft.id, panel_down(t))
+    elif outcome is Outcome.CHANGED:
+        await show_confirm(update, context, draft.id, note=t._("⚠️ The price or limits of this service changed on the panel. Check the order again."))
+    elif outcome is Outcome.INVALID:
+        assert result.invalid is not None and result.service is not None
+        spec = next((f for f in form_fields(result.service, draft.values) if f.name == result.invalid.field), None)
+        if spec is None:
+            await show_confirm(update, context, draft.id)
+        else:
+            await prompt(update, context, draft, result.service, spec, error=problem(t, result.invalid), returning=True)
+    elif outcome is Outcome.GONE:
+        await store.set_flow(user_id, None)
+        await show(update, context, t._("This service is no longer offered by the panel. Nothing was ordered."), main_menu(t), edit=False)
+
+
+async def retry_buttons(update: Update, context: BotContext, draft_id: int, text: str) -> None:
+    t = context.i18n
+    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_CONFIRM, "draft": draft_id})
+    markup = keyboard([
+        [button(t._("Confirm"), f"y:{draft_id}")],
+        [button(t._("✏️ Edit"), f"e:{draft_id}"), button(t._("✖ Cancel"), f"x:{draft_id}")],
+    ])
+    await show(update, context, text, markup, edit=False)
+
+
+async def already(update: Update, context: BotContext, draft: Draft) -> None:
+    t = context.i18n
+    if draft.state == DraftState.PLACED and draft.order_id:
+        text = t._("This order was already placed as #{order_id}.", order_id=draft.order_id)
+    elif draft.state == DraftState.SUBMITTING:
+        text = t._("This order is already being placed. Wait a moment.")
+    elif draft.state == DraftState.UNKNOWN:
+        text = t._("This order was sent to the panel without a clear answer. Check your orders on the panel before ordering again.")
+    else:
+        text = t._("This order was cancelled. Start a new one with /order.")
+    await show(update, context, text, edit=False)
+
+
+async def cancel_draft(update: Update, context: BotContext, draft_id: int) -> None:
+    t = context.i18n
+    store = context.deps.store
+    draft = await store.get_draft(draft_id, context.user.telegram_id)
+    if draft is None:
+        await show(update, context, t._("This button is not for you or is no longer valid."), edit=False)
+        return
+    if draft.state != DraftState.DRAFT:
+        await already(update, context, draft)
+        return
+    await store.abandon_draft(draft_id, context.user.telegram_id)
+    await store.set_flow(context.user.telegram_id, None)
+    await show(update, context, t._("Cancelled. Nothing was ordered."), main_menu(t))
+
+
+async def order_again(update: Update, context: BotContext, draft_id: int) -> None:
+    """A new draft with the same service and fields, straight to the confirm screen."""
+    store = context.deps.store
+    old = await store.get_draft(draft_id, context.user.telegram_id)
+    if old is None:
+        await show(update, context, context.i18n._("This button is not for you or is no longer valid."), edit=False)
+        return
+    linked = await require_account(update, context)
+    if linked is None:
+        return
+    catalog = await load_catalog(update, context, linked)
+    if catalog is None:
+        return
+    service = catalog.get(int(old.service_id))
+    if service is None:
+        await show(update, context, context.i18n._("This service is no longer offered by the panel. Nothing was ordered."), edit=False)
+        return
+    draft = await store.create_draft(context.user.telegram_id, linked.account.id, service.to_dict(), dict(old.values))
+    await ask_next(update, context, draft, service)
+
+
+async def order_status(update: Update, context: BotContext, order_id: int) -> None:
+    """The live status of one of the user's orders."""
+    t = context.i18n
+    order = await context.deps.store.get_order(context.user.telegram_id, order_id)
+    if order is None:
+        await show(update, context, t._("Order {order_id} is not one of your orders.", order_id=order_id), edit=False)
+        return
+    linked = await require_account(update, context)
+    if linked is None:
+        return
+    try:
+        status = await asyncio.wait_for(linked.client.status(order_id), BALANCE_DEADLINE)
+    except (PanelUnavailable, TimeoutError):
+        await show(update, context, panel_down(t), edit=False)
+        return
+    except PanelRefusal as refused:
+        await show(update, context, refusal(t, refused.refusal), edit=False)
+        return
+    lines = [
+        t._("Order #{order_id}: <b>{status}</b>", order_id=order_id, status=esc(status_name(t, status.status))),
+        t._("Service: {id} · {name}", id=order.service_id, name=esc(order.service_name)),
+    ]
+    if status.start_count is not None:
+        lines.append(t._("Start count: {count}", count=t.number(status.start_count)))
+    if status.remains is not None:
+        lines.append(t._("Remains: {count}", count=t.number(status.remains)))
+    if status.charge is not None:
+        lines.append(t._("Charge: {charge}", charge=t.money(status.charge, status.currency or linked.account.currency)))
+    await show(update, context, "\n".join(lines), keyboard([[button(t._("🔄 Refresh"), f"t:{order_id}")]]),
+               edit=update.callback_query is not None)
+
+
+async def on_confirm_callback(update: Update, context: BotContext) -> None:
+    """y:draft (confirm), b:draft (back to confirm), x:draft (cancel), a:draft (again), t:order."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await query.answer()
+    kind, number = query.data.split(":")
+    value = int(number)
+    if kind == "y":
+        await confirm(update, context, value)
+    elif kind == "b":
+        await show_confirm(update, context, value, edit=True)
+    elif kind == "x":
+        await cancel_draft(update, context, value)
+    elif kind == "a":
+        await order_again(update, context, value)
+    elif kind == "t":
+        await order_status(update, context, value)
+
+
+CONFIRM_PATTERN = r"^[ybxat]:\d+$"

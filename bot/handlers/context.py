@@ -1,0 +1,66 @@
+"""What every handler gets: the typed context with its dependencies and the update's language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram import Update
+from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
+
+from bot.config import Settings
+from bot.domain.accounts import Accounts
+from bot.domain.panels import Panels
+from bot.i18n import I18n, best_locale
+from bot.store import Store, User
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    store: Store
+    panels: Panels
+    accounts: Accounts
+
+
+class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: ignore[type-arg]
+    """Per update: `deps`, the stored `user` and `i18n` in that user's language (never a
+    global, so that two users' updates never share a language)."""
+
+    user: User
+    i18n: I18n
+
+    @property
+    def deps(self) -> Deps:
+        deps: Deps = self.application.bot_data["deps"]
+        return deps
+
+    @property
+    def _(self) -> I18n:
+        return self.i18n
+
+
+BotApplication = Application[ExtBot[None], BotContext, dict, dict, dict, object]  # type: ignore[type-arg]
+
+
+async def gate(update: Update, context: BotContext) -> None:
+    """Runs first for every update: records the user, picks their language, and turns
+    away users outside `ALLOWED_USERS` politely."""
+    tg_user = update.effective_user
+    if tg_user is None:
+        raise ApplicationHandlerStop
+    deps = context.deps
+    user = await deps.store.ensure_user(tg_user.id, tg_user.language_code)
+    context.user = user
+    context.i18n = I18n(best_locale(user.locale, tg_user.language_code, default=deps.settings.default_locale))
+    allowed = deps.settings.allowed_users
+    if allowed and tg_user.id not in allowed:
+        text = context.i18n._(
+            "Sorry, this bot is private: it serves the members of one panel team only. "
+            "If you should have access, ask the bot's operator to add your id {user_id}.",
+            user_id=tg_user.id,
+        )
+        if update.callback_query is not None:
+            await update.callback_query.answer(text[:190], show_alert=True)
+        elif update.effective_chat is not None:
+            await context.bot.send_message(update.effective_chat.id, text)
+        raise ApplicationHandlerStop

@@ -1,0 +1,214 @@
+"""The order form: one prompt per field of the service's type, from the field table.
+
+A value is checked when it arrives; a bad one gets a specific reply and the same prompt,
+and everything entered so far stays in the stored draft.
+"""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, Update
+
+from bot.domain.placing import service_of
+from bot.handlers.account import load_catalog, require_account
+from bot.handlers.context import BotContext
+from bot.handlers.texts import choice_label, field_hint, problem
+from bot.handlers.ui import button, esc, keyboard, show
+from bot.panel.fields import FieldInvalid, FieldKind, FieldSpec, check_together, clean_value, form_fields, service_type
+from bot.panel.models import Service
+from bot.store import Draft, DraftState
+
+STEP_FIELD = "field"
+CHOICES_PER_ROW = 4
+
+
+def field_index(service: Service, name: str) -> int:
+    for i, spec in enumerate(service_type(service.type).fields):
+        if spec.name == name:
+            return i
+    raise KeyError(name)
+
+
+def field_by_index(service: Service, index: int) -> FieldSpec | None:
+    fields = service_type(service.type).fields
+    return fields[index] if 0 <= index < len(fields) else None
+
+
+def next_field(service: Service, values: dict[str, str]) -> FieldSpec | None:
+    """The first field of the form not answered yet (a skipped field holds "")."""
+    for spec in form_fields(service, values):
+        if spec.name not in values:
+            return spec
+    return None
+
+
+async def start_draft(update: Update, context: BotContext, service_id: int) -> None:
+    """"Order" on a service card: a new draft, then its first field."""
+    query = update.callback_query
+    if query is not None:
+        await query.answer()
+    linked = await require_account(update, context)
+    if linked is None:
+        return
+    catalog = await load_catalog(update, context, linked)
+    if catalog is None:
+        return
+    service = catalog.get(service_id)
+    if service is None:
+        await show(update, context, context.i18n._("There is no service {id} on this panel. Check the number, or browse with /order.", id=service_id), edit=False)
+        return
+    draft = await context.deps.store.create_draft(context.user.telegram_id, linked.account.id, service.to_dict(), {})
+    await ask_next(update, context, draft, service)
+
+
+async def ask_next(update: Update, context: BotContext, draft: Draft, service: Service, *, edit: bool = False) -> None:
+    """Prompt for the next missing field, or show the confirm screen when none is left."""
+    spec = next_field(service, dict(draft.values))
+    if spec is None:
+        from bot.handlers.confirm import show_confirm
+
+        await show_confirm(update, context, draft.id, edit=edit)
+        return
+    await prompt(update, context, draft, service, spec, edit=edit)
+
+
+async def prompt(
+    update: Update, context: BotContext, draft: Draft, service: Service, spec: FieldSpec,
+    *, edit: bool = False, error: str | None = None, returning: bool = False,
+) -> None:
+    t = context.i18n
+    await context.deps.store.set_flow(
+        context.user.telegram_id,
+        {"step": STEP_FIELD, "draft": draft.id, "field": spec.name, "return": returning},
+    )
+    index = field_index(service, spec.name)
+    lines = []
+    if error:
+        lines += [f"⚠️ {error}", ""]
+    lines.append(t._("<b>{service}</b>", service=esc(service.name)))
+    lines.append(t._("Send <b>{field}</b>", field=spec.name) + (" " + t._("(optional)") if not spec.required else ""))
+    hint = field_hint(t, spec, service)
+    if hint:
+        lines.append(esc(hint))
+    current = draft.values.get(spec.name)
+    if current:
+        lines.append(t._("Now: {value}", value=esc(current if len(current) < 200 else current[:200] + "…")))
+    rows: list[list[InlineKeyboardButton]] = []
+    if spec.kind is FieldKind.CHOICE:
+        choice_buttons = [
+            button(choice_label(t, spec, value), f"h:{draft.id}:{index}:{i}") for i, value in enumerate(spec.choices)
+        ]
+        rows += [choice_buttons[i : i + CHOICES_PER_ROW] for i in range(0, len(choice_buttons), CHOICES_PER_ROW)]
+    if not spec.required:
+        rows.append([button(t._("Skip"), f"k:{draft.id}:{index}")])
+    rows.append([button(t._("✖ Cancel"), f"x:{draft.id}")])
+    await show(update, context, "\n".join(lines), keyboard(rows), edit=edit)
+
+
+async def _owned_draft(update: Update, context: BotContext, draft_id: int) -> tuple[Draft, Service] | None:
+    """The user's own editable draft, or a polite reply (forged or stale buttons)."""
+    draft = await context.deps.store.get_draft(draft_id, context.user.telegram_id)
+    if draft is None:
+        await show(update, context, context.i18n._("This button is not for you or is no longer valid."), edit=False)
+        return None
+    if draft.state != DraftState.DRAFT:
+        await show(update, context, context.i18n._("This order can no longer be changed: it was already sent to the panel or cancelled."), edit=False)
+        return None
+    return draft, service_of(draft.service)
+
+
+async def accept(
+    update: Update, context: BotContext, draft: Draft, service: Service, spec: FieldSpec, raw: str, *, returning: bool
+) -> None:
+    """Store a value that passed its check and move on; else the same prompt again."""
+    t = context.i18n
+    values = dict(draft.values)
+    try:
+        value = clean_value(spec, raw, service) if raw != "" else ""
+        trial = {k: v for k, v in {**values, spec.name: value}.items() if v != ""}
+        if spec.name in ("min", "max") and "min" in trial and "max" in trial:
+            check_together(service, {k: trial[k] for k in ("min", "max")})
+    except FieldInvalid as invalid:
+        await prompt(update, context, draft, service, spec, error=problem(t, invalid), returning=returning)
+        return
+    values[spec.name] = value
+    if spec.name == "runs" and value == "":
+        values["interval"] = ""  # no drip-feed: the interval has nothing to space out
+    # A changed choice can make other fields apply or not (web traffic's keyword/referrer).
+    allowed = {f.name for f in form_fields(service, values)}
+    values = {k: v for k, v in values.items() if k in allowed}
+    if not await context.deps.store.update_draft_values(draft.id, context.user.telegram_id, values):
+        await show(update, context, t._("This order can no longer be changed: it was already sent to the panel or cancelled."), edit=False)
+        return
+    draft.values = values
+    if returning and next_field(service, values) is None:
+        from bot.handlers.confirm import show_confirm
+
+        await show_confirm(update, context, draft.id, edit=False)
+        return
+    await ask_next(update, context, draft, service)
+
+
+async def on_field_text(update: Update, context: BotContext, flow: dict[str, object]) -> None:
+    """Text while a field is asked: that field's value."""
+    message = update.effective_message
+    assert message is not None
+    owned = await _owned_draft(update, context, int(str(flow.get("draft", -1))))
+    if owned is None:
+        await context.deps.store.set_flow(context.user.telegram_id, None)
+        return
+    draft, service = owned
+    spec = next((f for f in form_fields(service, draft.values) if f.name == flow.get("field")), None)
+    if spec is None:
+        await ask_next(update, context, draft, service)
+        return
+    if spec.kind is FieldKind.CHOICE and message.text and message.text.strip() not in spec.choices:
+        await prompt(update, context, draft, service, spec, error=context.i18n._("Choose one of the buttons."), returning=bool(flow.get("return")))
+        return
+    await accept(update, context, draft, service, spec, message.text or "", returning=bool(flow.get("return")))
+
+
+async def on_form_callback(update: Update, context: BotContext) -> None:
+    """n:service (start), k:draft:field (skip), h:draft:field:choice, e:draft (edit menu),
+    f:draft:field (edit one field)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    kind, *parts = query.data.split(":")
+    numbers = [int(p) for p in parts]
+    if kind == "n":
+        await start_draft(update, context, numbers[0])
+        return
+    await query.answer()
+    owned = await _owned_draft(update, context, numbers[0])
+    if owned is None:
+        return
+    draft, service = owned
+    flow = await context.deps.store.get_flow(context.user.telegram_id) or {}
+    returning = bool(flow.get("return")) and flow.get("draft") == draft.id
+    if kind == "e":
+        await edit_menu(update, context, draft, service)
+        return
+    spec = field_by_index(service, numbers[1])
+    if spec is None or spec.name not in {f.name for f in form_fields(service, draft.values)}:
+        await ask_next(update, context, draft, service)
+        return
+    if kind == "f":
+        await prompt(update, context, draft, service, spec, returning=True)
+    elif kind == "k" and not spec.required:
+        await accept(update, context, draft, service, spec, "", returning=returning)
+    elif kind == "h" and spec.kind is FieldKind.CHOICE and 0 <= numbers[2] < len(spec.choices):
+        await accept(update, context, draft, service, spec, spec.choices[numbers[2]], returning=returning)
+    else:
+        await ask_next(update, context, draft, service)
+
+
+async def edit_menu(update: Update, context: BotContext, draft: Draft, service: Service) -> None:
+    t = context.i18n
+    rows = [
+        [button(spec.name, f"f:{draft.id}:{field_index(service, spec.name)}")]
+        for spec in form_fields(service, draft.values)
+    ]
+    rows.append([button(t._("◀ Back"), f"b:{draft.id}")])
+    await show(update, context, t._("Which field do you want to change?"), keyboard(rows))
+
+
+FORM_PATTERN = r"^(n:\d+|k:\d+:\d+|h:\d+:\d+:\d+|e:\d+|f:\d+:\d+)$"

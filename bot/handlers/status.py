@@ -1,0 +1,75 @@
+"""/status: live statuses of the user's orders, with per-id errors shown per id."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from telegram import Update
+
+from bot.handlers.account import panel_down, require_account
+from bot.handlers.context import BotContext
+from bot.handlers.texts import refusal, status_name
+from bot.handlers.ui import button, esc, keyboard, show
+from bot.panel.errors import PanelRefusal, PanelUnavailable
+
+MAX_IDS = 100
+RECENT = 10
+DEADLINE = 10.0
+
+
+def parse_ids(args: list[str]) -> list[int]:
+    return list(dict.fromkeys(int(p) for p in re.split(r"[\s,;]+", " ".join(args)) if p.isdigit()))
+
+
+async def status_command(update: Update, context: BotContext) -> None:
+    """`/status` (recent orders) or `/status 1 2 3` / `1,2,3` (up to 100 ids)."""
+    t = context.i18n
+    ids = parse_ids(context.args or [])
+    if context.args and not ids:
+        await show(update, context, t._("Send order numbers after /status, for example /status 23501 23502."), edit=False)
+        return
+    if len(ids) > MAX_IDS:
+        await show(update, context, t._("At most {count} orders at once, please.", count=MAX_IDS), edit=False)
+        return
+    await statuses(update, context, ids)
+
+
+async def recent_orders(update: Update, context: BotContext) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    await statuses(update, context, [])
+
+
+async def statuses(update: Update, context: BotContext, ids: list[int]) -> None:
+    t = context.i18n
+    linked = await require_account(update, context)
+    if linked is None:
+        return
+    store = context.deps.store
+    if not ids:
+        recent = await store.orders_for(context.user.telegram_id, limit=RECENT)
+        if not recent:
+            await show(update, context, t._("You have no orders placed through me yet. Start one with /order."), edit=False)
+            return
+        ids = [o.panel_order_id for o in recent]
+    try:
+        result = await asyncio.wait_for(linked.client.statuses(ids), DEADLINE)
+    except (PanelUnavailable, TimeoutError):
+        await show(update, context, panel_down(t), edit=False)
+        return
+    except PanelRefusal as refused:
+        await show(update, context, refusal(t, refused.refusal), edit=False)
+        return
+    lines = [t._("<b>Your orders</b>")]
+    for order_id in ids:
+        item = result[order_id]
+        if item.error is not None:
+            lines.append(t._("#{order_id}: {problem}", order_id=order_id, problem=esc(refusal(t, item.error))))
+            continue
+        line = t._("#{order_id}: {status}", order_id=order_id, status=esc(status_name(t, item.status)))
+        if item.remains is not None and not item.is_final or item.status == "Partial":
+            line += " · " + t._("remains {count}", count=t.number(item.remains or 0))
+        lines.append(line)
+    rows = [[button(f"#{i}", f"t:{i}") for i in ids[r : r + 4]] for r in range(0, min(len(ids), 20), 4)]
+    await show(update, context, "\n".join(lines), keyboard(rows), edit=False)

@@ -1,0 +1,146 @@
+"""Words for data: field prompts, validation problems, refusals and statuses, marked
+for extraction here and translated where they are shown."""
+
+from __future__ import annotations
+
+from bot.i18n import I18n, _
+from bot.panel.errors import Refusal, RefusalKind
+from bot.panel.fields import FieldInvalid, FieldSpec
+from bot.panel.models import Service
+
+# What each field is, shown under its API name in the prompt.
+FIELD_HINTS: dict[str, str] = {
+    "link": _("The link to the page, profile or post (starting with https://)."),
+    "quantity": _("How many: a whole number from {minimum} to {maximum}."),
+    "runs": _("Drip-feed: how many times to deliver the quantity (at least 2). Skip to deliver at once."),
+    "interval": _("Drip-feed: minutes between deliveries."),
+    "username": _("The username, without the link."),
+    "min": _("The least per new post: from {minimum} to {maximum}."),
+    "max": _("The most per new post: from {minimum} to {maximum}, not less than min."),
+    "posts": _("How many new posts to serve. Skip for no limit; 0 means existing posts only."),
+    "old_posts": _("How many existing posts to serve too. Skip for none."),
+    "delay": _("Minutes to wait after a new post before delivering."),
+    "expiry": _("The date the subscription ends, as day/month/year (for example {example}). Skip for none."),
+    "answer_number": _("The number of the poll answer to vote for (1 is the first)."),
+    "comments": _("The comments, one per line."),
+    "usernames": _("The usernames, one per line."),
+    "hashtags": _("The hashtags, one per line."),
+    "hashtag": _("The hashtag."),
+    "media": _("The link to the media whose likers to mention."),
+    "groups": _("The groups, one per line."),
+    "keywords": _("The keywords, one per line."),
+    "country": _("The country the visitors should come from (for example US)."),
+    "device": _("The visitors' device."),
+    "type_of_traffic": _("Where the visits should come from."),
+    "google_keyword": _("The Google keyword the visitors search for."),
+    "referring_url": _("The referring page's link."),
+}
+
+LINES_RANGE = _("Send from {minimum} to {maximum} lines: each line is one.")
+
+CHOICE_LABELS: dict[str, dict[str, str]] = {
+    "device": {
+        "1": _("Desktop"),
+        "2": _("Android"),
+        "3": _("iOS"),
+        "4": _("Mixed mobile"),
+        "5": _("Mixed mobile and desktop"),
+    },
+    "type_of_traffic": {
+        "1": _("Google keyword"),
+        "2": _("Custom referrer"),
+        "3": _("Blank referrer"),
+    },
+}
+
+PROBLEMS: dict[str, str] = {
+    "required": _("This field cannot be empty."),
+    "link_spaces": _("A link has no spaces. Send just the link, for example https://instagram.com/name."),
+    "link_invalid": _("That does not look like a link. Send it as https://site.com/page."),
+    "link_scheme": _("The link must start with http:// or https://."),
+    "too_long": _("That is too long: at most {maximum} characters."),
+    "not_integer": _("Send a whole number, digits only, for example 1000."),
+    "out_of_range": _("The number must be from {minimum} to {maximum}."),
+    "too_small": _("The number must be at least {minimum}."),
+    "too_large": _("The number must be at most {maximum}."),
+    "line_count": _("You sent {count} lines; this service takes from {minimum} to {maximum}."),
+    "date_format": _("Write the date as day/month/year, for example {example}."),
+    "date_invalid": _("There is no such date. Write it as day/month/year, for example {example}."),
+    "date_past": _("The date must be in the future."),
+    "choice": _("Choose one of the buttons."),
+    "min_above_max": _("max must not be less than min ({minimum})."),
+}
+
+REFUSALS: dict[RefusalKind, str] = {
+    RefusalKind.INVALID_KEY: _("The panel does not accept this API key. Link a valid key with /connect."),
+    RefusalKind.NOT_ENOUGH_FUNDS: _("There is not enough money on your panel balance for this order. Top up on the panel, then press Confirm again."),
+    RefusalKind.QUANTITY: _("The panel refused the quantity."),
+    RefusalKind.DUPLICATE_ORDER: _("You already have an active order for this link. Wait until it completes, or use another link."),
+    RefusalKind.INCORRECT_SERVICE: _("The panel no longer offers this service."),
+    RefusalKind.INCORRECT_ORDER: _("The panel does not know this order for your account."),
+    RefusalKind.INCORRECT_REFILL: _("The panel does not know this refill."),
+    RefusalKind.REFILL_DISABLED: _("Refill is disabled for this service."),
+    RefusalKind.REFILL_NOT_COMPLETED: _("The previous refill of this order is not completed yet."),
+    RefusalKind.BAD_LINK: _("The panel refused the link. Check it and edit the order."),
+    RefusalKind.DRIPFEED_UNSUPPORTED: _("This service does not support drip-feed. Edit the order and skip runs."),
+    RefusalKind.INCORRECT_REQUEST: _("The panel refused the request as incomplete."),
+    RefusalKind.OTHER: _("The panel refused the order."),
+}
+
+STATUSES: dict[str, str] = {
+    "Pending": _("Pending"),
+    "In progress": _("In progress"),
+    "Processing": _("Processing"),
+    "Active": _("Active"),
+    "Completed": _("Completed"),
+    "Partial": _("Partial"),
+    "Canceled": _("Canceled"),
+    "Refunded": _("Refunded"),
+    "Fail": _("Fail"),
+    "Error": _("Error"),
+    "Rejected": _("Rejected"),
+}
+
+EXPIRY_EXAMPLE = "31/12/2026"
+
+
+def field_hint(t: I18n, spec: FieldSpec, service: Service) -> str:
+    if spec.lines_are_quantity:
+        return t._(FIELD_HINTS.get(spec.name, "")) + " " + t._(
+            LINES_RANGE, minimum=t.number(service.min), maximum=t.number(service.max)
+        )
+    hint = FIELD_HINTS.get(spec.name)
+    if hint is None:
+        return ""
+    return t._(hint, minimum=t.number(service.min), maximum=t.number(service.max), example=EXPIRY_EXAMPLE)
+
+
+def choice_label(t: I18n, spec: FieldSpec, value: str) -> str:
+    if spec.name == "delay":
+        return t._("No delay") if value == "0" else t._("{minutes} min", minutes=value)
+    label = CHOICE_LABELS.get(spec.name, {}).get(value)
+    return t._(label) if label else value
+
+
+def problem(t: I18n, invalid: FieldInvalid) -> str:
+    params = {k: (t.number(v) if isinstance(v, int) else v) for k, v in invalid.params.items()}
+    params.setdefault("example", EXPIRY_EXAMPLE)
+    return t._(PROBLEMS.get(invalid.code, PROBLEMS["required"]), **params)
+
+
+def refusal(t: I18n, refused: Refusal) -> str:
+    text = t._(REFUSALS.get(refused.kind, REFUSALS[RefusalKind.OTHER]))
+    if refused.kind is RefusalKind.QUANTITY:
+        if refused.minimum is not None:
+            text = t._("The panel needs a quantity of at least {minimum}.", minimum=t.number(refused.minimum))
+        elif refused.maximum is not None:
+            text = t._("The panel takes a quantity of at most {maximum}.", maximum=t.number(refused.maximum))
+        elif refused.step:
+            text = t._("The panel needs the quantity in steps (for example a multiple of 100).")
+    return text
+
+
+def status_name(t: I18n, status: str | None) -> str:
+    if not status:
+        return t._("Unknown")
+    return t._(STATUSES[status]) if status in STATUSES else status

@@ -1,0 +1,1 @@
+"""Client for SMM panels speaking the standard API v2; knows nothing of Telegram."""

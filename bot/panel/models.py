@@ -1,0 +1,259 @@
+"""Typed results of the panel's actions, parsed tolerantly from what real panels send."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bot.panel.errors import Refusal, classify
+
+# --- scalar coercion -------------------------------------------------------------------
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A money amount from a string, int or float; never through binary floating point."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        text = value.strip().replace("\u00a0", "").replace(" ", "")
+        if not text:
+            return None
+        if "," in text and "." not in text:
+            text = text.replace(",", ".")
+        else:
+            text = text.replace(",", "")
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            return None
+        return result if result.is_finite() else None
+    return None
+
+
+def to_int(value: Any) -> int | None:
+    """An integer from an int, a numeric string or an integral float; `None` for
+    "Unknown", empty or anything else."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    number = to_decimal(value)
+    if number is None:
+        return None
+    try:
+        return int(number)
+    except (ValueError, OverflowError):
+        return None
+
+
+_TRUE = {"1", "true", "yes", "on", "y"}
+
+
+def to_bool(value: Any) -> bool:
+    """A flag given as bool, 0/1, "true"/"false", or missing (False)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE
+    return False
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(value: Any) -> str:
+    """Catalog text as a person should read it: entities decoded (even `&amp;amp;`),
+    tabs and NBSP as plain spaces, runs of spaces folded, ends trimmed."""
+    text = "" if value is None else str(value)
+    for _ in range(3):
+        decoded = html.unescape(text)
+        if decoded == text:
+            break
+        text = decoded
+    text = "".join(
+        " " if ch.isspace() else ch for ch in text if unicodedata.category(ch) != "Cc" or ch.isspace()
+    )
+    return _SPACES.sub(" ", text).strip()
+
+
+# --- statuses ------------------------------------------------------------------------
+
+PENDING = "Pending"
+IN_PROGRESS = "In progress"
+PROCESSING = "Processing"
+ACTIVE = "Active"
+COMPLETED = "Completed"
+PARTIAL = "Partial"
+CANCELED = "Canceled"
+REFUNDED = "Refunded"
+FAIL = "Fail"
+ERROR = "Error"
+REJECTED = "Rejected"
+
+_STATUS_ALIASES = {
+    "pending": PENDING,
+    "inprogress": IN_PROGRESS,
+    "inprogess": IN_PROGRESS,
+    "processing": PROCESSING,
+    "active": ACTIVE,
+    "completed": COMPLETED,
+    "complete": COMPLETED,
+    "partial": PARTIAL,
+    "canceled": CANCELED,
+    "cancelled": CANCELED,
+    "refunded": REFUNDED,
+    "fail": FAIL,
+    "failed": FAIL,
+    "error": ERROR,
+    "rejected": REJECTED,
+}
+
+KNOWN_STATUSES = frozenset(_STATUS_ALIASES.values())
+FINAL_ORDER_STATUSES = frozenset({COMPLETED, PARTIAL, CANCELED, REFUNDED, FAIL, ERROR})
+FINAL_REFILL_STATUSES = frozenset({COMPLETED, REJECTED, CANCELED, FAIL, ERROR, REFUNDED})
+
+
+def normalize_status(value: Any) -> str:
+    """The canonical spelling of a status (`Cancelled` -> `Canceled`, `processing` ->
+    `Processing`, `In progess` -> `In progress`); unknown words are kept, trimmed."""
+    text = clean_text(value)
+    key = re.sub(r"[\s_\-]", "", text.lower())
+    return _STATUS_ALIASES.get(key, text)
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    id: int
+    name: str
+    type: str
+    category: str
+    rate: Decimal
+    min: int
+    max: int
+    refill: bool = False
+    cancel: bool = False
+    dripfeed: bool = False
+    description: str | None = None
+
+    @property
+    def type_key(self) -> str:
+        from bot.panel.fields import type_key
+
+        return type_key(self.type)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The service in the API's own shape (a snapshot `from_api` reads back)."""
+        item: dict[str, Any] = {
+            "service": self.id, "name": self.name, "type": self.type, "category": self.category,
+            "rate": str(self.rate), "min": self.min, "max": self.max, "refill": self.refill,
+            "cancel": self.cancel, "dripfeed": self.dripfeed,
+        }
+        if self.description:
+            item["desc"] = self.description
+        return item
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> Service | None:
+        """One entry of `services`; `None` for an entry without a usable id."""
+        service_id = to_int(item.get("service", item.get("id")))
+        if service_id is None:
+            return None
+        description = item.get("desc", item.get("description"))
+        return cls(
+            id=service_id,
+            name=clean_text(item.get("name")) or str(service_id),
+            type=clean_text(item.get("type")) or "Default",
+            category=clean_text(item.get("category")),
+            rate=to_decimal(item.get("rate")) or Decimal(0),
+            min=to_int(item.get("min")) or 0,
+            max=to_int(item.get("max")) or 0,
+            refill=to_bool(item.get("refill")),
+            cancel=to_bool(item.get("cancel")),
+            dripfeed=to_bool(item.get("dripfeed")),
+            description=clean_text(description) or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatus:
+    """One order's state; `error` is set (and the rest empty) for a per-id refusal."""
+
+    order_id: int
+    status: str | None = None
+    charge: Decimal | None = None
+    start_count: int | None = None
+    remains: int | None = None
+    currency: str | None = None
+    error: Refusal | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_ORDER_STATUSES
+
+    @classmethod
+    def from_api(cls, order_id: int, item: Any) -> OrderStatus:
+        if isinstance(item, str):
+            return cls(order_id, error=classify(item))
+        if not isinstance(item, dict):
+            return cls(order_id, error=classify(f"Unexpected reply: {item!r}"[:200]))
+        if "error" in item and "status" not in item:
+            return cls(order_id, error=classify(item["error"]))
+        currency = item.get("currency")
+        return cls(
+            order_id=order_id,
+            status=normalize_status(item.get("status")) or None,
+            charge=to_decimal(item.get("charge")),
+            start_count=to_int(item.get("start_count")),
+            remains=to_int(item.get("remains")),
+            currency=clean_text(currency) or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RefillResult:
+    """The answer to one order's refill request: a refill id, or a refusal."""
+
+    order_id: int
+    refill_id: int | None = None
+    error: Refusal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefillStatus:
+    refill_id: int
+    status: str | None = None
+    error: Refusal | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_REFILL_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    """`ok` means the cancel was *requested*; the order's status tells the outcome."""
+
+    order_id: int
+    ok: bool = False
+    error: Refusal | None = None

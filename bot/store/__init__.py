@@ -1,0 +1,35 @@
+"""The bot's database layer: sqlmodel tables and the async `Store` that reads and writes them."""
+
+from bot.store.crypto import DecryptError, KeyBox
+from bot.store.db import normalize_url
+from bot.store.models import (
+    NOTIFICATION_MODES,
+    CatalogSnapshot,
+    Draft,
+    DraftState,
+    Notification,
+    Order,
+    PanelAccount,
+    Refill,
+    User,
+)
+from bot.store.repo import DraftStateError, Notice, Store, StoreError
+
+__all__ = [
+    "NOTIFICATION_MODES",
+    "CatalogSnapshot",
+    "DecryptError",
+    "Draft",
+    "DraftState",
+    "DraftStateError",
+    "KeyBox",
+    "Notice",
+    "Notification",
+    "Order",
+    "PanelAccount",
+    "Refill",
+    "Store",
+    "StoreError",
+    "User",
+    "normalize_url",
+]

@@ -1,0 +1,158 @@
+"""Engine and session factory: URL normalisation, SQLite locking settings, create_all."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store.models import metadata
+
+__all__ = ["READ_ONLY", "create_all", "drop_all", "json_dumps", "make_engine", "make_sessionmaker", "normalize_url"]
+
+SQLITE_BUSY_SECONDS = 30
+# Execution option marking an engine whose transactions only read (see _configure_sqlite).
+READ_ONLY = "bot_store_read_only"
+
+_PG_SYNC_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg", "postgresql+pg8000"}
+_SQLITE_SYNC_DRIVERS = {"sqlite", "sqlite+pysqlite"}
+
+
+def normalize_url(url: str) -> str:
+    """An async SQLAlchemy URL from what operators and hosting platforms hand over.
+
+    `postgres://` (Heroku, Render...) and `postgresql://` become `postgresql+asyncpg://`,
+    with libpq's `sslmode=` renamed to asyncpg's `ssl=`; `sqlite:///x.db` becomes
+    `sqlite+aiosqlite:///x.db`, and a bare file path is taken as a SQLite file.
+    """
+    raw = url.strip()
+    if not raw:
+        raise ValueError("database URL is empty")
+    if "://" not in raw:
+        path = os.path.expanduser(raw)
+        return f"sqlite+aiosqlite:///{path}"
+    parsed = make_url(raw)
+    driver = parsed.drivername
+    if driver in _PG_SYNC_DRIVERS:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif driver in _SQLITE_SYNC_DRIVERS:
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    if parsed.drivername == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        query = dict(parsed.query)
+        query.setdefault("ssl", query["sslmode"])
+        del query["sslmode"]
+        parsed = parsed.set(query=query)
+    return parsed.render_as_string(hide_password=False)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for JSON columns; Decimal is written as its exact text (it comes back a str)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable; store plain data")
+
+
+def _sqlite_is_file(url: URL) -> bool:
+    database = url.database or ""
+    return database not in ("", ":memory:") and "mode=memory" not in database and url.query.get("mode") != "memory"
+
+
+def make_engine(url: str, *, echo: bool = False, schema: str | None = None) -> AsyncEngine:
+    """An async engine for `url` (normalised). `schema`: a PostgreSQL schema to work in."""
+    parsed = make_url(normalize_url(url))
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database {backend!r}: use PostgreSQL or SQLite")
+    if backend == "sqlite":
+        if schema:
+            raise ValueError("schema= is only supported on PostgreSQL")
+        is_file = _sqlite_is_file(parsed)
+        if is_file and parsed.database and not parsed.query.get("uri"):
+            # The default DATABASE_URL points into a data folder that may not exist yet.
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            parsed,
+            echo=echo,
+            json_serializer=json_dumps,
+            # sqlite3's busy timeout: a writer waits this long for the lock instead of
+            # failing at once with "database is locked".
+            connect_args={"timeout": SQLITE_BUSY_SECONDS},
+        )
+        _configure_sqlite(engine, is_file=is_file)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if schema:
+        connect_args["server_settings"] = {"search_path": schema}
+    return create_async_engine(
+        parsed,
+        echo=echo,
+        json_serializer=json_dumps,
+        # Hosted databases drop idle connections; check before use instead of failing a request.
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, *, is_file: bool) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # sqlite3 would BEGIN lazily (deferred, and not at all before a SELECT); we emit
+        # BEGIN ourselves below so every transaction really is one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if is_file:
+                # WAL lets readers outside our transactions proceed during a write and
+                # survives crashes just as well. synchronous stays FULL (the default): a
+                # committed claim must not vanish on power loss, or a draft could be
+                # placed twice.
+                cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front, waiting under the busy timeout. With a
+        # deferred BEGIN, a transaction that reads and then writes while another one
+        # commits fails at once with SQLITE_BUSY, which busy_timeout does not cover.
+        # Transactions known to only read keep the deferred BEGIN and never wait.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: rows returned from a finished transaction stay readable
+    # (an expired attribute would need IO, which async sessions cannot do implicitly).
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def create_all(engine: AsyncEngine) -> None:
+    """Create missing tables (development, tests, SQLite); production uses migrations."""
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+
+
+async def drop_all(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.drop_all)

@@ -1,0 +1,214 @@
+"""The bot's tables (sqlmodel): users, panel accounts, drafts, orders, refills, outbox, catalog.
+
+Plain data only: JSON columns hold JSON-able dicts, never objects of `bot.panel`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "NOTIFICATION_MODES",
+    "CatalogSnapshot",
+    "Draft",
+    "DraftState",
+    "Money",
+    "Notification",
+    "Order",
+    "PanelAccount",
+    "Refill",
+    "User",
+    "metadata",
+    "utcnow",
+]
+
+metadata = SQLModel.metadata
+
+NOTIFICATION_MODES = frozenset({"all", "final", "off"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DraftState(StrEnum):
+    DRAFT = "DRAFT"  # editable; the only state Confirm can claim
+    SUBMITTING = "SUBMITTING"  # claimed: `add` is (or may be) on its way
+    PLACED = "PLACED"  # the panel answered with an order id
+    UNKNOWN = "UNKNOWN"  # the request may have reached the panel; never retried
+    FAILED = "FAILED"  # given up without an order (not editable any more)
+    ABANDONED = "ABANDONED"  # the user left the flow
+
+
+_MONEY_QUANTUM = Decimal("1E-8")
+_MONEY_LIMIT = Decimal("1E16")  # Numeric(24, 8) holds 16 integer digits
+
+
+class Money(TypeDecorator[Decimal]):
+    """`Numeric(24, 8)` as `Decimal`, exact on every backend.
+
+    SQLite has no decimal type: a NUMERIC column there stores REAL, i.e. binary floating
+    point, and loses digits past the 15th. So on SQLite the value is kept as decimal text.
+    Values are rounded to 8 places on the way in on every backend (as PostgreSQL itself
+    would), so both backends hand back the same `Decimal`, e.g. `Decimal("0.27819000")`.
+    """
+
+    impl = Numeric(24, 8, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(24, 8, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float | bool) or not isinstance(value, Decimal | int | str):
+            raise TypeError(f"money must be Decimal, int or str, not {type(value).__name__}")
+        amount = Decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+        if not amount.is_finite() or abs(amount) >= _MONEY_LIMIT:
+            raise ValueError(f"money amount out of range for Numeric(24, 8): {value!r}")
+        return format(amount, "f") if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        return Decimal
+
+
+def _big(*, index: bool = False, nullable: bool = False) -> Any:
+    """A 64-bit integer column (Telegram ids, panel ids, counters that can pass 2^31)."""
+    return Field(default=None if nullable else ..., sa_type=BigInteger, index=index, nullable=nullable)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    telegram_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    locale: str | None = None  # chosen with /language; wins over telegram_language
+    telegram_language: str | None = None  # Telegram's language_code, as last seen
+    notifications: str = "all"  # one of NOTIFICATION_MODES
+    blocked: bool = False  # the user blocked the bot: skip sending
+    # Conversation state, kept here so a restart does not drop a half-filled order.
+    flow: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
+
+
+class PanelAccount(SQLModel, table=True):
+    __tablename__ = "panel_accounts"
+    __table_args__ = (
+        UniqueConstraint("user_id", "panel_url", name="uq_panel_accounts_user_url"),
+        # NULLs are distinct in a unique constraint, so the shared team account (user_id
+        # NULL) needs its own partial index to stay one row per panel.
+        Index(
+            "uq_panel_accounts_team_url",
+            "panel_url",
+            unique=True,
+            sqlite_where=text("user_id IS NULL"),
+            postgresql_where=text("user_id IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = _big(index=True, nullable=True)  # None: the team account
+    panel_url: str
+    key_encrypted: str  # Fernet token; only Store.reveal_key turns it back into the key
+    key_hint: str  # KeyBox.mask(key), safe to show
+    key_fingerprint: str = Field(index=True)  # KeyBox.fingerprint(panel_url, key)
+    currency: str | None = None
+    paused: bool = False  # the watcher stopped using an invalid key until it is relinked
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Draft(SQLModel, table=True):
+    __tablename__ = "drafts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _big(index=True)
+    account_id: int = Field(foreign_key="panel_accounts.id", index=True)
+    service_id: int = Field(sa_type=BigInteger)
+    service: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # snapshot at start
+    values: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # field name -> cleaned text
+    state: str = Field(default=DraftState.DRAFT.value, max_length=16, index=True)
+    order_id: int | None = _big(nullable=True)  # the panel's order id once placed
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("account_id", "panel_order_id", name="uq_orders_account_panel_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    panel_order_id: int = Field(sa_type=BigInteger)
+    account_id: int = Field(foreign_key="panel_accounts.id", index=True)
+    user_id: int = _big(index=True)
+    draft_id: int | None = Field(default=None, foreign_key="drafts.id")
+    service_id: int = Field(sa_type=BigInteger)
+    service_name: str = ""
+    service_type: str = ""
+    link: str | None = Field(default=None, sa_type=Text)
+    quantity: int | None = _big(nullable=True)
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    charge: Decimal | None = Field(default=None, sa_type=Money)
+    currency: str | None = None
+    status: str = "Pending"
+    start_count: int | None = _big(nullable=True)
+    remains: int | None = _big(nullable=True)
+    final: bool = Field(default=False, index=True)
+    last_checked_at: datetime | None = None
+    next_check_at: datetime | None = Field(default_factory=utcnow, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
+
+
+class Refill(SQLModel, table=True):
+    __tablename__ = "refills"
+    __table_args__ = (UniqueConstraint("order_id", "panel_refill_id", name="uq_refills_order_panel_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    panel_refill_id: int = Field(sa_type=BigInteger)
+    status: str = "Pending"
+    final: bool = Field(default=False, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
+
+
+class Notification(SQLModel, table=True):
+    """Outbox: a change is queued in the transaction that stores it, then sent once."""
+
+    __tablename__ = "notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _big(index=True)
+    kind: str  # "order_status", "refill_status", "key_invalid", ...
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    dedupe_key: str = Field(unique=True)  # the same change is queued once, whoever sees it
+
+
+class CatalogSnapshot(SQLModel, table=True):
+    __tablename__ = "catalog_snapshots"
+
+    panel_fingerprint: str = Field(primary_key=True)
+    fetched_at: datetime = Field(default_factory=utcnow)
+    payload: str = Field(sa_type=Text)  # the panel's raw `services` reply, as JSON text

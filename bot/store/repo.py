@@ -1,0 +1,603 @@
+"""`Store`: the bot's data access; every method is one short transaction of its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from bot.store import db
+from bot.store.crypto import KeyBox
+from bot.store.models import (
+    NOTIFICATION_MODES,
+    CatalogSnapshot,
+    Draft,
+    DraftState,
+    Notification,
+    Order,
+    PanelAccount,
+    Refill,
+    User,
+    utcnow,
+)
+
+__all__ = ["DraftStateError", "Notice", "Store", "StoreError"]
+
+_FINISH_STATES = frozenset({DraftState.PLACED, DraftState.UNKNOWN, DraftState.DRAFT, DraftState.FAILED})
+_ORDER_COLUMNS = frozenset(Order.model_fields) - {"id"}
+_ORDER_MUTABLE = _ORDER_COLUMNS - {"account_id", "panel_order_id", "user_id", "draft_id", "created_at"}
+_REFILL_MUTABLE = frozenset({"status", "final", "updated_at"})
+
+
+class StoreError(Exception):
+    """A store operation that cannot be done as asked."""
+
+
+class DraftStateError(StoreError):
+    """The draft is not in the state the operation needs (e.g. not SUBMITTING)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notification to queue; `dedupe_key` names the change so it is queued only once."""
+
+    user_id: int
+    kind: str
+    dedupe_key: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class Store:
+    """The database, through async methods returning detached sqlmodel rows."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        keybox: KeyBox | None = None,
+        schema: str | None = None,
+    ) -> None:
+        self.engine: AsyncEngine = db.make_engine(url, echo=echo, schema=schema)
+        self._sessions = db.make_sessionmaker(self.engine)
+        self._read_sessions = db.make_sessionmaker(self.engine.execution_options(**{db.READ_ONLY: True}))
+        self._keybox = keybox
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def dialect(self) -> str:
+        """The backend: "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def create_all(self) -> None:
+        await db.create_all(self.engine)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        async with self._sessions.begin() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that only reads: on SQLite it does not take the write lock, so
+        lookups never queue behind writers (WAL readers see the last commit)."""
+        async with self._read_sessions.begin() as session:
+            yield session
+
+    def _insert(self, model: Any) -> Any:
+        """INSERT with ON CONFLICT support for the current backend."""
+        return pg_insert(model) if self.dialect == "postgresql" else sqlite_insert(model)
+
+    # --- users -------------------------------------------------------------------------
+
+    async def get_user(self, telegram_id: int) -> User | None:
+        async with self._read() as s:
+            return await s.get(User, telegram_id)
+
+    async def ensure_user(self, telegram_id: int, telegram_language: str | None = None) -> User:
+        """The user's row, created if missing; `telegram_language` is refreshed when given.
+
+        ON CONFLICT DO NOTHING makes two first messages at once both succeed.
+        """
+        now = utcnow()
+        async with self.session() as s:
+            await s.exec(
+                self._insert(User)
+                .values(
+                    telegram_id=telegram_id,
+                    telegram_language=telegram_language,
+                    notifications="all",
+                    blocked=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["telegram_id"])
+            )
+            user = (await s.exec(select(User).where(col(User.telegram_id) == telegram_id))).one()
+            if telegram_language and user.telegram_language != telegram_language:
+                user.telegram_language = telegram_language
+                await s.flush()
+            return user
+
+    async def _update_user(self, telegram_id: int, **values: Any) -> bool:
+        async with self.session() as s:
+            result = await s.exec(
+                update(User).where(col(User.telegram_id) == telegram_id).values({"updated_at": utcnow(), **values})
+            )
+            return result.rowcount == 1
+
+    async def set_locale(self, telegram_id: int, locale: str | None) -> bool:
+        return await self._update_user(telegram_id, locale=locale)
+
+    async def set_notifications(self, telegram_id: int, mode: str) -> bool:
+        if mode not in NOTIFICATION_MODES:
+            raise ValueError(f"notifications must be one of {sorted(NOTIFICATION_MODES)}, not {mode!r}")
+        return await self._update_user(telegram_id, notifications=mode)
+
+    async def set_blocked(self, telegram_id: int, blocked: bool) -> bool:
+        return await self._update_user(telegram_id, blocked=blocked)
+
+    async def set_flow(self, telegram_id: int, flow: dict[str, Any] | None) -> bool:
+        """Replace the conversation state (None clears it). False if the user is unknown."""
+        return await self._update_user(telegram_id, flow=dict(flow) if flow is not None else None)
+
+    async def get_flow(self, telegram_id: int) -> dict[str, Any] | None:
+        async with self._read() as s:
+            flow = (await s.exec(select(User.flow).where(col(User.telegram_id) == telegram_id))).first()
+            return dict(flow) if flow is not None else None
+
+    # --- panel accounts ----------------------------------------------------------------
+
+    def _require_keybox(self) -> KeyBox:
+        if self._keybox is None:
+            raise StoreError("this Store has no KeyBox: pass keybox=KeyBox(SECRET_KEY)")
+        return self._keybox
+
+    async def link_account(
+        self, user_id: int | None, panel_url: str, key: str, currency: str | None = None
+    ) -> PanelAccount:
+        """Store (or replace) the key for (user, panel); relinking lifts a pause."""
+        keybox = self._require_keybox()
+        values: dict[str, Any] = {
+            "key_encrypted": keybox.encrypt(key),
+            "key_hint": KeyBox.mask(key),
+            "key_fingerprint": KeyBox.fingerprint(panel_url, key),
+            "currency": currency,
+            "paused": False,
+        }
+        # Read-then-write; on PostgreSQL a concurrent first link can win the insert, so a
+        # unique violation means "it exists now": go round once more and update it.
+        for attempt in range(2):
+            try:
+                async with self.session() as s:
+                    account = (await s.exec(self._account_query(user_id, panel_url))).first()
+                    if account is None:
+                        account = PanelAccount(user_id=user_id, panel_url=panel_url, **values)
+                        s.add(account)
+                    else:
+                        for name, value in values.items():
+                            setattr(account, name, value)
+                    await s.flush()
+                    return account
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _account_query(user_id: int | None, panel_url: str) -> SelectOfScalar[PanelAccount]:
+        owner = col(PanelAccount.user_id).is_(None) if user_id is None else col(PanelAccount.user_id) == user_id
+        return select(PanelAccount).where(owner, col(PanelAccount.panel_url) == panel_url)
+
+    async def account_for(self, user_id: int | None, panel_url: str) -> PanelAccount | None:
+        """The user's account on that panel; `user_id=None` is the shared team account."""
+        async with self._read() as s:
+            return (await s.exec(self._account_query(user_id, panel_url))).first()
+
+    async def get_account(self, account_id: int) -> PanelAccount | None:
+        async with self._read() as s:
+            return await s.get(PanelAccount, account_id)
+
+    def reveal_key(self, account: PanelAccount) -> str:
+        """The plaintext API key; the only way back from `key_encrypted`."""
+        return self._require_keybox().decrypt(account.key_encrypted)
+
+    async def set_account_paused(self, account_id: int, paused: bool) -> bool:
+        async with self.session() as s:
+            result = await s.exec(
+                update(PanelAccount).where(col(PanelAccount.id) == account_id).values(paused=paused)
+            )
+            return result.rowcount == 1
+
+    # --- drafts ------------------------------------------------------------------------
+
+    async def create_draft(
+        self, user_id: int, account_id: int, service: dict[str, Any], values: dict[str, Any] | None = None
+    ) -> Draft:
+        """A new editable draft; `service` is a JSON-able snapshot with at least its "id"."""
+        service_id = service.get("id", service.get("service"))
+        if service_id is None:
+            raise ValueError("service snapshot needs an 'id'")
+        draft = Draft(
+            user_id=user_id,
+            account_id=account_id,
+            service_id=int(service_id),
+            service=dict(service),
+            values=dict(values or {}),
+        )
+        async with self.session() as s:
+            s.add(draft)
+            await s.flush()
+            await s.refresh(draft)  # hand back what is stored (JSON round trip), not the input
+        return draft
+
+    async def get_draft(self, draft_id: int, user_id: int) -> Draft | None:
+        """The draft, or None when it does not exist or belongs to someone else."""
+        async with self._read() as s:
+            query = select(Draft).where(col(Draft.id) == draft_id, col(Draft.user_id) == user_id)
+            return (await s.exec(query)).first()
+
+    async def update_draft_values(
+        self, draft_id: int, user_id: int, values: dict[str, Any], *, service: dict[str, Any] | None = None
+    ) -> bool:
+        """Replace the draft's values (and optionally its service snapshot); only while DRAFT."""
+        changes: dict[str, Any] = {"values": dict(values), "updated_at": utcnow()}
+        if service is not None:
+            changes["service"] = dict(service)
+        async with self.session() as s:
+            result = await s.exec(
+                update(Draft)
+                .where(
+                    col(Draft.id) == draft_id,
+                    col(Draft.user_id) == user_id,
+                    col(Draft.state) == DraftState.DRAFT.value,
+                )
+                .values(**changes)
+            )
+            return result.rowcount == 1
+
+    async def claim_draft(self, draft_id: int, user_id: int) -> bool:
+        """DRAFT -> SUBMITTING in one conditional UPDATE: True for exactly one caller.
+
+        The row lock (PostgreSQL) or database write lock (SQLite) serialises claimers, and
+        each re-checks `state = 'DRAFT'` after the previous one committed, so a second tap,
+        a redelivered update or another process finds nothing to claim.
+        """
+        async with self.session() as s:
+            result = await s.exec(
+                update(Draft)
+                .where(
+                    col(Draft.id) == draft_id,
+                    col(Draft.user_id) == user_id,
+                    col(Draft.state) == DraftState.DRAFT.value,
+                )
+                .values(state=DraftState.SUBMITTING.value, error=None, updated_at=utcnow())
+            )
+            return result.rowcount == 1
+
+    async def finish_draft(
+        self,
+        draft_id: int,
+        state: DraftState,
+        *,
+        order_id: int | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """SUBMITTING -> PLACED / UNKNOWN / FAILED, or back to DRAFT after a panel refusal.
+
+        False when the draft was not SUBMITTING (nothing changed). Prefer
+        `record_placement` for PLACED: it also stores the order in the same transaction.
+        """
+        state = DraftState(state)
+        if state not in _FINISH_STATES:
+            raise ValueError(f"a submission cannot finish as {state}")
+        async with self.session() as s:
+            result = await s.exec(
+                update(Draft)
+                .where(col(Draft.id) == draft_id, col(Draft.state) == DraftState.SUBMITTING.value)
+                .values(state=state.value, order_id=order_id, error=error, updated_at=utcnow())
+            )
+            return result.rowcount == 1
+
+    async def abandon_draft(self, draft_id: int, user_id: int) -> bool:
+        """DRAFT -> ABANDONED (the user cancelled); a claimed draft is left alone."""
+        async with self.session() as s:
+            result = await s.exec(
+                update(Draft)
+                .where(
+                    col(Draft.id) == draft_id,
+                    col(Draft.user_id) == user_id,
+                    col(Draft.state) == DraftState.DRAFT.value,
+                )
+                .values(state=DraftState.ABANDONED.value, updated_at=utcnow())
+            )
+            return result.rowcount == 1
+
+    async def unknown_drafts(self, *, limit: int = 100) -> list[Draft]:
+        """Drafts whose placement may or may not have reached the panel, newest first."""
+        async with self._read() as s:
+            query = (
+                select(Draft)
+                .where(col(Draft.state) == DraftState.UNKNOWN.value)
+                .order_by(col(Draft.updated_at).desc(), col(Draft.id).desc())
+                .limit(limit)
+            )
+            return list((await s.exec(query)).all())
+
+    async def mark_stale_submitting(self, older_than: timedelta) -> int:
+        """SUBMITTING drafts untouched for `older_than` become UNKNOWN; returns how many.
+
+        A process killed between claim and answer leaves its draft SUBMITTING forever
+        (safe: never re-placed, but invisible). Call at start-up with a margin well above
+        the panel request timeout, so a live submission elsewhere is not caught.
+        """
+        cutoff = utcnow() - older_than
+        async with self.session() as s:
+            result = await s.exec(
+                update(Draft)
+                .where(col(Draft.state) == DraftState.SUBMITTING.value, col(Draft.updated_at) < cutoff)
+                .values(
+                    state=DraftState.UNKNOWN.value,
+                    error="interrupted while placing",
+                    updated_at=utcnow(),
+                )
+            )
+            return int(result.rowcount)
+
+    # --- orders ------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_order_fields(fields: Mapping[str, Any], allowed: frozenset[str]) -> None:
+        unknown = set(fields) - allowed
+        if unknown:
+            raise TypeError(f"unknown Order fields: {', '.join(sorted(unknown))}")
+
+    async def add_order(self, **fields: Any) -> Order:
+        """Insert an order row (an IntegrityError for a duplicate (account, panel id))."""
+        self._check_order_fields(fields, _ORDER_COLUMNS)
+        order = Order(**fields)
+        async with self.session() as s:
+            s.add(order)
+            await s.flush()
+            await s.refresh(order)
+        return order
+
+    async def record_placement(self, draft_id: int, panel_order_id: int, **fields: Any) -> Order:
+        """Draft SUBMITTING -> PLACED and its Order row, in one transaction.
+
+        user_id, account_id, service_id and fields (the draft's values) come from the
+        draft; service_name / service_type from its snapshot's "name" / "type"; any
+        Order column given in `fields` overrides. Raises DraftStateError (and stores
+        nothing) unless the draft is SUBMITTING; if the insert fails the draft stays
+        SUBMITTING, so the caller can still mark it UNKNOWN.
+        """
+        self._check_order_fields(fields, _ORDER_COLUMNS - {"panel_order_id", "draft_id"})
+        async with self.session() as s:
+            result = await s.exec(
+                update(Draft)
+                .where(col(Draft.id) == draft_id, col(Draft.state) == DraftState.SUBMITTING.value)
+                .values(state=DraftState.PLACED.value, order_id=panel_order_id, error=None, updated_at=utcnow())
+            )
+            if result.rowcount != 1:
+                raise DraftStateError(f"draft {draft_id} is not being submitted")
+            draft = (await s.exec(select(Draft).where(col(Draft.id) == draft_id))).one()
+            service = draft.service or {}
+            values: dict[str, Any] = {
+                "user_id": draft.user_id,
+                "account_id": draft.account_id,
+                "service_id": draft.service_id,
+                "service_name": str(service.get("name") or ""),
+                "service_type": str(service.get("type") or ""),
+                "fields": dict(draft.values or {}),
+            }
+            values.update(fields)
+            order = Order(panel_order_id=panel_order_id, draft_id=draft_id, **values)
+            s.add(order)
+            await s.flush()
+            await s.refresh(order)
+            return order
+
+    async def get_order(self, user_id: int, panel_order_id: int) -> Order | None:
+        """The user's order with that panel id (the newest, should two panels share ids)."""
+        async with self._read() as s:
+            query = (
+                select(Order)
+                .where(col(Order.user_id) == user_id, col(Order.panel_order_id) == panel_order_id)
+                .order_by(col(Order.id).desc())
+            )
+            return (await s.exec(query)).first()
+
+    async def order_by_id(self, order_id: int) -> Order | None:
+        async with self._read() as s:
+            return await s.get(Order, order_id)
+
+    @staticmethod
+    def _open_filter(open_only: bool | None) -> list[Any]:
+        if open_only is None:
+            return []
+        return [col(Order.final) == (not open_only)]
+
+    async def orders_for(
+        self, user_id: int, *, open_only: bool | None = None, limit: int = 10, offset: int = 0
+    ) -> list[Order]:
+        """Newest first. open_only: True = not final, False = final only, None = all."""
+        async with self._read() as s:
+            query = (
+                select(Order)
+                .where(col(Order.user_id) == user_id, *self._open_filter(open_only))
+                .order_by(col(Order.created_at).desc(), col(Order.id).desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return list((await s.exec(query)).all())
+
+    async def count_orders(self, user_id: int, open_only: bool | None = None) -> int:
+        async with self._read() as s:
+            query = (
+                select(func.count())
+                .select_from(Order)
+                .where(col(Order.user_id) == user_id, *self._open_filter(open_only))
+            )
+            return int((await s.exec(query)).one())
+
+    async def due_orders(
+        self, *, now: datetime | None = None, limit: int = 1000, include_paused: bool = False
+    ) -> list[Order]:
+        """Open orders whose next check is due, the longest-waiting first; orders of
+        paused accounts (invalid key) are left out unless `include_paused`."""
+        now = now or utcnow()
+        query = select(Order).where(
+            col(Order.final) == False,  # noqa: E712 (SQL comparison, not Python)
+            col(Order.next_check_at).is_(None) | (col(Order.next_check_at) <= now),
+        )
+        if not include_paused:
+            query = query.join(PanelAccount, col(PanelAccount.id) == col(Order.account_id)).where(
+                col(PanelAccount.paused) == False  # noqa: E712
+            )
+        query = query.order_by(col(Order.next_check_at).asc().nulls_first(), col(Order.id).asc()).limit(limit)
+        async with self._read() as s:
+            return list((await s.exec(query)).all())
+
+    async def update_order(self, order_id: int, changes: Mapping[str, Any], *, notice: Notice | None = None) -> bool:
+        """Apply `changes` (status, remains, final, next_check_at...) and queue `notice`
+        in the same transaction, so a stored change is never left unannounced."""
+        self._check_order_fields(changes, _ORDER_MUTABLE)
+        async with self.session() as s:
+            result = await s.exec(
+                update(Order).where(col(Order.id) == order_id).values({"updated_at": utcnow(), **changes})
+            )
+            if result.rowcount != 1:
+                return False
+            if notice is not None:
+                await self._enqueue(s, notice)
+            return True
+
+    # --- refills -----------------------------------------------------------------------
+
+    async def add_refill(self, order_id: int, panel_refill_id: int, status: str = "Pending") -> Refill:
+        refill = Refill(order_id=order_id, panel_refill_id=panel_refill_id, status=status)
+        async with self.session() as s:
+            s.add(refill)
+            await s.flush()
+            await s.refresh(refill)
+        return refill
+
+    async def refills_for(self, order_id: int) -> list[Refill]:
+        async with self._read() as s:
+            query = select(Refill).where(col(Refill.order_id) == order_id).order_by(col(Refill.id))
+            return list((await s.exec(query)).all())
+
+    async def open_refills(self, *, limit: int = 1000) -> list[Refill]:
+        async with self._read() as s:
+            query = select(Refill).where(col(Refill.final) == False)  # noqa: E712.order_by(col(Refill.id)).limit(limit)
+            return list((await s.exec(query)).all())
+
+    async def update_refill(
+        self, refill_id: int, changes: Mapping[str, Any], *, notice: Notice | None = None
+    ) -> bool:
+        unknown = set(changes) - _REFILL_MUTABLE
+        if unknown:
+            raise TypeError(f"unknown Refill fields: {', '.join(sorted(unknown))}")
+        async with self.session() as s:
+            result = await s.exec(
+                update(Refill).where(col(Refill.id) == refill_id).values({"updated_at": utcnow(), **changes})
+            )
+            if result.rowcount != 1:
+                return False
+            if notice is not None:
+                await self._enqueue(s, notice)
+            return True
+
+    # --- notification outbox -----------------------------------------------------------
+
+    async def _enqueue(self, s: AsyncSession, notice: Notice) -> bool:
+        now = utcnow()
+        result = await s.exec(
+            self._insert(Notification)
+            .values(
+                user_id=notice.user_id,
+                kind=notice.kind,
+                payload=dict(notice.payload),
+                dedupe_key=notice.dedupe_key,
+                created_at=now,
+                next_attempt_at=now,
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+        return bool(result.rowcount == 1)
+
+    async def enqueue_notification(self, notice: Notice) -> bool:
+        """Queue `notice`; False when one with the same dedupe_key was queued before."""
+        async with self.session() as s:
+            return await self._enqueue(s, notice)
+
+    async def due_notifications(self, *, now: datetime | None = None, limit: int = 100) -> list[Notification]:
+        """Unsent notifications whose time has come, oldest first."""
+        now = now or utcnow()
+        async with self._read() as s:
+            query = (
+                select(Notification)
+                .where(col(Notification.sent_at).is_(None), col(Notification.next_attempt_at) <= now)
+                .order_by(col(Notification.next_attempt_at), col(Notification.id))
+                .limit(limit)
+            )
+            return list((await s.exec(query)).all())
+
+    async def mark_notification_sent(self, notification_id: int) -> bool:
+        """Done with it: sent, or deliberately skipped (blocked user, notifications off)."""
+        async with self.session() as s:
+            result = await s.exec(
+                update(Notification)
+                .where(col(Notification.id) == notification_id, col(Notification.sent_at).is_(None))
+                .values(sent_at=utcnow())
+            )
+            return result.rowcount == 1
+
+    async def retry_notification(self, notification_id: int, at: datetime) -> bool:
+        """Count a failed attempt and try again at `at` (e.g. after Telegram's RetryAfter)."""
+        async with self.session() as s:
+            result = await s.exec(
+                update(Notification)
+                .where(col(Notification.id) == notification_id, col(Notification.sent_at).is_(None))
+                .values(attempts=col(Notification.attempts) + 1, next_attempt_at=at)
+            )
+            return result.rowcount == 1
+
+    # --- catalog cache -----------------------------------------------------------------
+
+    async def save_catalog(self, panel_fingerprint: str, payload: str) -> None:
+        """Keep the panel's raw `services` reply (JSON text), replacing the previous one."""
+        now = utcnow()
+        statement = self._insert(CatalogSnapshot).values(
+            panel_fingerprint=panel_fingerprint, fetched_at=now, payload=payload
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["panel_fingerprint"],
+            set_={"fetched_at": now, "payload": payload},
+        )
+        async with self.session() as s:
+            await s.exec(statement)
+
+    async def load_catalog(self, panel_fingerprint: str) -> CatalogSnapshot | None:
+        async with self._read() as s:
+            return await s.get(CatalogSnapshot, panel_fingerprint)
