@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import html
+import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,7 +23,7 @@ def to_decimal(value: Any) -> Decimal | None:
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
-        return Decimal(repr(value))
+        return Decimal(repr(value)) if math.isfinite(value) else None
     if isinstance(value, str):
         text = value.strip().replace("\u00a0", "").replace(" ", "")
         if not text:
@@ -71,21 +71,27 @@ def to_bool(value: Any) -> bool:
 
 
 _SPACES = re.compile(r"\s+")
+# Control characters that are not whitespace, and invisible formatting that can make
+# a name read misleadingly (zero-width space, bidi overrides and isolates). ZWJ/ZWNJ
+# stay: emoji sequences need them.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def clean_text(value: Any) -> str:
-    """Catalog text as a person should read it: entities decoded (even `&amp;amp;`),
-    tabs and NBSP as plain spaces, runs of spaces folded, ends trimmed."""
-    text = "" if value is None else str(value)
-    for _ in range(3):
+    """Catalog text as a person should read it: entities decoded (even `&amp;amp;amp;`),
+    tabs and NBSP as plain spaces, runs of spaces folded, invisible characters dropped,
+    ends trimmed."""
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    if "&" not in text and text.isprintable():
+        # Most names: nothing to decode or drop (isprintable() is False for every
+        # control, format and whitespace character except " ").
+        return (text if "  " not in text else _SPACES.sub(" ", text)).strip()
+    for _ in range(8):
         decoded = html.unescape(text)
         if decoded == text:
             break
         text = decoded
-    text = "".join(
-        " " if ch.isspace() else ch for ch in text if unicodedata.category(ch) != "Cc" or ch.isspace()
-    )
-    return _SPACES.sub(" ", text).strip()
+    return _SPACES.sub(" ", _INVISIBLE.sub("", text)).strip()
 
 
 # --- statuses ------------------------------------------------------------------------
@@ -170,7 +176,9 @@ class Service:
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> Service | None:
         """One entry of `services`; `None` for an entry without a usable id."""
-        service_id = to_int(item.get("service", item.get("id")))
+        service_id = to_int(item.get("service"))
+        if service_id is None:
+            service_id = to_int(item.get("id"))
         if service_id is None:
             return None
         description = item.get("desc", item.get("description"))
