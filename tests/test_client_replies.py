@@ -353,3 +353,21 @@ async def test_the_key_never_appears_in_reprs_or_logs(caplog: pytest.LogCaptureF
         await client.add({"service": "1"})
     for text in (caplog.text, str(unavailable.value), repr(unknown.value), str(unknown.value)):
         assert KEY not in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1,500", Decimal(1500)), ("0,90", Decimal("0.90")), ("1,5", Decimal("1.5")), ("12,345,678", Decimal(12345678)),
+     ("1,234.5", Decimal("1234.5")), (float("nan"), None), (float("inf"), None), ("NaN", None)],
+)
+def test_amounts_with_thousands_separators_decimal_commas_and_non_numbers(raw: object, expected: Decimal | None) -> None:
+    from bot.panel.models import to_decimal
+
+    assert to_decimal(raw) == expected
+
+
+def test_an_error_that_merely_mentions_the_api_key_is_not_an_invalid_key() -> None:
+    from bot.panel.errors import classify
+
+    assert classify("Incorrect request. Check your API key").kind is RefusalKind.INCORRECT_REQUEST
+    assert classify("Drip-feed is not available").kind is RefusalKind.DRIPFEED_UNSUPPORTED

@@ -243,3 +243,20 @@ def test_a_service_with_min_above_max_does_not_make_every_quantity_invalid() -> 
     # A real catalog (topsmm.uz 370) has min 1000 > max 500; the panel decides then.
     svc = service(min_=1000, max_=500)
     assert build_add_params(svc, {"link": "https://x.com/a", "quantity": "700"})["quantity"] == "700"
+
+
+def test_a_service_without_min_and_max_lets_the_panel_decide() -> None:
+    # Older scripts omit min/max; they parse as 0 and must not refuse every quantity.
+    svc = service(min_=0, max_=0)
+    assert build_add_params(svc, {"link": "https://x.com/a", "quantity": "700"})["quantity"] == "700"
+    with pytest.raises(FieldInvalid) as bad:
+        build_add_params(svc, {"link": "https://x.com/a", "quantity": "0"})
+    assert bad.value.code == "too_small"
+
+
+def test_a_conditional_field_follows_the_cleaned_choice() -> None:
+    svc = service("Web Traffic")
+    values = {"link": "https://site.com", "quantity": "100", "country": "US", "device": "1", "type_of_traffic": " 1"}
+    with pytest.raises(FieldInvalid) as bad:
+        build_add_params(svc, values)
+    assert bad.value.field == "google_keyword"

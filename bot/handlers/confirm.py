@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 
 from telegram import Update
 
@@ -250,8 +251,12 @@ async def order_status(update: Update, context: BotContext, order_id: int) -> No
         lines.append(t._("Remains: {count}", count=t.number(status.remains)))
     if status.charge is not None:
         lines.append(t._("Charge: {charge}", charge=t.money(status.charge, status.currency or linked.account.currency)))
-    await show(update, context, "\n".join(lines), keyboard([[button(t._("🔄 Refresh"), f"t:{order_id}")]]),
-               edit=update.callback_query is not None)
+    lines.append(t._("Checked at {time}", time=t.datetime(datetime.now(timezone.utc))))
+    # "Refresh" updates the card in place; "Status" elsewhere opens a new card and
+    # leaves the message it was pressed on (and its buttons) alone.
+    refreshing = update.callback_query is not None and (update.callback_query.data or "").startswith("r:")
+    await show(update, context, "\n".join(lines), keyboard([[button(t._("🔄 Refresh"), f"r:{order_id}")]]),
+               edit=refreshing)
 
 
 async def on_confirm_callback(update: Update, context: BotContext) -> None:
@@ -269,8 +274,8 @@ async def on_confirm_callback(update: Update, context: BotContext) -> None:
         await cancel_draft(update, context, value)
     elif kind == "a":
         await order_again(update, context, value)
-    elif kind == "t":
+    elif kind in ("t", "r"):
         await order_status(update, context, value)
 
 
-CONFIRM_PATTERN = r"^[ybxat]:\d+$"
+CONFIRM_PATTERN = r"^[ybxatr]:\d+$"

@@ -26,6 +26,9 @@ async def status_command(update: Update, context: BotContext) -> None:
     """`/status` (recent orders) or `/status 1 2 3` / `1,2,3` (up to 100 ids)."""
     t = context.i18n
     ids = parse_ids(context.args or [])
+    ignored = [p for p in re.split(r"[\s,;]+", " ".join(context.args or [])) if p and not p.isdigit()]
+    if ignored and ids:
+        await show(update, context, t._("Not order numbers, skipped: {items}", items=esc(", ".join(ignored)[:200])), edit=False)
     if context.args and not ids:
         await show(update, context, t._("Send order numbers after /status, for example /status 23501 23502."), edit=False)
         return

@@ -17,7 +17,7 @@ FIELD_HINTS: dict[str, str] = {
     "username": _("The username, without the link."),
     "min": _("The least per new post: from {minimum} to {maximum}."),
     "max": _("The most per new post: from {minimum} to {maximum}, not less than min."),
-    "posts": _("How many new posts to serve. Skip for no limit; 0 means existing posts only."),
+    "posts": _("How many new posts to serve. Skip for no limit; 0 serves no new posts (with old_posts: existing posts only)."),
     "old_posts": _("How many existing posts to serve too. Skip for none."),
     "delay": _("Minutes to wait after a new post before delivering."),
     "expiry": _("The date the subscription ends, as day/month/year (for example {example}). Skip for none."),
@@ -36,7 +36,7 @@ FIELD_HINTS: dict[str, str] = {
     "referring_url": _("The referring page's link."),
 }
 
-LINES_RANGE = _("Send from {minimum} to {maximum} lines: each line is one.")
+LINES_RANGE = _("Send from {minimum} to {maximum} lines; each line counts as one.")
 
 CHOICE_LABELS: dict[str, dict[str, str]] = {
     "device": {

@@ -93,7 +93,7 @@ class PanelRefusal(PanelError):
 _PATTERNS: tuple[tuple[RefusalKind, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern))
     for kind, pattern in (
-        (RefusalKind.INVALID_KEY, r"invalid api key|invalid_key|api is disable|user not found|api key"),
+        (RefusalKind.INVALID_KEY, r"invalid api key|invalid_key|invalid key|wrong api key|api key is (?:invalid|wrong|incorrect)|api is disable|user not found"),
         (RefusalKind.NOT_ENOUGH_FUNDS, r"not enough funds|not_enough_funds|insufficient"),
         (RefusalKind.DUPLICATE_ORDER, r"active order with this link|link_duplicate"),
         (RefusalKind.INCORRECT_SERVICE, r"incorrect service|incorrect_service_id|service id does not exist|service not found"),
@@ -101,7 +101,7 @@ _PATTERNS: tuple[tuple[RefusalKind, re.Pattern[str]], ...] = tuple(
         (RefusalKind.REFILL_NOT_COMPLETED, r"refill task is not completed"),
         (RefusalKind.INCORRECT_REFILL, r"refill not found|incorrect refill"),
         (RefusalKind.INCORRECT_ORDER, r"incorrect order|order not found|incorrect_order"),
-        (RefusalKind.DRIPFEED_UNSUPPORTED, r"dripfeed"),
+        (RefusalKind.DRIPFEED_UNSUPPORTED, r"drip-?feed"),
         (
             RefusalKind.QUANTITY,
             r"quantity|min_quantity|max_quantity|neworder\.error\.increment|minimum amount|maximum amount",

@@ -170,7 +170,7 @@ def form_fields(service: Service, values: Mapping[str, str] | None = None) -> li
             continue
         if spec.when is not None:
             other, allowed = spec.when
-            if values.get(other) not in allowed:
+            if (values.get(other) or "").strip() not in allowed:
                 continue
         result.append(spec)
     return result
@@ -217,6 +217,12 @@ def clean_link(raw: str, field_name: str = "link") -> str:
     return text
 
 
+def _has_range(service: Service) -> bool:
+    """A usable min..max: real catalogs have max 0 (missing) and min > max; then the
+    panel alone decides."""
+    return 0 < service.max and service.min <= service.max
+
+
 def _clean_integer(spec: FieldSpec, raw: str, service: Service) -> int:
     text = raw.strip().replace(" ", "").replace("\u00a0", "").replace("_", "")
     if re.fullmatch(r"\d{1,3}(,\d{3})+", text):
@@ -226,7 +232,7 @@ def _clean_integer(spec: FieldSpec, raw: str, service: Service) -> int:
     value = int(text)
     if spec.range is Range.SERVICE:
         low, high = service.min, service.max
-        if low <= high and not low <= value <= high:
+        if _has_range(service) and not low <= value <= high:
             raise FieldInvalid(spec.name, "out_of_range", minimum=low, maximum=high)
         if value < 1:
             raise FieldInvalid(spec.name, "too_small", minimum=1)
@@ -250,9 +256,9 @@ def _clean_lines(spec: FieldSpec, raw: str, service: Service) -> str:
         raise FieldInvalid(spec.name, "required")
     if sum(len(line) + 1 for line in lines) > MAX_LINES_TOTAL:
         raise FieldInvalid(spec.name, "too_long", maximum=MAX_LINES_TOTAL)
-    if spec.lines_are_quantity:
+    if spec.lines_are_quantity and _has_range(service):
         low, high = service.min, service.max
-        if low <= high and not low <= len(lines) <= high:
+        if not low <= len(lines) <= high:
             raise FieldInvalid(spec.name, "line_count", count=len(lines), minimum=low, maximum=high)
     return "\n".join(lines)
 

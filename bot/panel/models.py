@@ -29,7 +29,9 @@ def to_decimal(value: Any) -> Decimal | None:
         if not text:
             return None
         if "," in text and "." not in text:
-            text = text.replace(",", ".")
+            # "1,500" groups thousands; "0,90" and "1,5" use a decimal comma.
+            grouped = re.fullmatch(r"[1-9]\d{0,2}(,\d{3})+", text.lstrip("+-")) is not None
+            text = text.replace(",", "") if grouped else text.replace(",", ".")
         else:
             text = text.replace(",", "")
         try:
