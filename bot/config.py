@@ -16,8 +16,12 @@ class ConfigError(Exception):
 
 
 def _id_list(value: Any) -> Any:
+    if isinstance(value, int):
+        return frozenset({value})
     if isinstance(value, str):
         parts = [p.strip() for p in value.replace(";", ",").replace(" ", ",").split(",")]
+        if not all(p.lstrip("-").isdigit() for p in parts if p):
+            raise ValueError("must be numeric Telegram ids separated by commas")
         return frozenset(int(p) for p in parts if p)
     return value
 

@@ -1,0 +1,97 @@
+"""Settings come from the environment as PRODUCT.md's table says; a bad or missing one
+stops start-up with one line naming it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import SEED_PANEL_URL, ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIABLES = ("TELEGRAM_TOKEN", "TELEGRAM_API_URL", "PANEL_URL", "PANEL_KEY", "ALLOWED_USERS", "ADMIN_IDS",
+             "DATABASE_URL", "SECRET_KEY", "STATUS_POLL_SECONDS", "DEFAULT_LOCALE", "WEBHOOK_URL", "PORT")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_follow_the_product_table() -> None:
+    settings = load_settings(require_token=False)
+    assert settings.panel_url == SEED_PANEL_URL
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.status_poll_seconds == 60
+    assert settings.default_locale == "en"
+    assert settings.allowed_users == frozenset() and not settings.team_mode
+    assert settings.database_url.startswith("sqlite")
+
+
+def test_ids_are_64_bit_and_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWED_USERS", "1, 2,7000000000")
+    monkeypatch.setenv("ADMIN_IDS", "7000000001")
+    settings = load_settings(require_token=False)
+    assert settings.allowed_users == {1, 2, 7_000_000_000}
+    assert settings.admin_ids == {7_000_000_001}
+
+
+def test_a_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PANEL_URL=https://panel.example/api/v2\nSTATUS_POLL_SECONDS=15\n")
+    settings = load_settings(require_token=False)
+    assert settings.panel_url == "https://panel.example/api/v2" and settings.status_poll_seconds == 15
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("STATUS_POLL_SECONDS", "soon"),
+        ("STATUS_POLL_SECONDS", "0"),
+        ("ALLOWED_USERS", "alice,bob"),
+        ("ADMIN_IDS", "12;x"),
+        ("PANEL_URL", "panel.example/api/v2"),
+        ("TELEGRAM_API_URL", "ftp://bots"),
+        ("DEFAULT_LOCALE", "klingon-x"),
+        ("PORT", "70000"),
+    ],
+)
+def test_a_malformed_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings(require_token=False)
+    message = str(error.value)
+    assert message.startswith(f"{variable}:") and "\n" not in message
+
+
+def test_the_token_is_required_to_run_and_the_secret_key_in_own_key_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="^TELEGRAM_TOKEN:"):
+        load_settings()
+    monkeypatch.setenv("TELEGRAM_TOKEN", "123:abc")
+    with pytest.raises(ConfigError, match="^SECRET_KEY:"):
+        load_settings()
+    monkeypatch.setenv("PANEL_KEY", "team-key-123")
+    assert load_settings().team_mode
+
+
+def test_settings_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_TOKEN", "123456:SECRET-TOKEN")
+    monkeypatch.setenv("SECRET_KEY", "very-secret")
+    monkeypatch.setenv("PANEL_KEY", "panel-secret")
+    settings = load_settings()
+    for text in (repr(settings), str(settings)):
+        assert "SECRET-TOKEN" not in text and "very-secret" not in text and "panel-secret" not in text
+
+
+def test_python_m_bot_without_a_token_stops_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "TELEGRAM_TOKEN" in lines[0]
