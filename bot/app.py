@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import timedelta
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
@@ -13,9 +14,11 @@ from telegram.request import BaseRequest
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.accounts import Accounts
 from bot.domain.panels import Panels
+from bot.domain.watcher import Watcher
 from bot.handlers import register
 from bot.handlers.common import command_descriptions
 from bot.handlers.context import BotContext, Deps
+from bot.handlers.notify import Sender
 from bot.i18n import I18n, available_locales
 from bot.store import KeyBox, Store
 
@@ -33,6 +36,7 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limiter: bool = True,
+    watch: bool = True,
 ) -> Application:  # type: ignore[type-arg]
     """The bot's PTB `Application`, with the network parts injectable for tests and the demo."""
     if store is None:
@@ -40,12 +44,20 @@ def build_application(
         store = Store(settings.database_url, keybox=keybox)
     panels = panels or Panels(settings.panel_url)
     accounts = Accounts(store, panels, team_key=settings.panel_key)
-    deps = Deps(settings=settings, store=store, panels=panels, accounts=accounts)
+    watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds)
+    sender = Sender(store, default_locale=settings.default_locale)
+    deps = Deps(settings=settings, store=store, panels=panels, accounts=accounts, watcher=watcher, sender=sender)
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         await store.create_all()
+        # A draft left SUBMITTING by a crash may have reached the panel: never resend it.
+        await store.mark_stale_submitting(timedelta(minutes=5))
         await accounts.setup()
         await register_commands(application)
+        if watch and application.job_queue is not None:
+            application.job_queue.run_repeating(watch_orders, interval=settings.status_poll_seconds, first=5.0,
+                                                name="watch-orders")
+            application.job_queue.run_repeating(send_notifications, interval=1.0, first=1.0, name="send-notifications")
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         await panels.aclose()
@@ -81,6 +93,21 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
         await application.bot.set_my_commands(commands, language_code=code.split("_")[0])
     default = [BotCommand(name, text) for name, text in command_descriptions(I18n("en"))]
     await application.bot.set_my_commands(default)
+
+
+async def watch_orders(context: BotContext) -> None:
+    """JobQueue: one watcher cycle, then send what it queued."""
+    deps = context.deps
+    report = await deps.watcher.run_cycle()
+    if report.changes or report.failed_accounts:
+        log.info("watch: %d accounts, %d orders, %d changes, %d failed, %.2fs", report.accounts, report.orders,
+                 report.changes, len(report.failed_accounts), report.seconds)
+    await deps.sender.send_due(context.bot)
+
+
+async def send_notifications(context: BotContext) -> None:
+    """JobQueue: deliver due notifications (retries, paced chats, restarts' leftovers)."""
+    await context.deps.sender.send_due(context.bot)
 
 
 def run(argv: list[str]) -> int:

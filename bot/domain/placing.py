@@ -105,6 +105,8 @@ async def place_draft(
             charge=None if price.per_post else price.high,
             currency=currency,
             status="Pending",
+            refill=current.refill,
+            cancel=current.cancel,
         )
     except BaseException:
         # The panel has the order; keep its id on the draft so nobody orders it again.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
-from bot.handlers import account, browse, common, confirm, form, status
+from bot.handlers import account, browse, common, confirm, form, orders, status
 from bot.handlers.context import gate
 
 
@@ -19,6 +19,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "services": browse.search_command,
         "search": browse.search_command,
         "status": status.status_command,
+        "orders": orders.orders_command,
+        "notifications": orders.notifications,
         "help": common.help_command,
         "cancel": common.cancel,
         "language": common.language,
@@ -28,6 +30,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(browse.on_browse_callback, pattern=browse.BROWSE_PATTERN))
     application.add_handler(CallbackQueryHandler(form.on_form_callback, pattern=form.FORM_PATTERN))
     application.add_handler(CallbackQueryHandler(confirm.on_confirm_callback, pattern=confirm.CONFIRM_PATTERN))
+    application.add_handler(CallbackQueryHandler(orders.on_orders_callback, pattern=orders.ORDERS_PATTERN))
     application.add_handler(CallbackQueryHandler(common.on_language_callback, pattern=r"^l:[A-Za-z_]{2,10}$"))
     application.add_handler(CallbackQueryHandler(account.balance, pattern=r"^m:b$"))
     application.add_handler(CallbackQueryHandler(status.recent_orders, pattern=r"^m:o$"))

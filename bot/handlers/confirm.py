@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
 
 from telegram import Update
 
@@ -12,7 +11,7 @@ from bot.domain.placing import Outcome, place_draft, service_of
 from bot.handlers.account import load_catalog, main_menu, panel_down, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.form import ask_next, next_field, prompt
-from bot.handlers.texts import choice_label, problem, refusal, status_name
+from bot.handlers.texts import choice_label, problem, refusal
 from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, show
 from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable
@@ -127,11 +126,11 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
         assert result.order is not None
         await store.set_flow(user_id, None)
         order = result.order
-        text = t._("✅ Order {order_id} placed.", order_id=f"<b>#{order.panel_order_id}</b>")
+        text = t._("✅ Order <b>#{order_id}</b> placed.", order_id=order.panel_order_id)
         if order.charge is not None:
             text += "\n" + t._("Charge: {charge}", charge=t.money(order.charge, linked.account.currency))
         text += "\n" + t._("I will tell you when its status changes.")
-        markup = keyboard([[button(t._("Status"), f"t:{order.panel_order_id}"), button(t._("🔁 Order again"), f"a:{draft.id}")]])
+        markup = keyboard([[button(t._("Status"), f"O:{order.id}"), button(t._("🔁 Order again"), f"a:{draft.id}")]])
         await show(update, context, text, markup, edit=False)
     elif outcome is Outcome.ALREADY:
         fresh = await store.get_draft(draft_id, user_id)
@@ -223,44 +222,8 @@ async def order_again(update: Update, context: BotContext, draft_id: int) -> Non
     await ask_next(update, context, draft, service)
 
 
-async def order_status(update: Update, context: BotContext, order_id: int) -> None:
-    """The live status of one of the user's orders."""
-    t = context.i18n
-    order = await context.deps.store.get_order(context.user.telegram_id, order_id)
-    if order is None:
-        await show(update, context, t._("Order {order_id} is not one of your orders.", order_id=order_id), edit=False)
-        return
-    linked = await require_account(update, context)
-    if linked is None:
-        return
-    try:
-        status = await asyncio.wait_for(linked.client.status(order_id), BALANCE_DEADLINE)
-    except (PanelUnavailable, TimeoutError):
-        await show(update, context, panel_down(t), edit=False)
-        return
-    except PanelRefusal as refused:
-        await show(update, context, refusal(t, refused.refusal), edit=False)
-        return
-    lines = [
-        t._("Order #{order_id}: <b>{status}</b>", order_id=order_id, status=esc(status_name(t, status.status))),
-        t._("Service: {id} · {name}", id=order.service_id, name=esc(order.service_name)),
-    ]
-    if status.start_count is not None:
-        lines.append(t._("Start count: {count}", count=t.number(status.start_count)))
-    if status.remains is not None:
-        lines.append(t._("Remains: {count}", count=t.number(status.remains)))
-    if status.charge is not None:
-        lines.append(t._("Charge: {charge}", charge=t.money(status.charge, status.currency or linked.account.currency)))
-    lines.append(t._("Checked at {time}", time=t.datetime(datetime.now(timezone.utc))))
-    # "Refresh" updates the card in place; "Status" elsewhere opens a new card and
-    # leaves the message it was pressed on (and its buttons) alone.
-    refreshing = update.callback_query is not None and (update.callback_query.data or "").startswith("r:")
-    await show(update, context, "\n".join(lines), keyboard([[button(t._("🔄 Refresh"), f"r:{order_id}")]]),
-               edit=refreshing)
-
-
 async def on_confirm_callback(update: Update, context: BotContext) -> None:
-    """y:draft (confirm), b:draft (back to confirm), x:draft (cancel), a:draft (again), t:order."""
+    """y:draft (confirm), b:draft (back to confirm), x:draft (cancel), a:draft (again)."""
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
@@ -274,8 +237,6 @@ async def on_confirm_callback(update: Update, context: BotContext) -> None:
         await cancel_draft(update, context, value)
     elif kind == "a":
         await order_again(update, context, value)
-    elif kind in ("t", "r"):
-        await order_status(update, context, value)
 
 
-CONFIRM_PATTERN = r"^[ybxatr]:\d+$"
+CONFIRM_PATTERN = r"^[ybxa]:\d+$"

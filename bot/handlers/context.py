@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
@@ -10,8 +11,12 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, E
 from bot.config import Settings
 from bot.domain.accounts import Accounts
 from bot.domain.panels import Panels
+from bot.domain.watcher import Watcher
 from bot.i18n import I18n, best_locale
 from bot.store import Store, User
+
+if TYPE_CHECKING:
+    from bot.handlers.notify import Sender
 
 
 @dataclass
@@ -20,6 +25,8 @@ class Deps:
     store: Store
     panels: Panels
     accounts: Accounts
+    watcher: Watcher
+    sender: Sender
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: ignore[type-arg]
@@ -50,6 +57,11 @@ async def gate(update: Update, context: BotContext) -> None:
         raise ApplicationHandlerStop
     deps = context.deps
     user = await deps.store.ensure_user(tg_user.id, tg_user.language_code)
+    if user.blocked:
+        # They came back: what waited while they had blocked the bot is due now.
+        await deps.store.set_blocked(tg_user.id, False)
+        await deps.store.wake_notifications(tg_user.id)
+        user.blocked = False
     context.user = user
     context.i18n = I18n(best_locale(user.locale, tg_user.language_code, default=deps.settings.default_locale))
     allowed = deps.settings.allowed_users

@@ -14,7 +14,8 @@ from bot.handlers.ui import button, esc, keyboard, show
 from bot.panel.errors import PanelRefusal, PanelUnavailable
 
 MAX_IDS = 100
-RECENT = 10
+RECENT_FINISHED = 5
+MAX_BUTTONS = 40
 DEADLINE = 10.0
 
 
@@ -45,17 +46,24 @@ async def recent_orders(update: Update, context: BotContext) -> None:
 
 
 async def statuses(update: Update, context: BotContext, ids: list[int]) -> None:
+    """Live statuses in batch calls; without ids, the user's open orders and the last
+    finished ones."""
     t = context.i18n
     linked = await require_account(update, context)
     if linked is None:
         return
     store = context.deps.store
+    user_id = context.user.telegram_id
     if not ids:
-        recent = await store.orders_for(context.user.telegram_id, limit=RECENT)
-        if not recent:
+        known = await store.orders_for(user_id, open_only=True, limit=MAX_IDS)
+        known += await store.orders_for(user_id, open_only=False, limit=RECENT_FINISHED)
+        if not known:
             await show(update, context, t._("You have no orders placed through me yet. Start one with /order."), edit=False)
             return
-        ids = [o.panel_order_id for o in recent]
+        ids = [o.panel_order_id for o in known]
+    else:
+        known = [o for o in [await store.get_order(user_id, i) for i in ids] if o is not None]
+    by_id = {o.panel_order_id: o for o in known}
     try:
         result = await asyncio.wait_for(linked.client.statuses(ids), DEADLINE)
     except (PanelUnavailable, TimeoutError):
@@ -71,8 +79,9 @@ async def statuses(update: Update, context: BotContext, ids: list[int]) -> None:
             lines.append(t._("#{order_id}: {problem}", order_id=order_id, problem=esc(refusal(t, item.error))))
             continue
         line = t._("#{order_id}: {status}", order_id=order_id, status=esc(status_name(t, item.status)))
-        if item.remains is not None and not item.is_final or item.status == "Partial":
-            line += " · " + t._("remains {count}", count=t.number(item.remains or 0))
+        if item.remains is not None and (not item.is_final or item.status == "Partial"):
+            line += " · " + t._("remains {count}", count=t.number(item.remains))
         lines.append(line)
-    rows = [[button(f"#{i}", f"t:{i}") for i in ids[r : r + 4]] for r in range(0, min(len(ids), 20), 4)]
+    cards = [o for o in (by_id.get(i) for i in ids) if o is not None][:MAX_BUTTONS]
+    rows = [[button(f"#{o.panel_order_id}", f"O:{o.id}") for o in cards[r : r + 4]] for r in range(0, len(cards), 4)]
     await show(update, context, "\n".join(lines), keyboard(rows), edit=False)

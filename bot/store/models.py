@@ -171,6 +171,11 @@ class Order(SQLModel, table=True):
     start_count: int | None = _big(nullable=True)
     remains: int | None = _big(nullable=True)
     final: bool = Field(default=False, index=True)
+    # The service's flags when it was ordered: which buttons the order card shows.
+    refill: bool = False
+    cancel: bool = False
+    # A refill or cancel request in flight: one press sends one request.
+    action_until: datetime | None = None
     last_checked_at: datetime | None = None
     next_check_at: datetime | None = Field(default_factory=utcnow, index=True)
     created_at: datetime = Field(default_factory=utcnow)

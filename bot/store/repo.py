@@ -491,6 +491,67 @@ class Store:
                 await self._enqueue(s, notice)
             return True
 
+    async def claim_order_action(self, order_id: int, user_id: int, *, seconds: float = 30.0) -> bool:
+        """One conditional update: True for the single press that may send a refill or
+        cancel request for this order now; False for a double tap or a foreign order."""
+        now = utcnow()
+        async with self.session() as s:
+            result = await s.exec(
+                update(Order)
+                .where(
+                    col(Order.id) == order_id,
+                    col(Order.user_id) == user_id,
+                    col(Order.action_until).is_(None) | (col(Order.action_until) < now),
+                )
+                .values(action_until=now + timedelta(seconds=seconds))
+            )
+            return bool(result.rowcount == 1)
+
+    async def release_order_action(self, order_id: int) -> None:
+        async with self.session() as s:
+            await s.exec(update(Order).where(col(Order.id) == order_id).values(action_until=None))
+
+    async def defer_account_orders(self, account_id: int, until: datetime) -> int:
+        """Back off from an account's open orders (panel outage): one statement."""
+        async with self.session() as s:
+            result = await s.exec(
+                update(Order)
+                .where(col(Order.account_id) == account_id, col(Order.final) == False)  # noqa: E712
+                .values(next_check_at=until)
+            )
+            return int(result.rowcount)
+
+    async def get_users(self, telegram_ids: list[int]) -> dict[int, User]:
+        if not telegram_ids:
+            return {}
+        async with self._read() as s:
+            rows = (await s.exec(select(User).where(col(User.telegram_id).in_(telegram_ids)))).all()
+            return {user.telegram_id: user for user in rows}
+
+    async def get_accounts(self, account_ids: list[int]) -> dict[int, PanelAccount]:
+        if not account_ids:
+            return {}
+        async with self._read() as s:
+            rows = (await s.exec(select(PanelAccount).where(col(PanelAccount.id).in_(account_ids)))).all()
+            return {account.id: account for account in rows if account.id is not None}
+
+    async def orders_by_ids(self, order_ids: list[int]) -> dict[int, Order]:
+        if not order_ids:
+            return {}
+        async with self._read() as s:
+            rows = (await s.exec(select(Order).where(col(Order.id).in_(order_ids)))).all()
+            return {order.id: order for order in rows if order.id is not None}
+
+    async def wake_notifications(self, user_id: int) -> int:
+        """A user who unblocked the bot: their waiting notifications are due now."""
+        async with self.session() as s:
+            result = await s.exec(
+                update(Notification)
+                .where(col(Notification.user_id) == user_id, col(Notification.sent_at).is_(None))
+                .values(next_attempt_at=utcnow())
+            )
+            return int(result.rowcount)
+
     # --- refills -----------------------------------------------------------------------
 
     async def add_refill(self, order_id: int, panel_refill_id: int, status: str = "Pending") -> Refill:
@@ -508,7 +569,12 @@ class Store:
 
     async def open_refills(self, *, limit: int = 1000) -> list[Refill]:
         async with self._read() as s:
-            query = select(Refill).where(col(Refill.final) == False)  # noqa: E712.order_by(col(Refill.id)).limit(limit)
+            query = (
+                select(Refill)
+                .where(col(Refill.final) == False)  # noqa: E712 (SQL comparison)
+                .order_by(col(Refill.id))
+                .limit(limit)
+            )
             return list((await s.exec(query)).all())
 
     async def update_refill(

@@ -1,0 +1,214 @@
+"""The watcher: every open order and refill checked with batch calls per key; each
+change stored together with its notification (the outbox), never messaged directly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from bot.domain.panels import Panels
+from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind
+from bot.panel.models import OrderStatus, RefillStatus
+from bot.store import Notice, Order, PanelAccount, Refill, Store
+
+log = logging.getLogger(__name__)
+
+KIND_ORDER = "order_status"
+KIND_REFILL = "refill_status"
+KIND_KEY_INVALID = "key_invalid"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class CycleReport:
+    accounts: int = 0
+    orders: int = 0
+    refills: int = 0
+    changes: int = 0
+    notices: int = 0
+    failed_accounts: list[int] = field(default_factory=list)
+    paused_accounts: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def order_payload(order: Order, status: OrderStatus, previous: str) -> dict[str, Any]:
+    """What a notification needs to be written later, in the user's language then."""
+    return {
+        "order_pk": order.id,
+        "order_id": order.panel_order_id,
+        "service_id": order.service_id,
+        "service_name": order.service_name,
+        "status": status.status,
+        "previous": previous,
+        "quantity": order.quantity,
+        "remains": status.remains,
+        "start_count": status.start_count,
+        "charge": str(status.charge if status.charge is not None else order.charge)
+        if (status.charge is not None or order.charge is not None) else None,
+        "currency": status.currency or order.currency,
+        "final": status.is_final,
+    }
+
+
+def order_changes(order: Order, status: OrderStatus) -> dict[str, Any]:
+    """The columns that differ between the stored order and the panel's answer."""
+    changes: dict[str, Any] = {}
+    if status.status and status.status != order.status:
+        changes["status"] = status.status
+    if status.remains is not None and status.remains != order.remains:
+        changes["remains"] = status.remains
+    if status.start_count is not None and status.start_count != order.start_count:
+        changes["start_count"] = status.start_count
+    if status.charge is not None and status.charge != order.charge:
+        changes["charge"] = status.charge
+    if status.currency and status.currency != order.currency:
+        changes["currency"] = status.currency
+    if status.is_final and not order.final:
+        changes["final"] = True
+    return changes
+
+
+class Watcher:
+    """One cycle checks every due order and open refill, grouped by key; one key's
+    failure backs off that key alone, with jitter, and tells nobody."""
+
+    def __init__(
+        self,
+        store: Store,
+        panels: Panels,
+        *,
+        poll_seconds: float = 60.0,
+        max_backoff: float = 1800.0,
+        concurrency: int = 8,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.panels = panels
+        self.poll_seconds = poll_seconds
+        self.max_backoff = max_backoff
+        self.clock = clock
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._failures: dict[int, int] = defaultdict(int)
+
+    async def run_cycle(self) -> CycleReport:
+        started = asyncio.get_running_loop().time()
+        report = CycleReport()
+        now = self.clock()
+        orders = await self.store.due_orders(now=now, limit=1_000_000)
+        refills = await self.store.open_refills(limit=1_000_000)
+        refill_orders = await self.store.orders_by_ids(sorted({r.order_id for r in refills}))
+        by_account: dict[int, list[Order]] = defaultdict(list)
+        for order in orders:
+            by_account[order.account_id].append(order)
+        refills_by_account: dict[int, list[tuple[Refill, Order]]] = defaultdict(list)
+        for refill in refills:
+            parent = refill_orders.get(refill.order_id)
+            if parent is not None:
+                refills_by_account[parent.account_id].append((refill, parent))
+        accounts = await self.store.get_accounts(sorted(set(by_account) | set(refills_by_account)))
+        jobs = [
+            self._check_account(account, by_account.get(account_id, []), refills_by_account.get(account_id, []), report)
+            for account_id, account in accounts.items()
+            if not account.paused
+        ]
+        report.accounts = len(jobs)
+        await asyncio.gather(*jobs)
+        report.seconds = asyncio.get_running_loop().time() - started
+        return report
+
+    async def _check_account(
+        self, account: PanelAccount, orders: list[Order], refills: list[tuple[Refill, Order]], report: CycleReport
+    ) -> None:
+        assert account.id is not None
+        async with self._semaphore:
+            client = self.panels.client(self.store.reveal_key(account))
+            try:
+                statuses = await client.statuses([o.panel_order_id for o in orders]) if orders else {}
+                refill_statuses = (
+                    await client.refill_statuses([r.panel_refill_id for r, _ in refills]) if refills else {}
+                )
+            except PanelRefusal as refused:
+                if refused.kind is RefusalKind.INVALID_KEY:
+                    await self._pause(account, report)
+                    return
+                await self._back_off(account, f"refused: {refused.kind}", report)
+                return
+            except (PanelUnavailable, OutcomeUnknown) as failure:
+                await self._back_off(account, type(failure).__name__, report)
+                return
+        self._failures.pop(account.id, None)
+        report.orders += len(orders)
+        report.refills += len(refills)
+        for order in orders:
+            await self._apply_order(order, statuses.get(order.panel_order_id), report)
+        for refill, parent in refills:
+            await self._apply_refill(refill, parent, refill_statuses.get(refill.panel_refill_id), report)
+
+    async def _apply_order(self, order: Order, status: OrderStatus | None, report: CycleReport) -> None:
+        if status is None or status.error is not None or order.id is None:
+            return
+        changes = order_changes(order, status)
+        if not changes:
+            return
+        notice = None
+        if "status" in changes:
+            notice = Notice(
+                user_id=order.user_id,
+                kind=KIND_ORDER,
+                dedupe_key=f"order:{order.id}:{order.status}>{status.status}",
+                payload=order_payload(order, status, order.status),
+            )
+            report.notices += 1
+        changes["last_checked_at"] = self.clock()
+        await self.store.update_order(order.id, changes, notice=notice)
+        report.changes += 1
+
+    async def _apply_refill(self, refill: Refill, order: Order, status: RefillStatus | None, report: CycleReport) -> None:
+        if status is None or status.error is not None or refill.id is None or not status.status:
+            return
+        if status.status == refill.status:
+            return
+        notice = Notice(
+            user_id=order.user_id,
+            kind=KIND_REFILL,
+            dedupe_key=f"refill:{refill.id}:{status.status}",
+            payload={"refill_id": refill.panel_refill_id, "order_id": order.panel_order_id, "order_pk": order.id,
+                     "service_name": order.service_name, "status": status.status, "final": status.is_final},
+        )
+        await self.store.update_refill(refill.id, {"status": status.status, "final": status.is_final}, notice=notice)
+        report.changes += 1
+        report.notices += 1
+
+    async def _back_off(self, account: PanelAccount, reason: str, report: CycleReport) -> None:
+        assert account.id is not None
+        self._failures[account.id] += 1
+        failures = self._failures[account.id]
+        delay = min(self.max_backoff, self.poll_seconds * 2 ** (failures - 1)) * random.uniform(0.75, 1.25)
+        log.warning("account %s: panel check failed (%s); next try in %.0fs", account.id, reason, delay)
+        await self.store.defer_account_orders(account.id, self.clock() + timedelta(seconds=delay))
+        report.failed_accounts.append(account.id)
+
+    async def _pause(self, account: PanelAccount, report: CycleReport) -> None:
+        """An invalid key: stop watching it and tell its owner once."""
+        assert account.id is not None
+        log.warning("account %s: the panel refuses its key; watching paused", account.id)
+        await self.store.set_account_paused(account.id, True)
+        report.paused_accounts.append(account.id)
+        if account.user_id is not None:
+            await self.store.enqueue_notification(
+                Notice(
+                    user_id=account.user_id,
+                    kind=KIND_KEY_INVALID,
+                    dedupe_key=f"key_invalid:{account.id}:{account.key_fingerprint}",
+                    payload={"key_hint": account.key_hint},
+                )
+            )

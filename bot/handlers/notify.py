@@ -1,0 +1,167 @@
+"""Sending the notification outbox: paced within Telegram's limits, RetryAfter delays
+and never drops, a blocked user is marked and skipped until they come back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from telegram import Bot, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+
+from bot.domain.watcher import KIND_KEY_INVALID, KIND_ORDER, KIND_REFILL
+from bot.handlers.texts import status_name
+from bot.handlers.ui import button, esc, keyboard
+from bot.i18n import I18n, best_locale
+from bot.store import Notification, Store, User
+
+log = logging.getLogger(__name__)
+
+GLOBAL_PER_SECOND = 30.0  # Telegram: about 30 messages a second in all
+PER_CHAT_SECONDS = 1.0  # and about one a second per private chat
+BLOCKED_RETRY = timedelta(days=1)
+NETWORK_RETRY = timedelta(seconds=15)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _retry_seconds(error: RetryAfter) -> float:
+    value: Any = error.retry_after
+    return float(value.total_seconds()) if isinstance(value, timedelta) else float(value)
+
+
+def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The message for one stored change, written now in the user's language."""
+    data = notification.payload
+    if notification.kind == KIND_ORDER:
+        lines = [
+            t._("📦 Order #{order_id}: <b>{status}</b>", order_id=data["order_id"], status=esc(status_name(t, data.get("status")))),
+            t._("Service: {id} · {name}", id=data.get("service_id", ""), name=esc(data.get("service_name", ""))),
+        ]
+        quantity, remains = data.get("quantity"), data.get("remains")
+        if isinstance(quantity, int) and isinstance(remains, int):
+            delivered = max(0, quantity - remains)
+            lines.append(t._("Delivered: {delivered} · Remains: {remains}", delivered=t.number(delivered), remains=t.number(remains)))
+        elif isinstance(remains, int):
+            lines.append(t._("Remains: {count}", count=t.number(remains)))
+        if data.get("charge") is not None:
+            lines.append(t._("Charge: {charge}", charge=t.money(Decimal(str(data["charge"])), data.get("currency"))))
+        pk = data.get("order_pk")
+        markup = keyboard([[button(t._("📦 Open order"), f"O:{pk}")]]) if pk else None
+        return "\n".join(lines), markup
+    if notification.kind == KIND_REFILL:
+        text = t._("♻️ Refill #{refill_id} of order #{order_id}: <b>{status}</b>", refill_id=data["refill_id"],
+                   order_id=data["order_id"], status=esc(status_name(t, data.get("status"))))
+        pk = data.get("order_pk")
+        return text, keyboard([[button(t._("📦 Open order"), f"O:{pk}")]]) if pk else None
+    if notification.kind == KIND_KEY_INVALID:
+        return t._(
+            "🔑 The panel no longer accepts your API key {hint}, so I stopped checking your orders. "
+            "Send /connect with a valid key to continue.", hint=esc(data.get("key_hint", ""))
+        ), None
+    return esc(str(data.get("text", ""))), None
+
+
+def wanted(user: User, notification: Notification) -> bool:
+    """The user's /notifications choice: every change, final statuses only, or off."""
+    if notification.kind == KIND_KEY_INVALID:
+        return True
+    if user.notifications == "off":
+        return False
+    if user.notifications == "final":
+        return bool(notification.payload.get("final"))
+    return True
+
+
+class Sender:
+    """Delivers due notifications in order, at most ~30/s overall and ~1/s per chat."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_locale: str = "en",
+        per_second: float = GLOBAL_PER_SECOND,
+        per_chat_seconds: float = PER_CHAT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.default_locale = default_locale
+        self.interval = 1.0 / per_second
+        self.per_chat_seconds = per_chat_seconds
+        self.clock = clock
+        self._next_send = 0.0
+        self._chat_ready: dict[int, float] = {}
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self.sent = 0
+
+    async def send_due(self, bot: Bot, *, limit: int = 500, now: datetime | None = None) -> int:
+        """One pass over the due outbox; returns how many messages went out."""
+        if self._lock.locked():
+            return 0  # a pass is running; it will pick these up
+        async with self._lock:
+            if self.clock() < self._paused_until:
+                return 0
+            due = await self.store.due_notifications(now=now or utcnow(), limit=limit)
+            users = await self.store.get_users(sorted({n.user_id for n in due}))
+            sent = 0
+            for notification in due:
+                assert notification.id is not None
+                user = users.get(notification.user_id)
+                if user is None or not wanted(user, notification):
+                    await self.store.mark_notification_sent(notification.id)
+                    continue
+                if user.blocked:
+                    await self.store.retry_notification(notification.id, (now or utcnow()) + BLOCKED_RETRY)
+                    continue
+                if self.clock() < self._chat_ready.get(user.telegram_id, 0.0):
+                    continue  # this chat had a message within the last second: next pass
+                outcome = await self._send_one(bot, user, notification, now)
+                if outcome == "paused":
+                    break
+                sent += outcome == "sent"
+            self.sent += sent
+            return sent
+
+    async def _send_one(self, bot: Bot, user: User, notification: Notification, now: datetime | None) -> str:
+        assert notification.id is not None
+        wait = self._next_send - self.clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._next_send = max(self.clock(), self._next_send) + self.interval
+        t = I18n(best_locale(user.locale, user.telegram_language, default=self.default_locale))
+        text, markup = render(t, notification)
+        try:
+            await bot.send_message(user.telegram_id, text, reply_markup=markup, disable_web_page_preview=True)
+        except RetryAfter as error:
+            seconds = _retry_seconds(error)
+            # Telegram's flood limit is per bot: hold every send, then retry this one.
+            self._paused_until = self.clock() + seconds
+            await self.store.retry_notification(notification.id, (now or utcnow()) + timedelta(seconds=seconds))
+            log.warning("Telegram asked to wait %.0fs; notifications paused", seconds)
+            return "paused"
+        except Forbidden:
+            await self.store.set_blocked(user.telegram_id, True)
+            await self.store.retry_notification(notification.id, (now or utcnow()) + BLOCKED_RETRY)
+            log.info("user %s blocked the bot; their notifications wait", user.telegram_id)
+            return "blocked"
+        except BadRequest as error:
+            # Not deliverable as written (chat gone, bad markup): retrying cannot help.
+            log.error("notification %s dropped by Telegram: %s", notification.id, error)
+            await self.store.mark_notification_sent(notification.id)
+            return "failed"
+        except NetworkError as error:
+            await self.store.retry_notification(notification.id, (now or utcnow()) + NETWORK_RETRY)
+            log.warning("notification %s: network error %s; will retry", notification.id, type(error).__name__)
+            return "retry"
+        await self.store.mark_notification_sent(notification.id)
+        self._chat_ready[user.telegram_id] = self.clock() + self.per_chat_seconds
+        return "sent"

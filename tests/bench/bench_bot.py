@@ -1,0 +1,573 @@
+"""Load benchmark of the whole bot: N users each completing an order at the same time
+through the real PTB Application, with Telegram's transport faked in-process and the
+sandbox panel in a separate process (so that this process is the bot alone).
+
+    python tests/bench/bench_bot.py [--users 200] [--services 10000] [--rounds 2]
+                                    [--db postgresql://postgres@127.0.0.1:5432/test]
+                                    [--keys 1] [--profile /tmp/bot.prof]
+
+What happens:
+  1. A catalog of --services services (generated like a big panel's, see bench_catalog)
+     is written to a file and served by `python -m bot sandbox` in a child process.
+  2. The bot is built with `build_application` (the composition root) on a fresh
+     database: a SQLite file in a temporary folder, or a fresh schema on --db.
+  3. Setup (timed on its own, not judged): every user sends /start and pastes the key.
+  4. The catalog is made warm with one fetch per panel key, so no round pays for it.
+  5. Each round: all users at once (asyncio.gather), each user's updates one after the
+     other: `/order <id>` -> "Order" -> link -> quantity -> "Confirm". Every update goes
+     through `await app.process_update(update)`, and that call is what "handling time"
+     measures (so under load it includes the wait for the event loop and the database).
+  6. Checks: every user saw "✅ Order … placed" each round, no handler error, no Bot
+     API error, one stored order per user and round with distinct panel ids, and the
+     panel's balance went down by exactly the stored charges (no duplicate `add`).
+
+Targets (issue): >= 300 updates/s, p99 < 50 ms per update, RSS < 150 MB with the
+10,000-service catalog loaded; judged on the last (warm) round, RSS on the whole run.
+The bot's process also hosts the fake Telegram and the fake users, so its CPU and
+memory figures include that harness (small next to the bot; see a --profile run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import json
+import math
+import os
+import pstats
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sqlalchemy import event  # noqa: E402
+from telegram import Update  # noqa: E402
+from telegram.ext import Application  # noqa: E402
+
+from bot.app import build_application  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from bot.domain.panels import Panels  # noqa: E402
+from bot.fakegram import FakeRequest, FakeTelegram, FakeUser  # noqa: E402
+from bot.store import KeyBox, Store  # noqa: E402
+from bot.store.db import make_engine  # noqa: E402
+
+TARGET_UPDATES_PER_SECOND = 300.0
+TARGET_P99_MS = 50.0
+TARGET_RSS_MB = 150.0
+
+TOKEN = "123456789:AAHfakeTokenForBenchOnly0123456789ab"
+SECRET = "bench secret key for the store"
+BALANCE = Decimal("100000000")
+FIRST_USER_ID = 500_000
+STEPS = ("/order", "Order", "link", "quantity", "Confirm")
+
+
+# --- process figures ---------------------------------------------------------------------------
+
+
+def rss_mb() -> float:
+    """Current resident set of this process (VmRSS)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU time of another process, from /proc/PID/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def filesystem_of(path: Path) -> str:
+    """The mount type under `path` (ext4, tmpfs, overlay...): fsync costs differ a lot."""
+    best, kind = "", "?"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and str(path).startswith(parts[1]) and len(parts[1]) > len(best):
+                best, kind = parts[1], parts[2]
+    except OSError:
+        pass
+    return kind
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not ordered:
+        return float("nan")
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+# --- the sandbox panel in its own process ----------------------------------------------------
+
+
+def write_catalog(path: Path, count: int) -> list[tuple[int, int]]:
+    """Generate the catalog file in a child process (its few MB of garbage must not
+    count as the bot's memory); returns `order_services` of it."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--write-catalog", str(path), "--services", str(count)],
+        check=True, capture_output=True, text=True,
+    )
+    return [(int(s), int(q)) for s, q in json.loads(done.stdout)]
+
+
+def _write_catalog_here(path: Path, count: int) -> None:
+    from bench_catalog import generate  # the generator of the catalog benchmark
+
+    text = generate(count, categories=max(10, count // 12))
+    path.write_text(text, encoding="utf-8")
+    print(json.dumps(order_services(json.loads(text))))
+
+
+def order_services(items: list[dict[str, Any]], want: int = 20) -> list[tuple[int, int]]:
+    """(service id, quantity) of Default services without drip-feed, spread over the
+    catalog, so that each order asks exactly link and quantity."""
+    fit = [
+        (int(item["service"]), int(item["min"]))
+        for item in items
+        if item["type"] == "Default" and not item["dripfeed"] and int(item["min"]) <= 1000
+    ]
+    if not fit:
+        raise SystemExit("the generated catalog has no Default service without drip-feed")
+    step = max(1, len(fit) // want)
+    return fit[::step][:want]
+
+
+class Sandbox:
+    def __init__(self, catalog: Path, keys: list[str]) -> None:
+        command = [sys.executable, "-m", "bot", "sandbox", "--port", "0", "--balance", str(BALANCE),
+                   "--speed", "0", "--catalog", str(catalog)]
+        for key in keys:
+            command += ["--key", key]
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert self.process.stdout is not None
+        self.url = ""
+        self.services = -1
+        for line in self.process.stdout:
+            if match := re.search(r"(http://\S+/api/v2)", line):
+                self.url = match.group(1)
+            if match := re.search(r"services: (\d+)", line):
+                self.services = int(match.group(1))
+            if "Press Ctrl+C" in line:
+                break
+        if not self.url:
+            self.process.kill()
+            raise SystemExit("the sandbox panel did not start")
+
+    def cpu(self) -> float:
+        return cpu_seconds_of(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+# --- the bot ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    app: Application  # type: ignore[type-arg]
+    store: Store
+    panels: Panels
+    fake: FakeTelegram
+    errors: list[str] = field(default_factory=list)
+    # Database work, counted by engine events: transactions, write transactions
+    # (their first statement is not a SELECT), statements.
+    db: dict[str, int] = field(default_factory=lambda: {"tx": 0, "write tx": 0, "statements": 0})
+
+    def count_sql(self) -> None:
+        engine = self.store.engine.sync_engine
+        first: dict[int, bool] = {}
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            self.db["tx"] += 1
+            first[id(connection)] = True
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _execute(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.startswith(("BEGIN", "PRAGMA")):
+                return
+            self.db["statements"] += 1
+            if first.pop(id(connection), False) and not statement.lstrip().upper().startswith("SELECT"):
+                self.db["write tx"] += 1
+
+    async def handle(self, update: Update) -> float:
+        started = time.perf_counter()
+        await self.app.process_update(update)
+        return (time.perf_counter() - started) * 1000.0
+
+
+async def fresh_schema(url: str) -> str:
+    schema = f"bench_bot_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    try:
+        async with admin.begin() as conn:
+            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await admin.dispose()
+    return schema
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    admin = make_engine(url)
+    try:
+        async with admin.begin() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await admin.dispose()
+
+
+async def start_bot(panel_url: str, db_url: str, schema: str | None) -> Bench:
+    settings = load_settings(
+        require_token=False, telegram_token=TOKEN, telegram_api_url="http://127.0.0.1:9/tg",
+        panel_url=panel_url, database_url=db_url, secret_key=SECRET,
+    )
+    store = Store(db_url, keybox=KeyBox(SECRET), schema=schema)
+    panels = Panels(panel_url)  # production client settings and catalog TTL
+    fake = FakeTelegram(TOKEN)
+    app = build_application(
+        settings, store=store, panels=panels,
+        request=FakeRequest(fake), get_updates_request=FakeRequest(fake), rate_limiter=False,
+    )
+    bench = Bench(app, store, panels, fake)
+    bench.count_sql()
+
+    async def record_error(update: object, context: Any) -> None:
+        bench.errors.append(f"{type(context.error).__name__}: {context.error}")
+
+    app.add_error_handler(record_error)
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    return bench
+
+
+async def stop_bot(bench: Bench) -> None:
+    assert bench.app.post_shutdown is not None
+    await bench.app.post_shutdown(bench.app)
+    await bench.app.shutdown()
+
+
+# --- users --------------------------------------------------------------------------------------
+
+
+class Failed(Exception):
+    pass
+
+
+def expect(user: FakeUser, needle: str, step: str) -> None:
+    text = user.last_text
+    if needle not in text:
+        raise Failed(f"user {user.id} after {step!r}: expected {needle!r}, got {text[:160]!r}")
+
+
+async def link_user(bench: Bench, user: FakeUser, key: str, samples: list[float]) -> None:
+    samples.append(await bench.handle(user.update_for_text("/start", bot=bench.app.bot)))
+    expect(user, "API key", "/start")
+    samples.append(await bench.handle(user.update_for_text(key, bot=bench.app.bot)))
+    expect(user, "✅ Linked", "key")
+
+
+async def order_once(
+    bench: Bench, user: FakeUser, service_id: int, quantity: int, link: str, samples: dict[str, list[float]]
+) -> None:
+    bot = bench.app.bot
+    steps: list[tuple[str, Callable[[], Update], str]] = [
+        ("/order", lambda: user.update_for_text(f"/order {service_id}", bot=bot), f"Service: {service_id}"),
+        ("Order", lambda: user.update_for_press("Order", bot=bot), "Send link"),
+        ("link", lambda: user.update_for_text(link, bot=bot), "Send quantity"),
+        ("quantity", lambda: user.update_for_text(str(quantity), bot=bot), "Check your order"),
+        ("Confirm", lambda: user.update_for_press("Confirm", bot=bot), "✅ Order"),
+    ]
+    for name, make, needle in steps:
+        samples[name].append(await bench.handle(make()))
+        expect(user, needle, name)
+
+
+async def run_all(jobs: list[Awaitable[None]]) -> list[str]:
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    failures = []
+    for result in results:
+        if isinstance(result, BaseException):
+            failures.append(str(result) if isinstance(result, Failed) else f"{type(result).__name__}: {result}")
+    return failures
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Round:
+    label: str
+    updates: int
+    wall: float
+    cpu: float
+    sandbox_cpu: float
+    samples: list[float]
+    by_step: dict[str, list[float]]
+    failures: list[str]
+    db: dict[str, int]
+    panel_calls: int
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.wall if self.wall else float("nan")
+
+    @property
+    def p99(self) -> float:
+        return percentile(sorted(self.samples), 99)
+
+    def print(self) -> None:
+        ordered = sorted(self.samples)
+        print(f"{self.label}: {self.updates:,} updates in {self.wall:.2f} s -> {self.rate:,.0f} updates/s"
+              f"   [bot CPU {self.cpu:.2f} s = {self.cpu / max(self.updates, 1) * 1000:.2f} ms/update,"
+              f" {self.cpu / self.wall * 100:.0f}% of a core; sandbox CPU {self.sandbox_cpu:.2f} s]")
+        print(f"  handling ms: p50 {percentile(ordered, 50):.1f}  p90 {percentile(ordered, 90):.1f}"
+              f"  p99 {percentile(ordered, 99):.1f}  max {ordered[-1] if ordered else float('nan'):.1f}"
+              f"  mean {sum(ordered) / max(len(ordered), 1):.1f}")
+        if len(self.by_step) > 1:
+            parts = []
+            for name, values in self.by_step.items():
+                values = sorted(values)
+                parts.append(f"{name} {percentile(values, 50):.0f}/{percentile(values, 99):.0f}")
+            print("  per step p50/p99 ms: " + ", ".join(parts))
+        per = max(self.updates, 1)
+        print(f"  per update: {self.db['tx'] / per:.1f} DB transactions ({self.db['write tx'] / per:.1f} writing), "
+              f"{self.db['statements'] / per:.1f} SQL statements, {self.panel_calls / per:.2f} panel requests;"
+              f" RSS now {rss_mb():.0f} MB, max {max_rss_mb():.0f} MB")
+        if self.failures:
+            print(f"  FAILED for {len(self.failures)} users, e.g.: {self.failures[0]}")
+
+
+async def timed_round(
+    label: str, bench: Bench, sandbox: Sandbox, jobs: Callable[[dict[str, list[float]]], list[Awaitable[None]]],
+) -> Round:
+    by_step: dict[str, list[float]] = defaultdict(list)
+    work = jobs(by_step)
+    db_before, calls_before = dict(bench.db), panel_calls(bench)
+    cpu, sandbox_cpu = time.process_time(), sandbox.cpu()
+    started = time.perf_counter()
+    failures = await run_all(work)
+    wall = time.perf_counter() - started
+    cpu, sandbox_cpu = time.process_time() - cpu, sandbox.cpu() - sandbox_cpu
+    samples = [s for values in by_step.values() for s in values]
+    db = {name: bench.db[name] - db_before[name] for name in db_before}
+    return Round(label, len(samples), wall, cpu, sandbox_cpu, samples, dict(by_step), failures, db,
+                 panel_calls(bench) - calls_before)
+
+
+def panel_calls(bench: Bench) -> int:
+    return sum(client.calls for client in bench.panels._clients.values())
+
+
+# --- checks -------------------------------------------------------------------------------------
+
+
+async def verify(bench: Bench, users: list[FakeUser], key_of: dict[int, str], rounds: int) -> list[str]:
+    problems: list[str] = []
+    if bench.errors:
+        problems.append(f"{len(bench.errors)} handler errors, e.g. {bench.errors[0]}")
+    bad_calls = [c for c in bench.fake.calls if not c.ok and c.method.lower() != "getupdates"]
+    if bad_calls:
+        problems.append(f"{len(bad_calls)} Bot API calls failed, e.g. {bad_calls[0].method}: {bad_calls[0].description}")
+    panel_ids: set[int] = set()
+    charged: dict[str, Decimal] = defaultdict(Decimal)
+    stored = 0
+    for user in users:
+        orders = await bench.store.orders_for(user.id, limit=rounds + 5)
+        stored += len(orders)
+        if len(orders) != rounds:
+            problems.append(f"user {user.id} has {len(orders)} stored orders, expected {rounds}")
+        confirmations = user.all_text().count("✅ Order")
+        if confirmations != rounds:
+            problems.append(f"user {user.id} saw {confirmations} order confirmations, expected {rounds}")
+        for order in orders:
+            panel_ids.add(order.panel_order_id)
+            charged[key_of[user.id]] += Decimal(order.charge or 0)
+    expected = len(users) * rounds
+    if stored != expected or len(panel_ids) != expected:
+        problems.append(f"{stored} stored orders with {len(panel_ids)} distinct panel ids, expected {expected}")
+    # The panel's own books: the balance fell by exactly what the stored orders cost, so no
+    # `add` reached it that the bot does not know of (the panel charges 5 decimals).
+    for key, total in charged.items():
+        balance = await bench.panels.client(key).balance()
+        spent = BALANCE - balance.amount
+        if abs(spent - total) > Decimal("0.00001") * expected:
+            problems.append(f"key …{key[-4:]}: panel charged {spent}, stored orders cost {total}")
+    return problems[:10]
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> int:
+    rss_start = rss_mb()
+    work = Path(tempfile.mkdtemp(prefix="bench_bot_"))
+    catalog_file = work / "services.json"
+    choices = write_catalog(catalog_file, args.services)
+    keys = [f"bench-key-{i:04d}-0123456789abcdef" for i in range(args.keys)]
+    sandbox = Sandbox(catalog_file, keys)
+    schema: str | None = None
+    if args.db:
+        db_url = args.db
+        schema = await fresh_schema(db_url)
+        where = f"PostgreSQL schema {schema}"
+    else:
+        db_url = f"sqlite+aiosqlite:///{work / 'bot.db'}"
+        where = f"SQLite file in {work} ({filesystem_of(work)})"
+    print(f"users {args.users}, catalog {sandbox.services:,} services, panel keys {args.keys}, rounds {args.rounds}; "
+          f"{where}; sandbox pid {sandbox.process.pid} at {sandbox.url}")
+    print(f"ordering Default services without drip-feed: {', '.join(str(s) for s, _ in choices[:8])}"
+          f"{' …' if len(choices) > 8 else ''}")
+    print(f"targets: >= {TARGET_UPDATES_PER_SECOND:.0f} updates/s, p99 < {TARGET_P99_MS:.0f} ms, "
+          f"RSS < {TARGET_RSS_MB:.0f} MB (judged on the last round)")
+
+    bench: Bench | None = None
+    status = 0
+    try:
+        bench = await start_bot(sandbox.url, db_url, schema)
+        rss_app = rss_mb()
+        users = [bench.fake.user(FIRST_USER_ID + i, first_name=f"User{i}", language_code="en")
+                 for i in range(args.users)]
+        key_of = {user.id: keys[i % len(keys)] for i, user in enumerate(users)}
+
+        setup = await timed_round(
+            "setup (/start + key)", bench, sandbox,
+            lambda by_step: [link_user(bench, u, key_of[u.id], by_step["link key"]) for u in users],
+        )
+        setup.print()
+        if setup.failures:
+            return 2
+
+        # Warm the catalog: one `services` fetch per panel key, before any timed round.
+        started = time.perf_counter()
+        for key in keys:
+            catalog = await bench.panels.catalog(key)
+        warm = time.perf_counter() - started
+        gc.collect()
+        rss_catalog = rss_mb()
+        print(f"catalog warm: {len(catalog):,} services, {len(catalog.categories):,} categories, "
+              f"{len(catalog.platforms)} platforms; {args.keys} fetch(es) in {warm:.2f} s")
+
+        profiler = cProfile.Profile() if args.profile else None
+        rounds: list[Round] = []
+        for number in range(1, args.rounds + 1):
+            rng = random.Random(number)
+
+            def jobs(by_step: dict[str, list[float]], number: int = number, rng: random.Random = rng) -> list[Awaitable[None]]:
+                for name in STEPS:
+                    by_step[name] = []
+                result = []
+                for user in users:
+                    service_id, quantity = rng.choice(choices)
+                    link = f"https://instagram.com/p/bench{number}u{user.id}"
+                    result.append(order_once(bench, user, service_id, quantity, link, by_step))
+                return result
+
+            if profiler is not None:
+                profiler.enable()
+            label = f"round {number}" + (" (first: DB pool/caches warm up)" if number == 1 and args.rounds > 1 else "")
+            current = await timed_round(label, bench, sandbox, jobs)
+            if profiler is not None:
+                profiler.disable()
+            current.print()
+            rounds.append(current)
+            if current.failures:
+                status = 2
+                break
+
+        gc.collect()
+        problems = await verify(bench, users, key_of, len(rounds))
+        print(f"memory: RSS {rss_start:.0f} MB at start, {rss_app:.0f} MB with the app, "
+              f"{rss_catalog:.0f} MB after setup + catalog, {rss_mb():.0f} MB now; max RSS {max_rss_mb():.0f} MB")
+        if problems:
+            status = 2
+            print("CHECKS FAILED:")
+            for problem in problems:
+                print(f"  {problem}")
+        else:
+            print(f"checks: {len(users) * len(rounds)} orders placed once each "
+                  f"(stored, distinct panel ids, panel balance matches), no handler or Bot API errors")
+
+        if profiler is not None:
+            profiler.dump_stats(args.profile)
+            print(f"\nprofile of the timed rounds -> {args.profile} (timings above are inflated by cProfile)")
+            stats = pstats.Stats(profiler)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats(40)
+
+        last = rounds[-1] if rounds else None
+        if status == 0 and last is not None:
+            met = {
+                "updates/s": last.rate >= TARGET_UPDATES_PER_SECOND,
+                "p99": last.p99 < TARGET_P99_MS,
+                "RSS": max_rss_mb() < TARGET_RSS_MB,
+            }
+            missed = [name for name, ok in met.items() if not ok]
+            print(f"verdict ({last.label.split(' (')[0]}): {last.rate:,.0f} updates/s, p99 {last.p99:.1f} ms, "
+                  f"max RSS {max_rss_mb():.0f} MB -> "
+                  + ("all targets met" if not missed else f"TARGET MISSED: {', '.join(missed)}"))
+            status = 0 if not missed else 1
+        return status
+    finally:
+        if bench is not None:
+            await stop_bot(bench)
+        sandbox.stop()
+        if schema is not None and args.db:
+            await drop_schema(args.db, schema)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=200, help="concurrent users (default 200)")
+    parser.add_argument("--services", type=int, default=10_000, help="catalog size (default 10,000)")
+    parser.add_argument("--rounds", type=int, default=2, help="orders per user, one round each (default 2)")
+    parser.add_argument("--db", metavar="URL", help="PostgreSQL URL (a fresh schema is made and dropped); "
+                        "default: a SQLite file in a temporary folder")
+    parser.add_argument("--keys", type=int, default=1,
+                        help="distinct panel keys the users link, round-robin (default 1; each key has its own catalog)")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the timed rounds into FILE and print the top")
+    parser.add_argument("--write-catalog", metavar="FILE", help=argparse.SUPPRESS)  # the child process's job
+    args = parser.parse_args()
+    if args.write_catalog:
+        _write_catalog_here(Path(args.write_catalog), args.services)
+        return 0
+    if args.users < 1 or args.rounds < 1 or args.keys < 1 or args.services < 100:
+        parser.error("--users, --rounds and --keys must be >= 1, --services >= 100")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
