@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -630,3 +630,53 @@ async def test_reads_do_not_wait_for_a_writer(store: Store) -> None:
         assert seen is not None and seen.locale is None  # the last committed state
     after = await store.get_user(BIG_USER)
     assert after is not None and after.locale == "fr"
+
+
+# --- leases for several watcher processes ------------------------------------------------------
+
+
+async def _open_orders(store: Store, count: int) -> list[int]:
+    await store.ensure_user(BIG_USER, "en")
+    account = await store.link_account(BIG_USER, PANEL, KEY, "USD")
+    ids = []
+    for i in range(count):
+        order = await store.add_order(panel_order_id=1000 + i, account_id=account.id, user_id=BIG_USER,
+                                      service_id=1, service_name="S", status="Pending")
+        assert order.id is not None
+        ids.append(order.id)
+    return ids
+
+
+async def test_two_watchers_leasing_at_once_never_share_an_order(backend: Backend, store: Store) -> None:
+    ids = await _open_orders(store, 60)
+    other = backend.open()
+    first, second = await asyncio.gather(store.lease_due_orders("a"), other.lease_due_orders("b"))
+    got_a, got_b = {o.id for o in first}, {o.id for o in second}
+    assert not got_a & got_b
+    assert got_a | got_b == set(ids)
+    # Until released or expired, nobody takes them again.
+    assert await store.lease_due_orders("c") == []
+
+
+async def test_a_finished_lease_schedules_the_next_check_and_an_expired_one_is_taken_over(store: Store) -> None:
+    ids = await _open_orders(store, 3)
+    now = datetime.now(timezone.utc)
+    assert len(await store.lease_due_orders("a", now=now, seconds=60)) == 3
+    assert await store.finish_orders("a", ids[:1], now + timedelta(minutes=1)) == 1
+    # ids[1:] are still leased by "a" (a crashed watcher): after expiry "b" takes them.
+    assert await store.lease_due_orders("b", now=now + timedelta(seconds=30)) == []
+    later = await store.lease_due_orders("b", now=now + timedelta(seconds=61))
+    assert sorted(o.id for o in later) == sorted(ids)  # ids[0] is due again at +60 s too
+
+
+async def test_two_senders_claiming_at_once_never_share_a_notification(backend: Backend, store: Store) -> None:
+    for i in range(40):
+        assert await store.enqueue_notification(Notice(BIG_USER, "order_status", f"k{i}", {"i": i}))
+    other = backend.open()
+    first, second = await asyncio.gather(store.claim_notifications("a", limit=100), other.claim_notifications("b", limit=100))
+    assert not {n.id for n in first} & {n.id for n in second}
+    assert len(first) + len(second) == 40
+    claimed = first or second
+    await (store if first else other).release_notifications("a" if first else "b", [claimed[0].id])
+    again = await store.claim_notifications("c")
+    assert [n.id for n in again] == [claimed[0].id]

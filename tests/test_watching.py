@@ -36,10 +36,13 @@ def deps(bot: World):  # type: ignore[no-untyped-def]
 
 
 async def cycle(bot: World, *, sender: Sender | None = None, now: datetime | None = None) -> int:
-    """One watcher cycle and one sending pass, as the JobQueue job does."""
+    """One watcher cycle and one sending pass, as the JobQueue job does; each call is
+    one poll interval after the previous one unless `now` is given."""
     d = deps(bot)
-    if now is not None:
-        d.watcher.clock = lambda: now
+    if now is None:
+        bot.cycles = getattr(bot, "cycles", 0) + 1
+        now = datetime.now(timezone.utc) + timedelta(seconds=d.watcher.poll_seconds * bot.cycles)
+    d.watcher.clock = lambda: now
     await d.watcher.run_cycle()
     assert bot.app is not None
     return await (sender or d.sender).send_due(bot.app.bot, now=now)

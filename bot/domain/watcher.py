@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import socket
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,6 +93,7 @@ class Watcher:
         max_backoff: float = 1800.0,
         concurrency: int = 8,
         clock: Callable[[], datetime] = utcnow,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.panels = panels
@@ -98,13 +102,17 @@ class Watcher:
         self.clock = clock
         self._semaphore = asyncio.Semaphore(concurrency)
         self._failures: dict[int, int] = defaultdict(int)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Long enough for a slow cycle; a crashed watcher's orders return after it.
+        self.lease_seconds = max(120.0, poll_seconds * 2)
 
     async def run_cycle(self) -> CycleReport:
         started = asyncio.get_running_loop().time()
         report = CycleReport()
         now = self.clock()
-        orders = await self.store.due_orders(now=now, limit=1_000_000)
-        refills = await self.store.open_refills(limit=1_000_000)
+        # Leased, not just read: a second watcher process skips what this one holds.
+        orders = await self.store.lease_due_orders(self.owner, now=now, seconds=self.lease_seconds)
+        refills = await self.store.lease_open_refills(self.owner, now=now, seconds=self.lease_seconds)
         refill_orders = await self.store.orders_by_ids(sorted({r.order_id for r in refills}))
         by_account: dict[int, list[Order]] = defaultdict(list)
         for order in orders:
@@ -152,6 +160,9 @@ class Watcher:
             await self._apply_order(order, statuses.get(order.panel_order_id), report)
         for refill, parent in refills:
             await self._apply_refill(refill, parent, refill_statuses.get(refill.panel_refill_id), report)
+        next_check = self.clock() + timedelta(seconds=self.poll_seconds * 0.9)
+        await self.store.finish_orders(self.owner, [o.id for o in orders if o.id is not None], next_check)
+        await self.store.release_refills(self.owner, [r.id for r, _ in refills if r.id is not None], next_check)
 
     async def _apply_order(self, order: Order, status: OrderStatus | None, report: CycleReport) -> None:
         if status is None or status.error is not None or order.id is None:
@@ -194,7 +205,8 @@ class Watcher:
         failures = self._failures[account.id]
         delay = min(self.max_backoff, self.poll_seconds * 2 ** (failures - 1)) * random.uniform(0.75, 1.25)
         log.warning("account %s: panel check failed (%s); next try in %.0fs", account.id, reason, delay)
-        await self.store.defer_account_orders(account.id, self.clock() + timedelta(seconds=delay))
+        until = self.clock() + timedelta(seconds=delay)
+        await self.store.defer_account_orders(account.id, until)
         report.failed_accounts.append(account.id)
 
     async def _pause(self, account: PanelAccount, report: CycleReport) -> None:

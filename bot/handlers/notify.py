@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -91,6 +94,7 @@ class Sender:
         per_second: float = GLOBAL_PER_SECOND,
         per_chat_seconds: float = PER_CHAT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.default_locale = default_locale
@@ -102,6 +106,7 @@ class Sender:
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
         self.sent = 0
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def send_due(self, bot: Bot, *, limit: int = 500, now: datetime | None = None) -> int:
         """One pass over the due outbox; returns how many messages went out."""
@@ -110,10 +115,12 @@ class Sender:
         async with self._lock:
             if self.clock() < self._paused_until:
                 return 0
-            due = await self.store.due_notifications(now=now or utcnow(), limit=limit)
+            # Claimed, not just read: another sending process skips these.
+            due = await self.store.claim_notifications(self.owner, now=now or utcnow(), limit=limit)
             users = await self.store.get_users(sorted({n.user_id for n in due}))
             sent = 0
-            for notification in due:
+            untouched: list[int] = []
+            for index, notification in enumerate(due):
                 assert notification.id is not None
                 user = users.get(notification.user_id)
                 if user is None or not wanted(user, notification):
@@ -123,11 +130,14 @@ class Sender:
                     await self.store.retry_notification(notification.id, (now or utcnow()) + BLOCKED_RETRY)
                     continue
                 if self.clock() < self._chat_ready.get(user.telegram_id, 0.0):
-                    continue  # this chat had a message within the last second: next pass
+                    untouched.append(notification.id)  # this chat had a message within the last second
+                    continue
                 outcome = await self._send_one(bot, user, notification, now)
                 if outcome == "paused":
+                    untouched += [n.id for n in due[index + 1 :] if n.id is not None]
                     break
                 sent += outcome == "sent"
+            await self.store.release_notifications(self.owner, untouched)
             self.sent += sent
             return sent
 

@@ -176,6 +176,9 @@ class Order(SQLModel, table=True):
     cancel: bool = False
     # A refill or cancel request in flight: one press sends one request.
     action_until: datetime | None = None
+    # Which watcher process holds this order for the current cycle (SKIP LOCKED lease).
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
     last_checked_at: datetime | None = None
     next_check_at: datetime | None = Field(default_factory=utcnow, index=True)
     created_at: datetime = Field(default_factory=utcnow)
@@ -191,6 +194,8 @@ class Refill(SQLModel, table=True):
     panel_refill_id: int = Field(sa_type=BigInteger)
     status: str = "Pending"
     final: bool = Field(default=False, index=True)
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
 
@@ -208,6 +213,9 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, index=True)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    # The sending process holding it now; another may take it only after the claim expires.
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
     dedupe_key: str = Field(unique=True)  # the same change is queued once, whoever sees it
 
 

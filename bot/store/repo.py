@@ -37,7 +37,7 @@ __all__ = ["DraftStateError", "Notice", "Store", "StoreError"]
 _FINISH_STATES = frozenset({DraftState.PLACED, DraftState.UNKNOWN, DraftState.DRAFT, DraftState.FAILED})
 _ORDER_COLUMNS = frozenset(Order.model_fields) - {"id"}
 _ORDER_MUTABLE = _ORDER_COLUMNS - {"account_id", "panel_order_id", "user_id", "draft_id", "created_at"}
-_REFILL_MUTABLE = frozenset({"status", "final", "updated_at"})
+_REFILL_MUTABLE = frozenset({"status", "final", "updated_at", "lease_owner", "lease_until"})
 
 
 class StoreError(Exception):
@@ -491,6 +491,125 @@ class Store:
                 await self._enqueue(s, notice)
             return True
 
+    def _lockable(self, query: Any, model: Any) -> Any:
+        """Rows another process holds are skipped, not waited for (PostgreSQL); SQLite
+        serialises writers with BEGIN IMMEDIATE already."""
+        if self.dialect == "postgresql":
+            return query.with_for_update(skip_locked=True, of=model)
+        return query
+
+    async def lease_due_orders(
+        self, owner: str, *, now: datetime | None = None, seconds: float = 120.0, limit: int = 100_000
+    ) -> list[Order]:
+        """Take the due open orders no other watcher holds, for `seconds`: one UPDATE
+        over a `SELECT ... FOR UPDATE SKIP LOCKED`, so two watchers never share one."""
+        now = now or utcnow()
+        due = (
+            select(Order.id)
+            .join(PanelAccount, col(PanelAccount.id) == col(Order.account_id))
+            .where(
+                col(Order.final) == False,  # noqa: E712 (SQL comparison)
+                col(PanelAccount.paused) == False,  # noqa: E712
+                col(Order.next_check_at).is_(None) | (col(Order.next_check_at) <= now),
+                col(Order.lease_until).is_(None) | (col(Order.lease_until) < now),
+            )
+            .order_by(col(Order.next_check_at).asc().nulls_first(), col(Order.id).asc())
+            .limit(limit)
+        )
+        statement = (
+            update(Order)
+            .where(col(Order.id).in_(self._lockable(due, Order).scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+            .returning(Order)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.session() as s:
+            rows = (await s.exec(statement)).scalars().all()  # type: ignore[call-overload]
+            return sorted(rows, key=lambda o: o.id or 0)
+
+    async def finish_orders(self, owner: str, order_ids: list[int], next_check_at: datetime) -> int:
+        """Release this watcher's leases and schedule the next check."""
+        if not order_ids:
+            return 0
+        async with self.session() as s:
+            result = await s.exec(
+                update(Order)
+                .where(col(Order.id).in_(order_ids), col(Order.lease_owner) == owner)
+                .values(lease_owner=None, lease_until=None, next_check_at=next_check_at)
+            )
+            return int(result.rowcount)
+
+    async def lease_open_refills(
+        self, owner: str, *, now: datetime | None = None, seconds: float = 120.0, limit: int = 100_000
+    ) -> list[Refill]:
+        now = now or utcnow()
+        due = (
+            select(Refill.id)
+            .where(
+                col(Refill.final) == False,  # noqa: E712
+                col(Refill.lease_until).is_(None) | (col(Refill.lease_until) < now),
+            )
+            .order_by(col(Refill.id))
+            .limit(limit)
+        )
+        statement = (
+            update(Refill)
+            .where(col(Refill.id).in_(self._lockable(due, Refill).scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+            .returning(Refill)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.session() as s:
+            return list((await s.exec(statement)).scalars().all())  # type: ignore[call-overload]
+
+    async def release_refills(self, owner: str, refill_ids: list[int], until: datetime | None = None) -> None:
+        """Give refills back; with `until`, nobody takes them again before then."""
+        if not refill_ids:
+            return
+        async with self.session() as s:
+            await s.exec(
+                update(Refill)
+                .where(col(Refill.id).in_(refill_ids), col(Refill.lease_owner) == owner)
+                .values(lease_owner=None if until is None else owner, lease_until=until)
+            )
+
+    async def claim_notifications(
+        self, owner: str, *, now: datetime | None = None, seconds: float = 60.0, limit: int = 100
+    ) -> list[Notification]:
+        """Take due unsent notifications no other sender holds, oldest first."""
+        now = now or utcnow()
+        due = (
+            select(Notification.id)
+            .where(
+                col(Notification.sent_at).is_(None),
+                col(Notification.next_attempt_at) <= now,
+                col(Notification.claimed_until).is_(None) | (col(Notification.claimed_until) < now),
+            )
+            .order_by(col(Notification.next_attempt_at), col(Notification.id))
+            .limit(limit)
+        )
+        statement = (
+            update(Notification)
+            .where(col(Notification.id).in_(self._lockable(due, Notification).scalar_subquery()))
+            .values(claimed_by=owner, claimed_until=now + timedelta(seconds=seconds))
+            .returning(Notification)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.session() as s:
+            rows = (await s.exec(statement)).scalars().all()  # type: ignore[call-overload]
+            return sorted(rows, key=lambda n: (n.next_attempt_at, n.id or 0))
+
+    async def release_notifications(self, owner: str, notification_ids: list[int]) -> None:
+        """Claimed but not attempted (paced chat, paused sender): back to the queue."""
+        if not notification_ids:
+            return
+        async with self.session() as s:
+            await s.exec(
+                update(Notification)
+                .where(col(Notification.id).in_(notification_ids), col(Notification.claimed_by) == owner)
+                .values(claimed_by=None, claimed_until=None)
+            )
+
     async def claim_order_action(self, order_id: int, user_id: int, *, seconds: float = 30.0) -> bool:
         """One conditional update: True for the single press that may send a refill or
         cancel request for this order now; False for a double tap or a foreign order."""
@@ -517,7 +636,7 @@ class Store:
             result = await s.exec(
                 update(Order)
                 .where(col(Order.account_id) == account_id, col(Order.final) == False)  # noqa: E712
-                .values(next_check_at=until)
+                .values(next_check_at=until, lease_owner=None, lease_until=None)
             )
             return int(result.rowcount)
 
@@ -635,7 +754,7 @@ class Store:
             result = await s.exec(
                 update(Notification)
                 .where(col(Notification.id) == notification_id, col(Notification.sent_at).is_(None))
-                .values(sent_at=utcnow())
+                .values(sent_at=utcnow(), claimed_by=None, claimed_until=None)
             )
             return result.rowcount == 1
 
@@ -645,7 +764,7 @@ class Store:
             result = await s.exec(
                 update(Notification)
                 .where(col(Notification.id) == notification_id, col(Notification.sent_at).is_(None))
-                .values(attempts=col(Notification.attempts) + 1, next_attempt_at=at)
+                .values(attempts=col(Notification.attempts) + 1, next_attempt_at=at, claimed_by=None, claimed_until=None)
             )
             return result.rowcount == 1
 
