@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
@@ -37,6 +38,7 @@ def build_application(
     get_updates_request: BaseRequest | None = None,
     rate_limiter: bool = True,
     watch: bool = True,
+    take_updates: bool = False,
 ) -> Application:  # type: ignore[type-arg]
     """The bot's PTB `Application`, with the network parts injectable for tests and the demo."""
     if store is None:
@@ -49,6 +51,12 @@ def build_application(
     deps = Deps(settings=settings, store=store, panels=panels, accounts=accounts, watcher=watcher, sender=sender)
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+        if take_updates and not await store.hold_lock("updates"):
+            raise AnotherBotRunning(
+                "another bot process already takes this bot's updates from this database. "
+                "Run one bot process (conversation state and Telegram's limits live there); "
+                "add `python -m bot watcher` processes to share the order watching."
+            )
         await store.create_all()
         # A draft left SUBMITTING by a crash may have reached the panel: never resend it.
         await store.mark_stale_submitting(timedelta(minutes=5))
@@ -95,6 +103,10 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
     await application.bot.set_my_commands(default)
 
 
+class AnotherBotRunning(RuntimeError):
+    """Another process already takes this bot's updates."""
+
+
 async def watch_orders(context: BotContext) -> None:
     """JobQueue: one watcher cycle, then send what it queued."""
     deps = context.deps
@@ -102,16 +114,20 @@ async def watch_orders(context: BotContext) -> None:
     if report.changes or report.failed_accounts:
         log.info("watch: %d accounts, %d orders, %d changes, %d failed, %.2fs", report.accounts, report.orders,
                  report.changes, len(report.failed_accounts), report.seconds)
-    await deps.sender.send_due(context.bot)
+    await send_notifications(context)
 
 
 async def send_notifications(context: BotContext) -> None:
-    """JobQueue: deliver due notifications (retries, paced chats, restarts' leftovers)."""
-    await context.deps.sender.send_due(context.bot)
+    """JobQueue: deliver due notifications, if this process holds the sender role (one
+    sender keeps the whole bot within Telegram's 30 messages a second)."""
+    deps = context.deps
+    if await deps.store.hold_lock("sender"):
+        await deps.sender.send_due(context.bot)
 
 
 def run(argv: list[str]) -> int:
-    """`python -m bot`: long polling until SIGINT/SIGTERM."""
+    """`python -m bot`: take updates (long polling, or a webhook when WEBHOOK_URL is
+    set) until SIGINT/SIGTERM."""
     from bot.cli import configure_logging
 
     configure_logging()
@@ -120,7 +136,22 @@ def run(argv: list[str]) -> int:
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
-    application = build_application(settings)
-    log.info("starting: panel %s, team mode %s", settings.panel_url, settings.team_mode)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    application = build_application(settings, take_updates=True)
+    log.info("starting: panel %s, team mode %s, %s", settings.panel_url, settings.team_mode,
+             "webhook" if settings.webhook_url else "long polling")
+    try:
+        if settings.webhook_url:
+            application.run_webhook(
+                listen="0.0.0.0",
+                port=settings.port,
+                url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except AnotherBotRunning as error:
+        print(f"Not starting: {error}", file=sys.stderr)
+        return 3
     return 0

@@ -7,7 +7,9 @@ import logging
 USAGE = """usage: python -m bot [COMMAND] [OPTIONS]
 
 commands:
-  run       run the bot (long polling); the default
+  run       run the bot: take updates (long polling, or webhook with WEBHOOK_URL); the default
+  watcher   watch orders and send notifications only (more processes on PostgreSQL)
+  migrate   bring the database schema up to date (--check: only report)
   sandbox   run the sandbox panel (python -m bot sandbox --help)
   demo      the whole bot in this terminal: sandbox panel + chat, no token, no network
 """
@@ -33,6 +35,14 @@ def main(argv: list[str]) -> int:
         from bot.demo import main as demo_main
 
         return demo_main(rest)
+    if command == "watcher":
+        from bot.worker import main as watcher_main
+
+        return watcher_main(rest)
+    if command == "migrate":
+        from bot.store.migrate import main as migrate_main
+
+        return migrate_main(rest)
     if command == "run":
         from bot.app import run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -66,10 +67,26 @@ class Settings(BaseSettings):
             raise ValueError("is not a known locale") from None
         return value.replace("-", "_")
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the public https:// URL Telegram posts updates to")
+        return value or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
     @model_validator(mode="after")
     def _team_mode(self) -> Settings:
         if self.panel_key is not None and not self.panel_key.strip():
             raise ValueError("PANEL_KEY is set but empty")
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("WEBHOOK_SECRET is required with WEBHOOK_URL, so that forged updates are refused")
         return self
 
     @property
@@ -88,9 +105,10 @@ def load_settings(*, require_token: bool = True, **overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{name}: {message}") from None
+        if not error["loc"]:  # a rule across variables names them in its message
+            raise ConfigError(message.replace(" is ", ": is ", 1)) from None
+        raise ConfigError(f"{str(error['loc'][0]).upper()}: {message}") from None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if require_token and not settings.telegram_token:

@@ -371,3 +371,10 @@ def test_an_error_that_merely_mentions_the_api_key_is_not_an_invalid_key() -> No
 
     assert classify("Incorrect request. Check your API key").kind is RefusalKind.INCORRECT_REQUEST
     assert classify("Drip-feed is not available").kind is RefusalKind.DRIPFEED_UNSUPPORTED
+
+
+async def test_a_panel_echoing_the_key_in_its_error_does_not_leak_it() -> None:
+    panel = Panel(balance={"error": f"Invalid API key: {KEY}"})
+    with pytest.raises(PanelRefusal) as refused:
+        await panel.client().balance()
+    assert KEY not in refused.value.text and refused.value.kind is RefusalKind.INVALID_KEY

@@ -95,3 +95,16 @@ def test_python_m_bot_without_a_token_stops_with_one_line(tmp_path: Path) -> Non
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "TELEGRAM_TOKEN" in lines[0]
+
+
+def test_webhook_mode_needs_a_secret_token_of_telegrams_alphabet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.com/telegram")
+    with pytest.raises(ConfigError, match="^WEBHOOK_SECRET:"):
+        load_settings(require_token=False)
+    monkeypatch.setenv("WEBHOOK_SECRET", "not allowed!")
+    with pytest.raises(ConfigError, match="^WEBHOOK_SECRET:"):
+        load_settings(require_token=False)
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret-Token_1")
+    monkeypatch.setenv("PORT", "8443")
+    settings = load_settings(require_token=False)
+    assert settings.webhook_secret == "s3cret-Token_1" and settings.port == 8443

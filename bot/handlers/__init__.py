@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
-from bot.handlers import account, browse, common, confirm, form, orders, status
+from bot.handlers import account, admin, browse, common, confirm, form, orders, status
 from bot.handlers.context import gate
 
 
@@ -24,6 +24,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "help": common.help_command,
         "cancel": common.cancel,
         "language": common.language,
+        "admin": admin.admin_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))
@@ -34,7 +35,11 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(common.on_language_callback, pattern=r"^l:[A-Za-z_]{2,10}$"))
     application.add_handler(CallbackQueryHandler(account.balance, pattern=r"^m:b$"))
     application.add_handler(CallbackQueryHandler(status.recent_orders, pattern=r"^m:o$"))
+    application.add_handler(CallbackQueryHandler(admin.on_admin_callback, pattern=admin.ADMIN_PATTERN))
     application.add_handler(CallbackQueryHandler(common.stale_button))
+    # Before common.on_text (one handler per group runs): ADMIN_IDS' text answers an admin
+    # prompt there, or goes on to common.on_text.
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & admin.admins(application), admin.on_admin_text))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, common.on_text))
     application.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
     application.add_error_handler(common.on_error)  # type: ignore[arg-type]

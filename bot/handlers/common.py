@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import Forbidden
+from telegram.error import Conflict, Forbidden
 
 from bot.handlers.account import STEP_KEY, link_key, main_menu
 from bot.handlers.browse import open_service, search
@@ -118,6 +118,12 @@ async def on_error(update: object, context: BotContext) -> None:
     """Log the failure without secrets and tell the user something went wrong."""
     error = context.error
     if isinstance(error, Forbidden):
+        return
+    if isinstance(error, Conflict):
+        # Telegram gives updates to one getUpdates caller: two bot processes fight.
+        log.critical("Telegram says another process takes this bot's updates (409 Conflict); stopping. "
+                     "Run one bot process; use `python -m bot watcher` for more watchers.")
+        context.application.stop_running()
         return
     log.error("update failed: %s", type(error).__name__, exc_info=error)
     if isinstance(update, Update) and update.effective_chat is not None:

@@ -19,7 +19,7 @@ from typing import Any, Final
 import httpx
 
 from bot.panel.catalog import parse_services
-from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind, classify
+from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, Refusal, RefusalKind, classify
 from bot.panel.fields import build_add_params
 from bot.panel.models import (
     KNOWN_STATUSES,
@@ -232,8 +232,15 @@ class PanelClient:
                     failure.reason, status_code=failure.status_code, retry_after=failure.retry_after
                 ) from None
         if _is_error(payload, success_key):
-            raise PanelRefusal(classify(payload["error"]))
+            raise PanelRefusal(self._classify(payload["error"]))
         return payload
+
+    def _classify(self, text: object) -> Refusal:
+        """A panel's error text as a refusal, with our own key blotted out should the
+        panel echo it back ("Invalid API key: ...")."""
+        key = self._key.reveal()
+        raw = str(text)
+        return classify(raw.replace(key, "…") if key and key in raw else raw)
 
     def _garbled(self, action: str, payload: Any) -> Exception:
         """An unusable success reply: for a write the panel may have acted on it."""
@@ -322,7 +329,7 @@ class PanelClient:
         value = payload.get("refill") if isinstance(payload, dict) else None
         error = _nested_error(value)
         if error is not None:
-            raise PanelRefusal(classify(error))
+            raise PanelRefusal(self._classify(error))
         refill_id = to_int(value)
         if refill_id is None:
             raise self._garbled("refill", payload)
@@ -342,7 +349,7 @@ class PanelClient:
                 if entry is None:
                     results[order_id] = RefillResult(order_id, error=classify("Incorrect order ID"))
                 elif error is not None:
-                    results[order_id] = RefillResult(order_id, error=classify(error))
+                    results[order_id] = RefillResult(order_id, error=self._classify(error))
                 else:
                     results[order_id] = RefillResult(order_id, refill_id=to_int(value))
         return results
@@ -352,7 +359,7 @@ class PanelClient:
         value = payload.get("status") if isinstance(payload, dict) else None
         error = _nested_error(value)
         if error is not None:
-            raise PanelRefusal(classify(error))
+            raise PanelRefusal(self._classify(error))
         if not isinstance(value, str) or not value.strip():
             raise self._garbled("refill_status", payload)
         return RefillStatus(refill_id, normalize_status(value))
@@ -369,10 +376,10 @@ class PanelClient:
                 if entry is None:
                     results[refill_id] = RefillStatus(refill_id, error=classify("Refill not found"))
                 elif error is not None:
-                    results[refill_id] = RefillStatus(refill_id, error=classify(error))
-                elif isinstance(value, str) and normalize_status(value) not in KNOWN_STATUSES and classify(value).kind is not RefusalKind.OTHER:
+                    results[refill_id] = RefillStatus(refill_id, error=self._classify(error))
+                elif isinstance(value, str) and normalize_status(value) not in KNOWN_STATUSES and self._classify(value).kind is not RefusalKind.OTHER:
                     # A bare error string where a status belongs (SmartPanel style).
-                    results[refill_id] = RefillStatus(refill_id, error=classify(value))
+                    results[refill_id] = RefillStatus(refill_id, error=self._classify(value))
                 else:
                     results[refill_id] = RefillStatus(refill_id, normalize_status(value))
         return results
@@ -400,7 +407,7 @@ class PanelClient:
                 if entry is None:
                     results[order_id] = CancelResult(order_id, error=classify("Incorrect order ID"))
                 elif error is not None:
-                    results[order_id] = CancelResult(order_id, error=classify(error))
+                    results[order_id] = CancelResult(order_id, error=self._classify(error))
                 else:
                     results[order_id] = CancelResult(order_id, ok=bool(to_int(value)) or value is True)
         return results

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -73,6 +74,8 @@ class Store:
         self._sessions = db.make_sessionmaker(self.engine)
         self._read_sessions = db.make_sessionmaker(self.engine.execution_options(**{db.READ_ONLY: True}))
         self._keybox = keybox
+        self._schema = schema
+        self._locks: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -88,7 +91,54 @@ class Store:
         await db.create_all(self.engine)
 
     async def dispose(self) -> None:
+        await self.release_locks()
         await self.engine.dispose()
+
+    # --- process roles -------------------------------------------------------------------
+
+    async def hold_lock(self, name: str) -> bool:
+        """Hold a named lock for this process's lifetime (True if held now, also when
+        already ours). PostgreSQL: a session advisory lock on a connection kept open,
+        released if the process dies. SQLite: an exclusive lock on a file beside the
+        database. Used so that one process takes updates and one sends notifications."""
+        if name in self._locks:
+            return True
+        if self.dialect == "postgresql":
+            conn = await self.engine.connect()
+            try:
+                key = f"smm-bot:{self.engine.url.database}:{self._schema or 'public'}:{name}"
+                got = (await conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:key))"), {"key": key})).scalar()
+                await conn.commit()
+            except BaseException:
+                await conn.close()
+                raise
+            if not got:
+                await conn.close()
+                return False
+            self._locks[name] = conn
+            return True
+        database = self.engine.url.database or ""
+        if database in ("", ":memory:"):
+            self._locks[name] = None
+            return True
+        handle = open(f"{database}.{name}.lock", "a+")  # noqa: SIM115 (held open on purpose)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._locks[name] = handle
+        return True
+
+    async def release_locks(self) -> None:
+        for held in self._locks.values():
+            if held is None:
+                continue
+            if hasattr(held, "fileno"):
+                held.close()
+            else:
+                await held.close()
+        self._locks.clear()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -5,7 +5,7 @@ through PTB's `AIORateLimiter` to a fake Telegram that enforces the flood limits
     python tests/bench/bench_watch.py [--orders 10000] [--keys 50] [--changes 2000]
                                       [--users 300] [--per-user 2]
                                       [--db postgresql://postgres@127.0.0.1:5432/test]
-                                      [--profile /tmp/watch.prof]
+                                      [--profile /tmp/watch.prof] [--profile-top 25]
 
 What happens:
   1. Setup (untimed): `python -m bot sandbox --speed 0` in a child process with --keys
@@ -15,7 +15,9 @@ What happens:
      and one row per order, written with the panel's own current values (status,
      remains, start count, charge) so that a cycle finds nothing to change.
   2. Watching: the `Watcher` (production settings: one shared `Panels` HTTP pool,
-     concurrency 8) runs 3 cycles with no change, then 1 cycle with --changes changes.
+     concurrency 8) runs 3 cycles with no change, 1 cycle with --changes changes, and 1
+     more with no change. A checked order is next due 0.9 poll intervals later, so the
+     watcher's clock is moved on by one poll interval (60 s) before each cycle.
      Status calls are counted on the client side: an httpx request hook on
      `panels.http` (ids per request, per key) cross-checked with `PanelClient.calls`.
      They must be sum(ceil(n/100)) over the keys, each request <= 100 ids.
@@ -61,7 +63,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, update  # noqa: E402
+from sqlalchemy import event, func, update  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
 from bot.app import build_application  # noqa: E402
@@ -243,13 +245,19 @@ class RequestLog:
 
 @dataclass
 class Parts:
-    load: float = 0.0  # due_orders + open_refills + get_accounts
+    load: float = 0.0  # leasing the due orders and refills, reading their accounts
+    finish: float = 0.0  # releasing the leases / scheduling the next check, per key
     writes: float = 0.0  # update_order calls, summed (they run concurrently per key)
     write_calls: int = 0
 
     def wrap(self, store: Store) -> None:
-        for name in ("due_orders", "open_refills", "orders_by_ids", "get_accounts"):
-            self._time(store, name, "load")
+        for name in ("lease_due_orders", "lease_open_refills", "due_orders", "open_refills", "orders_by_ids",
+                     "get_accounts"):
+            if hasattr(store, name):
+                self._time(store, name, "load")
+        for name in ("finish_orders", "release_refills"):
+            if hasattr(store, name):
+                self._time(store, name, "finish")
         self._time(store, "update_order", "writes", count=True)
 
     def _time(self, store: Store, name: str, slot: str, count: bool = False) -> None:
@@ -267,8 +275,31 @@ class Parts:
         setattr(store, name, timed)
 
     def reset(self) -> None:
-        self.load = self.writes = 0.0
+        self.load = self.finish = self.writes = 0.0
         self.write_calls = 0
+
+
+@dataclass
+class SqlCount:
+    """Database work seen by engine events: transactions and SQL statements."""
+
+    tx: int = 0
+    statements: int = 0
+
+    def attach(self, store: Store) -> None:
+        engine = store.engine.sync_engine
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            self.tx += 1
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _execute(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if not statement.startswith(("BEGIN", "PRAGMA")):
+                self.statements += 1
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.tx, self.statements
 
 
 # --- phase 1: setup ------------------------------------------------------------------------------
@@ -340,6 +371,20 @@ async def store_orders(
 # --- phase 2: cycles -----------------------------------------------------------------------------
 
 
+class PollClock:
+    """The watcher's clock: real time at the start, moved on by one poll interval before
+    each cycle, so every order is due again (a checked order is next due 0.9 poll later)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def next_poll(self, seconds: float) -> None:
+        self.now = max(self.now + timedelta(seconds=seconds), datetime.now(timezone.utc))
+
+
 @dataclass
 class Cycle:
     label: str
@@ -352,8 +397,12 @@ class Cycle:
     calls_ok: bool
     batch_max: int
     load: float
+    finish: float
     writes: float
     write_calls: int
+    loop_cpu: float  # CPU of the main thread (the event loop); the rest is other threads
+    tx: int
+    statements: int
     problems: list[str]
 
     @property
@@ -362,12 +411,16 @@ class Cycle:
 
 
 async def run_cycle(
-    label: str, watcher: Watcher, panels: Panels, keys: list[str], sizes: dict[str, int], log: RequestLog,
-    parts: Parts, sandbox: Sandbox, profiler: cProfile.Profile | None, want_changes: int,
+    label: str, watcher: Watcher, clock: PollClock, panels: Panels, keys: list[str], sizes: dict[str, int],
+    log: RequestLog, parts: Parts, sql: SqlCount, sandbox: Sandbox, profiler: cProfile.Profile | None,
+    want_changes: int,
 ) -> Cycle:
+    clock.next_poll(watcher.poll_seconds)
     start = len(log.entries)
     calls_before = sum(panels.client(k).calls for k in keys)
     parts.reset()
+    tx, statements = sql.snapshot()
+    loop_cpu = time.thread_time()
     cpu, sandbox_cpu = time.process_time(), sandbox.cpu()
     started = time.perf_counter()
     if profiler:
@@ -377,6 +430,8 @@ async def run_cycle(
         profiler.disable()
     wall = time.perf_counter() - started
     cpu, sandbox_cpu = time.process_time() - cpu, sandbox.cpu() - sandbox_cpu
+    loop_cpu = time.thread_time() - loop_cpu
+    tx, statements = sql.tx - tx, sql.statements - statements
     client_calls = sum(panels.client(k).calls for k in keys) - calls_before
     requests = log.since(start)
     per_key: dict[str, list[int]] = defaultdict(list)
@@ -400,7 +455,7 @@ async def run_cycle(
     expected = sum(expected_calls(n) for n in sizes.values())
     return Cycle(label, report, wall, cpu, sandbox_cpu, len(requests), client_calls,
                  len(requests) == expected and not problems, max((n for _, _, n in requests), default=0),
-                 parts.load, parts.writes, parts.write_calls, problems)
+                 parts.load, parts.finish, parts.writes, parts.write_calls, loop_cpu, tx, statements, problems)
 
 
 async def roll_back_orders(store: Store, count: int, seed: int = 11) -> list[int]:
@@ -563,7 +618,8 @@ async def run(args: argparse.Namespace) -> int:
     fake = FakeTelegram(TOKEN, enforce_flood_limits=True)
     app = build_application(settings, store=store, panels=panels, request=FakeRequest(fake),
                             get_updates_request=FakeRequest(fake), rate_limiter=True, watch=False)
-    profiler = cProfile.Profile() if args.profile else None
+    # Three profiles: the cycles without changes, the cycle with changes, the sending.
+    profiles = {name: cProfile.Profile() for name in ("steady", "changes", "send")} if args.profile else {}
     status = 0
     try:
         await app.initialize()
@@ -581,39 +637,52 @@ async def run(args: argparse.Namespace) -> int:
               f"{time.perf_counter() - started:.1f} s")
 
         # --- 2. cycles ---
-        watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds)
+        clock = PollClock()
+        watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds, clock=clock)
         log = RequestLog()
         panels.http.event_hooks["request"].append(log.hook)
         parts = Parts()
         parts.wrap(store)
+        sql = SqlCount()
+        sql.attach(store)
         cycles: list[Cycle] = []
-        for n in range(1, 4):
-            cycles.append(await run_cycle(f"cycle {n}, no change", watcher, panels, keys, sizes, log, parts,
-                                          sandbox, profiler, 0))
-        rolled = await roll_back_orders(store, args.changes)
-        cycles.append(await run_cycle(f"cycle 4, {len(rolled):,} changes", watcher, panels, keys, sizes, log,
-                                      parts, sandbox, profiler, len(rolled)))
-        if rolled:
-            cycles.append(await run_cycle("cycle 5, no change", watcher, panels, keys, sizes, log, parts,
-                                          sandbox, profiler, 0))
 
-        print(f"\n{'cycle':<22}{'status calls':>14}{'wall s':>9}{'CPU s':>8}{'µs/order':>10}"
-              f"{'changes':>9}{'load s':>8}{'writes':>8}{'panel CPU s':>13}")
+        async def cycle(label: str, profile: str, changes: int) -> None:
+            cycles.append(await run_cycle(label, watcher, clock, panels, keys, sizes, log, parts, sql, sandbox,
+                                          profiles.get(profile), changes))
+
+        for n in range(1, 4):
+            await cycle(f"cycle {n}, no change", "steady", 0)
+        rolled = await roll_back_orders(store, args.changes)
+        await cycle(f"cycle 4, {len(rolled):,} changes", "changes", len(rolled))
+        if rolled:
+            await cycle("cycle 5, no change", "steady", 0)
+
+        print(f"\n{'cycle':<22}{'status calls':>13}{'wall s':>8}{'CPU s':>7}{'µs/order':>9}"
+              f"{'loop/other CPU':>15}{'panel CPU':>10}{'changes':>8}")
         for c in cycles:
             calls = f"{c.status_calls}/{want_calls}"
-            print(f"{c.label:<22}{calls:>14}{c.wall:>9.3f}{c.cpu:>8.3f}{c.cpu_us_per_order:>10.1f}"
-                  f"{c.report.changes:>9,}{c.load:>8.3f}{c.write_calls:>8,}{c.sandbox_cpu:>13.2f}")
+            split = f"{c.loop_cpu:.2f}/{c.cpu - c.loop_cpu:.2f}"
+            print(f"{c.label:<22}{calls:>13}{c.wall:>8.3f}{c.cpu:>7.3f}{c.cpu_us_per_order:>9.1f}"
+                  f"{split:>15}{c.sandbox_cpu:>10.2f}{c.report.changes:>8,}")
             for problem in c.problems[:5]:
                 print(f"    ! {problem}")
-        print("  (load s: due_orders + open_refills + get_accounts; writes: update_order calls, one "
-              "transaction each; largest status request "
-              f"{max(c.batch_max for c in cycles)} ids)")
+        print(f"\n{'database work':<22}{'tx':>7}{'SQL':>7}{'lease s':>9}{'finish s (sum)':>16}"
+              f"{'update_order':>14}{'(sum s)':>9}")
+        for c in cycles:
+            print(f"{c.label:<22}{c.tx:>7,}{c.statements:>7,}{c.load:>9.3f}{c.finish:>16.3f}"
+                  f"{c.write_calls:>14,}{c.writes:>9.2f}")
+        print("  loop/other CPU: the event loop's thread / the other threads (aiosqlite's) of this process;\n"
+              "  panel CPU: the sandbox process. lease s: lease_due_orders + lease_open_refills + "
+              "get_accounts (wall);\n  finish s: finish_orders + release_refills, summed over the keys "
+              "(they overlap); update_order: one\n  transaction per changed order, wall summed. "
+              f"Largest status request: {max(c.batch_max for c in cycles)} ids.")
 
         # --- 3. notifications ---
         aside = await set_aside_outbox(store)
         print(f"\nnotifications: set aside the watcher's {aside:,} queued notices; queueing "
               f"{args.users * args.per_user:,} for {args.users} users ({args.per_user} each)")
-        delivery = await deliver(store, fake, app, args.users, args.per_user, profiler)
+        delivery = await deliver(store, fake, app, args.users, args.per_user, profiles.get("send"))
         print(f"  delivered {delivery.sent:,}/{delivery.queued:,} in {delivery.wall:.1f} s over {delivery.passes} "
               f"passes -> {delivery.rate:.1f}/s; CPU {delivery.cpu:.2f} s "
               f"({delivery.cpu / max(delivery.sent, 1) * 1000:.2f} ms/message); 429s: {delivery.count_429}")
@@ -654,12 +723,13 @@ async def run(args: argparse.Namespace) -> int:
         print(f"max RSS of this process {max_rss_mb():.0f} MB")
         if not all(ok for *_, ok in rows) or any(c.problems for c in cycles):
             status = 1
-        if profiler and args.profile:
-            profiler.dump_stats(args.profile)
-            print(f"\nprofile of the cycles and the sending passes -> {args.profile} (timings inflated by cProfile)")
-            stats = pstats.Stats(profiler)
-            stats.sort_stats("tottime").print_stats(25)
-            stats.sort_stats("cumulative").print_stats(40)
+        for name, profile in profiles.items():
+            path = f"{args.profile}.{name}"
+            profile.dump_stats(path)
+            print(f"\n=== profile '{name}' -> {path} (main thread only; timings inflated by cProfile) ===")
+            stats = pstats.Stats(profile)
+            stats.sort_stats("tottime").print_stats(args.profile_top)
+            stats.sort_stats("cumulative").print_stats(args.profile_top)
     finally:
         try:
             if app.post_shutdown is not None:
@@ -680,7 +750,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=300, help="users receiving notifications (default 300)")
     parser.add_argument("--per-user", type=int, default=2, help="notifications per user (default 2)")
     parser.add_argument("--db", help="a PostgreSQL URL; a fresh schema is made and dropped (default: SQLite file)")
-    parser.add_argument("--profile", metavar="FILE", help="cProfile the cycles and sending into FILE, print the top")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cProfile into FILE.steady / FILE.changes / FILE.send and print the top of each")
+    parser.add_argument("--profile-top", type=int, default=25, help="rows of each profile printed (default 25)")
     args = parser.parse_args()
     return asyncio.run(run(args))
 

@@ -1,0 +1,336 @@
+"""/admin for the numeric ids in `ADMIN_IDS`: an overview, UNKNOWN drafts reconciled by
+hand (placed with the panel's order id, or failed), and a broadcast through the outbox.
+
+Everyone else gets the unknown-command reply for /admin, and a refusal for any admin
+button, so that the command's existence is not revealed. Every callback re-checks the id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, Update
+from telegram.ext import Application, filters
+
+from bot.domain.placing import service_of
+from bot.handlers import common
+from bot.handlers.context import BotContext
+from bot.handlers.texts import status_name
+from bot.handlers.ui import PAGE_SIZE, button, clip, drop_keyboard, esc, keyboard, nav_row, page_slice, show
+from bot.i18n import I18n
+from bot.panel.fields import total_quantity
+from bot.store import Draft, DraftState, DraftStateError
+from bot.store import admin as admin_store
+
+log = logging.getLogger(__name__)
+
+STEP_ORDER_ID = "admin_order_id"
+STEP_BROADCAST = "admin_broadcast"
+STEP_BROADCAST_READY = "admin_broadcast_ready"
+ADMIN_STEPS = frozenset({STEP_ORDER_ID, STEP_BROADCAST, STEP_BROADCAST_READY})
+
+# Ao overview, Au:page unknown drafts, Ap:draft ask for the order id, Af:draft:page mark
+# failed, Ab ask for the broadcast text, As:broadcast send it, Ax leave the admin step.
+ADMIN_PATTERN = r"^(Ao|Au:\d+|Ap:\d+|Af:\d+:\d+|Ab|As:\d+\.\d+|Ax)$"
+MAX_ORDER_ID = 2**63 - 1
+PREVIEW_CHARS = 3000
+
+
+def is_admin(context: BotContext) -> bool:
+    """Only the numeric Telegram ids listed in ADMIN_IDS."""
+    return context.user.telegram_id in context.deps.settings.admin_ids
+
+
+def admins(application: Application) -> filters.User:  # type: ignore[type-arg]
+    """A message filter for ADMIN_IDS (none at all when unset), for registering handlers."""
+    deps = application.bot_data.get("deps")
+    return filters.User(user_id=deps.settings.admin_ids if deps is not None else ())
+
+
+def _recipient_filter(context: BotContext) -> frozenset[int] | None:
+    """With ALLOWED_USERS set, nobody else may use the bot, so nobody else gets broadcasts."""
+    allowed = context.deps.settings.allowed_users
+    return frozenset(allowed) if allowed else None
+
+
+def overview_button(t: I18n) -> InlineKeyboardButton:
+    return button(t._("◀ Overview"), "Ao")
+
+
+# --- overview ----------------------------------------------------------------------------
+
+
+async def admin_command(update: Update, context: BotContext) -> None:
+    """/admin: the overview for admins; for anyone else, exactly the unknown-command reply."""
+    if not is_admin(context):
+        await common.unknown_command(update, context)
+        return
+    await show_overview(update, context, edit=False)
+
+
+async def show_overview(update: Update, context: BotContext, *, edit: bool) -> None:
+    """Users, orders per status (open and final), UNKNOWN drafts; the admin's buttons."""
+    t = context.i18n
+    data = await admin_store.overview(context.deps.store)
+    lines = [
+        t._("<b>Admin overview</b>"),
+        t._("Users: {count} ({blocked} blocked the bot)", count=t.number(data.users), blocked=t.number(data.blocked)),
+        "",
+        t._("Orders: {open} open, {final} final", open=t.number(data.open_orders), final=t.number(data.final_orders)),
+    ]
+    for status, _final, count in data.orders:
+        lines.append(f"• {esc(status_name(t, status))}: {t.number(count)}")
+    lines += ["", t._("Unknown drafts to reconcile: {count}", count=t.number(data.unknown_drafts))]
+    markup = keyboard([
+        [button(t._("Unknown drafts"), "Au:0"), button(t._("📣 Broadcast"), "Ab")],
+        [button(t._("🔄 Refresh"), "Ao")],
+    ])
+    await show(update, context, "\n".join(lines), markup, edit=edit)
+
+
+# --- unknown drafts ----------------------------------------------------------------------
+
+
+def describe_draft(t: I18n, draft: Draft) -> list[str]:
+    """Who, which service, when, the link and the error of one UNKNOWN draft."""
+    service = draft.service or {}
+    values = draft.values or {}
+    lines = [
+        t._("<b>Draft #{draft_id}</b> · user {user_id} · {time}", draft_id=draft.id, user_id=draft.user_id,
+            time=t.datetime(draft.created_at)),
+        t._("Service: {id} · {name}", id=service.get("service", draft.service_id),
+            name=esc(clip(str(service.get("name") or ""), 120))),
+    ]
+    link = values.get("link") or values.get("username")
+    if link:
+        lines.append(t._("Link: {link}", link=esc(clip(str(link), 200))))
+    if draft.error:
+        lines.append(t._("Error: {error}", error=esc(clip(draft.error, 200))))
+    if draft.order_id:
+        lines.append(t._("The panel answered with order #{order_id}, but it was not recorded.", order_id=draft.order_id))
+    return lines
+
+
+async def show_unknown(update: Update, context: BotContext, page: int, *, edit: bool, note: str | None = None) -> None:
+    """The UNKNOWN drafts, 8 a page, each with "Mark placed" and "Mark failed"."""
+    t = context.i18n
+    store = context.deps.store
+    count = await admin_store.count_unknown_drafts(store)
+    start, _end, page = page_slice(count, page, PAGE_SIZE)
+    drafts = await admin_store.unknown_drafts(store, offset=start, limit=PAGE_SIZE)
+    lines = [note, ""] if note else []
+    lines.append(t._("<b>Drafts to reconcile</b>"))
+    rows: list[list[InlineKeyboardButton]] = []
+    if not drafts:
+        lines.append(t._("No unknown drafts: nothing to reconcile."))
+    else:
+        lines.append(t._(
+            "The panel may or may not have placed these orders. Look each one up on the panel, "
+            "then mark it placed (with the panel's order id) or failed."
+        ))
+        for draft in drafts:
+            lines += ["", *describe_draft(t, draft)]
+            rows.append([
+                button(t._("Mark #{draft_id} placed", draft_id=draft.id), f"Ap:{draft.id}"),
+                button(t._("Mark #{draft_id} failed", draft_id=draft.id), f"Af:{draft.id}:{page}"),
+            ])
+    rows.append(nav_row(t, count, page, "Au:"))
+    rows.append([overview_button(t)])
+    await show(update, context, "\n".join(lines), keyboard(rows), edit=edit)
+
+
+async def not_unknown(update: Update, context: BotContext, draft: Draft | None, draft_id: int) -> None:
+    """A draft someone already reconciled (or that never was UNKNOWN)."""
+    t = context.i18n
+    if draft is not None and draft.state == DraftState.PLACED and draft.order_id:
+        text = t._("Draft #{draft_id} is already recorded as order #{order_id}.", draft_id=draft_id, order_id=draft.order_id)
+    else:
+        text = t._("Draft #{draft_id} is no longer waiting to be reconciled: nothing was changed.", draft_id=draft_id)
+    await show(update, context, text, keyboard([[button(t._("Unknown drafts"), "Au:0"), overview_button(t)]]), edit=False)
+
+
+async def ask_order_id(update: Update, context: BotContext, draft_id: int) -> None:
+    """Mark placed: ask for the panel's order id as the admin's next message."""
+    t = context.i18n
+    store = context.deps.store
+    draft = await admin_store.draft_by_id(store, draft_id)
+    if draft is None or draft.state != DraftState.UNKNOWN:
+        await not_unknown(update, context, draft, draft_id)
+        return
+    await store.set_flow(context.user.telegram_id, {"step": STEP_ORDER_ID, "target": draft_id})
+    lines = describe_draft(t, draft)
+    lines += ["", t._("Send the panel's order id for draft #{draft_id} as a number, or /cancel.", draft_id=draft_id)]
+    await show(update, context, "\n".join(lines), keyboard([[button(t._("✖ Cancel"), "Ax")]]), edit=False)
+
+
+async def record_order_id(update: Update, context: BotContext, draft_id: int, text: str) -> None:
+    """The admin's answer to "Mark placed": the draft becomes PLACED with an order row,
+    which then shows in the owner's /orders and is watched like any other order."""
+    t = context.i18n
+    store = context.deps.store
+    admin_id = context.user.telegram_id
+    digits = text.strip().lstrip("#")
+    if not digits.isdigit() or not 0 < int(digits) <= MAX_ORDER_ID:
+        await show(update, context, t._("That is not an order id. Send the panel's order id as a number, or /cancel."), edit=False)
+        return
+    order_id = int(digits)
+    draft = await admin_store.draft_by_id(store, draft_id)
+    if draft is None or draft.state != DraftState.UNKNOWN:
+        await store.set_flow(admin_id, None)
+        await not_unknown(update, context, draft, draft_id)
+        return
+    extra: dict[str, object] = {}
+    values = {str(k): str(v) for k, v in (draft.values or {}).items()}
+    if values.get("link") or values.get("username"):
+        extra["link"] = values.get("link") or values.get("username")
+    try:
+        extra["quantity"] = total_quantity(service_of(draft.service or {}), values)
+    except (ValueError, KeyError):
+        pass
+    try:
+        order = await admin_store.mark_placed(store, draft_id, order_id, **extra)
+    except DraftStateError:
+        await store.set_flow(admin_id, None)
+        await not_unknown(update, context, await admin_store.draft_by_id(store, draft_id), draft_id)
+        return
+    except admin_store.DuplicateOrder:
+        await show(update, context, t._(
+            "Order #{order_id} is already recorded for this panel account. Check the id and send it again, or /cancel.",
+            order_id=order_id), edit=False)
+        return
+    await store.set_flow(admin_id, None)
+    log.info("admin %s recorded draft %s as order %s", admin_id, draft_id, order_id)
+    text = t._("✅ Draft #{draft_id} recorded as order #{order_id}. It is in the user's /orders now, and I watch its status.",
+               draft_id=draft_id, order_id=order.panel_order_id)
+    await show(update, context, text, keyboard([[button(t._("Unknown drafts"), "Au:0"), overview_button(t)]]), edit=False)
+
+
+async def fail_draft(update: Update, context: BotContext, draft_id: int, page: int) -> None:
+    """Mark failed: UNKNOWN -> FAILED in one conditional update, then the list again."""
+    t = context.i18n
+    store = context.deps.store
+    if not await admin_store.mark_failed(store, draft_id):
+        await not_unknown(update, context, await admin_store.draft_by_id(store, draft_id), draft_id)
+        return
+    flow = await store.get_flow(context.user.telegram_id) or {}
+    if flow.get("step") == STEP_ORDER_ID and flow.get("target") == draft_id:
+        await store.set_flow(context.user.telegram_id, None)
+    log.info("admin %s marked draft %s failed", context.user.telegram_id, draft_id)
+    note = t._("Draft #{draft_id} marked failed: no order was recorded.", draft_id=draft_id)
+    await show_unknown(update, context, page, edit=True, note=note)
+
+
+# --- broadcast ---------------------------------------------------------------------------
+
+
+async def ask_broadcast(update: Update, context: BotContext) -> None:
+    """Broadcast: ask for the text as the admin's next message."""
+    t = context.i18n
+    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_BROADCAST})
+    text = t._("Send the message to broadcast to every user. It goes out as plain text (formatting is not kept); "
+               "you will see a preview first. /cancel to stop.")
+    await show(update, context, text, keyboard([[button(t._("✖ Cancel"), "Ax")]]), edit=False)
+
+
+async def preview_broadcast(update: Update, context: BotContext, text: str) -> None:
+    """The text as users will see it, the number of recipients, "Send" and "Cancel"."""
+    t = context.i18n
+    store = context.deps.store
+    message = update.effective_message
+    assert message is not None
+    text = text.strip()
+    if not text:
+        await show(update, context, t._("The message is empty. Send the text to broadcast, or /cancel."), edit=False)
+        return
+    # Named after the admin's message: a re-delivered update makes the same broadcast.
+    broadcast_id = f"{context.user.telegram_id}.{message.message_id}"
+    await store.set_flow(context.user.telegram_id, {"step": STEP_BROADCAST_READY, "broadcast": broadcast_id, "text": text})
+    count = await admin_store.broadcast_recipients(store, only=_recipient_filter(context))
+    lines = [
+        t._("<b>Broadcast preview</b>"),
+        t.ngettext("It will go to {n} user who has not blocked the bot.",
+                   "It will go to {n} users who have not blocked the bot.", count),
+        "",
+        esc(clip(text, PREVIEW_CHARS)),
+    ]
+    markup = keyboard([[button(t._("📣 Send"), f"As:{broadcast_id}"), button(t._("✖ Cancel"), "Ax")]])
+    await show(update, context, "\n".join(lines), markup, edit=False)
+
+
+async def send_broadcast(update: Update, context: BotContext, broadcast_id: str) -> None:
+    """Send: one outbox notification per recipient; the sender paces them within
+    Telegram's limits, and a restart neither loses nor repeats one."""
+    t = context.i18n
+    store = context.deps.store
+    await drop_keyboard(update)
+    flow = await store.get_flow(context.user.telegram_id) or {}
+    text = flow.get("text")
+    if flow.get("step") != STEP_BROADCAST_READY or flow.get("broadcast") != broadcast_id or not isinstance(text, str):
+        await show(update, context, t._("This broadcast was already sent or cancelled."), edit=False)
+        return
+    queued = await admin_store.enqueue_broadcast(store, broadcast_id, text, only=_recipient_filter(context))
+    await store.set_flow(context.user.telegram_id, None)
+    log.info("admin %s queued broadcast %s for %d users", context.user.telegram_id, broadcast_id, queued)
+    reply = t.ngettext("Queued for {n} user; it goes out at Telegram's pace.",
+                       "Queued for {n} users; they go out at Telegram's pace.", queued)
+    await show(update, context, reply, keyboard([[overview_button(t)]]), edit=False)
+
+
+async def leave_step(update: Update, context: BotContext) -> None:
+    """Cancel on an admin prompt or preview: clear the admin step, send nothing."""
+    t = context.i18n
+    store = context.deps.store
+    await drop_keyboard(update)
+    flow = await store.get_flow(context.user.telegram_id) or {}
+    if flow.get("step") in ADMIN_STEPS:
+        await store.set_flow(context.user.telegram_id, None)
+    await show(update, context, t._("Cancelled: nothing was changed or sent."), keyboard([[overview_button(t)]]), edit=False)
+
+
+# --- routing -----------------------------------------------------------------------------
+
+
+async def on_admin_text(update: Update, context: BotContext) -> None:
+    """Text from an admin: the answer to an admin prompt, or else the usual text router."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    flow = await context.deps.store.get_flow(context.user.telegram_id) or {}
+    step = flow.get("step")
+    if step not in ADMIN_STEPS or not is_admin(context):
+        await common.on_text(update, context)
+    elif step == STEP_ORDER_ID and isinstance(flow.get("target"), int):
+        await record_order_id(update, context, flow["target"], message.text)
+    elif step in (STEP_BROADCAST, STEP_BROADCAST_READY):
+        # A new text while a preview is shown replaces it; the old preview's Send is void.
+        await preview_broadcast(update, context, message.text)
+    else:
+        await context.deps.store.set_flow(context.user.telegram_id, None)
+        await common.on_text(update, context)
+
+
+async def on_admin_callback(update: Update, context: BotContext) -> None:
+    """Every admin button; the id is checked again, whatever the data says."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await query.answer()
+    if not is_admin(context):
+        log.warning("admin button %r pressed by non-admin %s", query.data, context.user.telegram_id)
+        await show(update, context, context.i18n._("This button is not for you or is no longer valid."), edit=False)
+        return
+    kind, *parts = query.data.split(":")
+    if kind == "Ao":
+        await show_overview(update, context, edit=True)
+    elif kind == "Au":
+        await show_unknown(update, context, int(parts[0]), edit=True)
+    elif kind == "Ap":
+        await ask_order_id(update, context, int(parts[0]))
+    elif kind == "Af":
+        await fail_draft(update, context, int(parts[0]), int(parts[1]))
+    elif kind == "Ab":
+        await ask_broadcast(update, context)
+    elif kind == "As":
+        await send_broadcast(update, context, parts[0])
+    elif kind == "Ax":
+        await leave_step(update, context)
+

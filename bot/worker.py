@@ -1,0 +1,77 @@
+"""`python -m bot watcher`: watch orders and send notifications without taking updates,
+so that more processes can share the watching on one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from telegram.ext import AIORateLimiter, ExtBot
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.domain.panels import Panels
+from bot.domain.watcher import Watcher
+from bot.handlers.notify import Sender
+from bot.store import KeyBox, Store
+
+log = logging.getLogger(__name__)
+
+SEND_EVERY = 1.0
+
+
+async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | None = None,
+                store: Store | None = None, panels: Panels | None = None) -> None:
+    """Cycles every STATUS_POLL_SECONDS; between them, the outbox is sent each second
+    by whichever process holds the sender role."""
+    store = store or Store(settings.database_url, keybox=KeyBox(settings.secret_key or settings.panel_key or ""))
+    panels = panels or Panels(settings.panel_url)
+    if bot is None:
+        api = settings.telegram_api_url
+        bot = ExtBot(settings.telegram_token or "", base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
+                     rate_limiter=AIORateLimiter(max_retries=3))
+    watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds)
+    sender = Sender(store, default_locale=settings.default_locale)
+    await bot.initialize()
+    log.info("watcher %s started: every %.0fs", watcher.owner, settings.status_poll_seconds)
+    loop = asyncio.get_running_loop()
+    next_cycle = loop.time()
+    try:
+        while not stop.is_set():
+            if loop.time() >= next_cycle:
+                next_cycle = loop.time() + settings.status_poll_seconds
+                report = await watcher.run_cycle()
+                log.info("cycle: %d accounts, %d orders, %d changes, %d failed, %.2fs", report.accounts,
+                         report.orders, report.changes, len(report.failed_accounts), report.seconds)
+            if await store.hold_lock("sender"):
+                await sender.send_due(bot)
+            try:
+                await asyncio.wait_for(stop.wait(), SEND_EVERY)
+            except TimeoutError:
+                pass
+    finally:
+        await bot.shutdown()
+        await panels.aclose()
+        await store.dispose()
+
+
+def main(argv: list[str]) -> int:
+    from bot.cli import configure_logging
+
+    configure_logging()
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await watch(settings, stop=stop)
+
+    asyncio.run(run())
+    return 0
