@@ -21,6 +21,7 @@ from bot.handlers.common import command_descriptions
 from bot.handlers.context import BotContext, Deps
 from bot.handlers.notify import Sender
 from bot.i18n import I18n, available_locales
+from bot.logs import redact_in_logs
 from bot.store import KeyBox, Store
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def build_application(
     take_updates: bool = False,
 ) -> Application:  # type: ignore[type-arg]
     """The bot's PTB `Application`, with the network parts injectable for tests and the demo."""
+    redact_in_logs(settings.telegram_token)
     if store is None:
         keybox = KeyBox(settings.secret_key or settings.panel_key or "")
         store = Store(settings.database_url, keybox=keybox)

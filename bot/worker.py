@@ -14,6 +14,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.handlers.notify import Sender
+from bot.logs import redact_in_logs
 from bot.store import KeyBox, Store
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
                 store: Store | None = None, panels: Panels | None = None) -> None:
     """Cycles every STATUS_POLL_SECONDS; between them, the outbox is sent each second
     by whichever process holds the sender role."""
+    redact_in_logs(settings.telegram_token)
     store = store or Store(settings.database_url, keybox=KeyBox(settings.secret_key or settings.panel_key or ""))
     panels = panels or Panels(settings.panel_url)
     if bot is None:

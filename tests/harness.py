@@ -15,6 +15,7 @@ from telegram.ext import Application
 
 from bot.app import build_application
 from bot.config import Settings, load_settings
+from bot.domain.limits import RateLimit
 from bot.domain.panels import Panels
 from bot.fakegram import FakeRequest, FakeTelegram, FakeUser
 from bot.sandbox import SandboxPanel
@@ -32,9 +33,11 @@ class World:
     process on the same database, as a deploy would."""
 
     def __init__(
-        self, sandbox: SandboxPanel, database: tuple[str, str | None], *, catalog_ttl: float = 600.0, **settings: Any
+        self, sandbox: SandboxPanel, database: tuple[str, str | None], *, catalog_ttl: float = 600.0,
+        flood_limits: bool = False, **settings: Any
     ) -> None:
         self.catalog_ttl = catalog_ttl
+        self.flood_limits = flood_limits
         self.sandbox = sandbox
         self.db_url, self.schema = database
         self.fake = FakeTelegram(TOKEN)
@@ -65,6 +68,11 @@ class World:
         await self.app.initialize()
         assert self.app.post_init is not None
         await self.app.post_init(self.app)
+        if not self.flood_limits:
+            # Scenario tests act faster than any person; test_limits.py keeps the real limits.
+            deps = self.app.bot_data["deps"]
+            deps.updates_limit = RateLimit(rate=1000.0, burst=100_000)
+            deps.orders_limit = RateLimit(rate=1000.0, burst=100_000)
 
     async def stop(self) -> None:
         if self.app is not None:
@@ -119,11 +127,11 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[tuple[str, str | 
 @asynccontextmanager
 async def world(
     tmp_path: Path, *, db: str = "sqlite", balance: str = "100", speed: float = 0.0, catalog_ttl: float = 600.0,
-    **settings: Any
+    flood_limits: bool = False, **settings: Any
 ) -> AsyncIterator[World]:
     async with SandboxPanel(speed=speed) as sandbox, database(db, tmp_path) as dbinfo:
         sandbox.add_account(KEY, balance=Decimal(balance))
-        bot = World(sandbox, dbinfo, catalog_ttl=catalog_ttl, **settings)
+        bot = World(sandbox, dbinfo, catalog_ttl=catalog_ttl, flood_limits=flood_limits, **settings)
         await bot.start()
         try:
             yield bot

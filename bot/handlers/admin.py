@@ -8,6 +8,7 @@ button, so that the command's existence is not revealed. Every callback re-check
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from telegram import InlineKeyboardButton, Update
 from telegram.ext import Application, filters
@@ -179,7 +180,7 @@ async def record_order_id(update: Update, context: BotContext, draft_id: int, te
         await store.set_flow(admin_id, None)
         await not_unknown(update, context, draft, draft_id)
         return
-    extra: dict[str, object] = {}
+    extra: dict[str, Any] = {}
     values = {str(k): str(v) for k, v in (draft.values or {}).items()}
     if values.get("link") or values.get("username"):
         extra["link"] = values.get("link") or values.get("username")

@@ -116,6 +116,11 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
     linked = await require_account(update, context)
     if linked is None:
         return
+    if not context.deps.orders_limit.allow(user_id):
+        await retry_buttons(update, context, draft.id, t._(
+            "You placed several orders in a short time. Wait {seconds} seconds, then press Confirm again.",
+            seconds=context.deps.orders_limit.wait_seconds(user_id)))
+        return
     catalog = await load_catalog(update, context, linked)
     if catalog is None:
         await retry_buttons(update, context, draft.id, panel_down(t))

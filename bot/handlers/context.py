@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from telegram import Update
@@ -10,6 +10,7 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, E
 
 from bot.config import Settings
 from bot.domain.accounts import Accounts
+from bot.domain.limits import RateLimit
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.i18n import I18n, best_locale
@@ -27,6 +28,9 @@ class Deps:
     accounts: Accounts
     watcher: Watcher
     sender: Sender
+    # Updates per user (a burst, then about one a second) and confirmed orders per user.
+    updates_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=1.0, burst=20))
+    orders_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=1 / 30, burst=5))
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: ignore[type-arg]
@@ -64,6 +68,14 @@ async def gate(update: Update, context: BotContext) -> None:
         user.blocked = False
     context.user = user
     context.i18n = I18n(best_locale(user.locale, tg_user.language_code, default=deps.settings.default_locale))
+    if not deps.updates_limit.allow(tg_user.id):
+        if deps.updates_limit.should_warn(tg_user.id) and update.effective_chat is not None:
+            await context.bot.send_message(update.effective_chat.id, context.i18n._(
+                "You are sending messages too fast. Wait {seconds} seconds, then carry on: nothing you entered is lost.",
+                seconds=max(deps.updates_limit.wait_seconds(tg_user.id), 3)))
+        elif update.callback_query is not None:
+            await update.callback_query.answer()
+        raise ApplicationHandlerStop
     allowed = deps.settings.allowed_users
     if allowed and tg_user.id not in allowed:
         text = context.i18n._(

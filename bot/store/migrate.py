@@ -39,6 +39,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeDecorator
 
 from bot.store.db import make_engine, normalize_url
@@ -193,13 +194,17 @@ def head() -> str:
 # --- running on a connection -----------------------------------------------------------
 
 
-async def _on_connection(url: str, schema: str | None, fn: Callable[[Connection], _T], *, lock: bool = False) -> _T:
+async def _on_connection(
+    url: str | AsyncEngine, schema: str | None, fn: Callable[[Connection], _T], *, lock: bool = False
+) -> _T:
     """Run `fn` on a sync connection in one transaction (committed if it returns).
 
+    `url`: a database URL (an engine is made and disposed of here), or an engine made by
+    `bot.store.db.make_engine` with the same `schema`, e.g. `store.engine`, left open.
     `lock`: serialise with other migrators (PostgreSQL: a transaction advisory lock; SQLite:
     the engine's BEGIN IMMEDIATE already holds the write lock).
     """
-    engine = make_engine(url, schema=schema)
+    engine = make_engine(url, schema=schema) if isinstance(url, str) else url
     try:
         async with engine.begin() as connection:
             if lock and connection.dialect.name == "postgresql":
@@ -209,7 +214,8 @@ async def _on_connection(url: str, schema: str | None, fn: Callable[[Connection]
                 await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
             return await connection.run_sync(fn)
     finally:
-        await engine.dispose()
+        if isinstance(url, str):
+            await engine.dispose()
 
 
 def _status_sync(connection: Connection, schema: str | None) -> SchemaStatus:
@@ -238,28 +244,28 @@ def _diff_sync(connection: Connection, schema: str | None) -> list[Any]:
 # --- the API -------------------------------------------------------------------------------
 
 
-async def status(url: str, *, schema: str | None = None) -> SchemaStatus:
+async def status(url: str | AsyncEngine, *, schema: str | None = None) -> SchemaStatus:
     """The database's state, revision and this code's head."""
     return await _on_connection(url, schema, lambda c: _status_sync(c, schema))
 
 
-async def check(url: str, *, schema: str | None = None) -> SchemaState:
+async def check(url: str | AsyncEngine, *, schema: str | None = None) -> SchemaState:
     """EMPTY, CURRENT, BEHIND or UNKNOWN (see `SchemaState`); `status` says more."""
     return (await status(url, schema=schema)).state
 
 
-async def current(url: str, *, schema: str | None = None) -> str | None:
+async def current(url: str | AsyncEngine, *, schema: str | None = None) -> str | None:
     """The database's revision (comma-separated if several), None when none is recorded."""
     return (await status(url, schema=schema)).revision
 
 
-async def diff(url: str, *, schema: str | None = None) -> list[Any]:
+async def diff(url: str | AsyncEngine, *, schema: str | None = None) -> list[Any]:
     """Differences between the database and the models (alembic `compare_metadata`); empty
     when the schema matches. Non-empty at head means a model changed without a migration."""
     return await _on_connection(url, schema, lambda c: _diff_sync(c, schema))
 
 
-async def upgrade(url: str, *, schema: str | None = None, revision: str = "head") -> None:
+async def upgrade(url: str | AsyncEngine, *, schema: str | None = None, revision: str = "head") -> None:
     """Migrate the database to `revision`; one transaction, one migrator at a time.
 
     Raises `MigrationError` for a revision this code does not know, and for tables created
@@ -268,7 +274,7 @@ async def upgrade(url: str, *, schema: str | None = None, revision: str = "head"
     await upgrade_from(url, schema=schema, revision=revision)
 
 
-async def upgrade_from(url: str, *, schema: str | None = None, revision: str = "head") -> SchemaStatus:
+async def upgrade_from(url: str | AsyncEngine, *, schema: str | None = None, revision: str = "head") -> SchemaStatus:
     """`upgrade`, returning the status it found before (for messages like "from 0001")."""
 
     def run(connection: Connection) -> SchemaStatus:
@@ -294,22 +300,29 @@ async def upgrade_from(url: str, *, schema: str | None = None, revision: str = "
     return await _on_connection(url, schema, run, lock=True)
 
 
-async def downgrade(url: str, revision: str, *, schema: str | None = None) -> None:
+async def downgrade(url: str | AsyncEngine, revision: str, *, schema: str | None = None) -> None:
     """Migrate down to `revision` ("base": drop everything). Development and tests."""
     await _on_connection(
         url, schema, lambda c: command.downgrade(make_config(schema=schema, connection=c), revision), lock=True
     )
 
 
-async def stamp(url: str, revision: str, *, schema: str | None = None) -> None:
-    """Record `revision` as the database's without running anything (after a manual fix)."""
-    await _on_connection(
-        url, schema, lambda c: command.stamp(make_config(schema=schema, connection=c), revision, purge=True), lock=True
-    )
+async def stamp(url: str | AsyncEngine, revision: str, *, schema: str | None = None) -> None:
+    """Record `revision` as the database's without running anything (after a manual fix).
+
+    Refused on a database without the bot's tables: `upgrade` creates them instead.
+    """
+
+    def run(connection: Connection) -> None:
+        if revision != "base" and _status_sync(connection, schema).state is SchemaState.EMPTY:
+            raise MigrationError(f"Database is empty: nothing to stamp; run `{MIGRATE_COMMAND}` to create the tables.")
+        command.stamp(make_config(schema=schema, connection=connection), revision, purge=True)
+
+    await _on_connection(url, schema, run, lock=True)
 
 
 async def make_revision(
-    url: str, message: str, *, rev_id: str | None = None, schema: str | None = None
+    url: str | AsyncEngine, message: str, *, rev_id: str | None = None, schema: str | None = None
 ) -> Path:
     """Autogenerate a revision script from the models against `url` (at head), for review."""
 
