@@ -22,6 +22,7 @@ from bot.handlers.texts import status_name
 from bot.handlers.ui import button, esc, keyboard
 from bot.i18n import I18n, best_locale
 from bot.store import Notification, Store, User
+from bot.store.admin import BROADCAST_KIND as KIND_BROADCAST
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,8 @@ def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMark
 
 def wanted(user: User, notification: Notification) -> bool:
     """The user's /notifications choice: every change, final statuses only, or off."""
-    if notification.kind == KIND_KEY_INVALID:
-        return True
+    if notification.kind in (KIND_KEY_INVALID, KIND_BROADCAST):
+        return True  # about the account or from the operator, not order updates
     if user.notifications == "off":
         return False
     if user.notifications == "final":
