@@ -28,8 +28,20 @@ def source_messages() -> set[str | tuple[str, str]]:
     return found
 
 
-def test_there_are_catalogs_for_english_and_russian() -> None:
-    assert {"en", "ru"} <= set(available_locales())
+LANGUAGES = {"en", "ru", "es", "pt_BR", "tr", "hi", "id", "ar"}
+
+
+def test_there_are_catalogs_for_the_eight_languages() -> None:
+    assert set(available_locales()) == LANGUAGES
+    assert available_locales()[0] == "en"
+
+
+@pytest.mark.parametrize("locale", sorted(LANGUAGES - {"en"}))
+def test_each_language_is_really_translated(locale: str) -> None:
+    # Every catalog says something else than English for the bot's main phrases.
+    t = I18n(locale)
+    for message in ("What I can do", "Confirm", "Check your order", "Cancelled. Nothing was ordered."):
+        assert t._(message) not in ("", message) or message == "Confirm" and locale == "id"
 
 
 @pytest.mark.parametrize("locale", available_locales())
