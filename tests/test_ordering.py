@@ -498,6 +498,7 @@ async def test_language_follows_telegram_then_the_users_choice(tmp_path: Path) -
         english = "To order, link your panel account"
         assert english not in ivan.last_text
         await bot.send(ivan, "/language")
+        assert len(ivan.last_buttons) == 8  # every language we have a catalog for
         await bot.press(ivan, "English")
         assert "I will speak English with you" in ivan.last_text
         await bot.send(ivan, "/help")
