@@ -541,12 +541,21 @@ class Store:
                 await self._enqueue(s, notice)
             return True
 
-    def _lockable(self, query: Any, model: Any) -> Any:
-        """Rows another process holds are skipped, not waited for (PostgreSQL); SQLite
-        serialises writers with BEGIN IMMEDIATE already."""
+    async def _take(self, model: Any, due: Any, **holder: Any) -> list[Any]:
+        """Mark the rows `due` selects as held and return them, in one UPDATE over a
+        `SELECT ... FOR UPDATE SKIP LOCKED`: rows another process is taking right now
+        are skipped, not waited for (PostgreSQL); SQLite serialises writers already."""
         if self.dialect == "postgresql":
-            return query.with_for_update(skip_locked=True, of=model)
-        return query
+            due = due.with_for_update(skip_locked=True, of=model)
+        statement = (
+            update(model)
+            .where(col(model.id).in_(due.scalar_subquery()))
+            .values(**holder)
+            .returning(model)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.session() as s:
+            return list((await s.exec(statement)).scalars().all())  # type: ignore[call-overload]
 
     async def lease_due_orders(
         self, owner: str, *, now: datetime | None = None, seconds: float = 120.0, limit: int = 100_000
@@ -566,16 +575,8 @@ class Store:
             .order_by(col(Order.next_check_at).asc().nulls_first(), col(Order.id).asc())
             .limit(limit)
         )
-        statement = (
-            update(Order)
-            .where(col(Order.id).in_(self._lockable(due, Order).scalar_subquery()))
-            .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
-            .returning(Order)
-            .execution_options(synchronize_session=False)
-        )
-        async with self.session() as s:
-            rows = (await s.exec(statement)).scalars().all()  # type: ignore[call-overload]
-            return sorted(rows, key=lambda o: o.id or 0)
+        rows = await self._take(Order, due, lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+        return sorted(rows, key=lambda o: o.id or 0)
 
     async def finish_orders(self, owner: str, order_ids: list[int], next_check_at: datetime) -> int:
         """Release this watcher's leases and schedule the next check."""
@@ -602,15 +603,7 @@ class Store:
             .order_by(col(Refill.id))
             .limit(limit)
         )
-        statement = (
-            update(Refill)
-            .where(col(Refill.id).in_(self._lockable(due, Refill).scalar_subquery()))
-            .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
-            .returning(Refill)
-            .execution_options(synchronize_session=False)
-        )
-        async with self.session() as s:
-            return list((await s.exec(statement)).scalars().all())  # type: ignore[call-overload]
+        return await self._take(Refill, due, lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
 
     async def release_refills(self, owner: str, refill_ids: list[int], until: datetime | None = None) -> None:
         """Give refills back; with `until`, nobody takes them again before then."""
@@ -638,16 +631,8 @@ class Store:
             .order_by(col(Notification.next_attempt_at), col(Notification.id))
             .limit(limit)
         )
-        statement = (
-            update(Notification)
-            .where(col(Notification.id).in_(self._lockable(due, Notification).scalar_subquery()))
-            .values(claimed_by=owner, claimed_until=now + timedelta(seconds=seconds))
-            .returning(Notification)
-            .execution_options(synchronize_session=False)
-        )
-        async with self.session() as s:
-            rows = (await s.exec(statement)).scalars().all()  # type: ignore[call-overload]
-            return sorted(rows, key=lambda n: (n.next_attempt_at, n.id or 0))
+        rows = await self._take(Notification, due, claimed_by=owner, claimed_until=now + timedelta(seconds=seconds))
+        return sorted(rows, key=lambda n: (n.next_attempt_at, n.id or 0))
 
     async def release_notifications(self, owner: str, notification_ids: list[int]) -> None:
         """Claimed but not attempted (paced chat, paused sender): back to the queue."""
