@@ -39,6 +39,8 @@ class CycleReport:
     changes: int = 0
     notices: int = 0
     failed_accounts: list[int] = field(default_factory=list)
+    pending: list[tuple[int, dict[str, Any], Notice | None]] = field(default_factory=list)
+    checked: list[int] = field(default_factory=list)
     paused_accounts: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -111,7 +113,7 @@ class Watcher:
         report = CycleReport()
         now = self.clock()
         # Leased, not just read: a second watcher process skips what this one holds.
-        orders = await self.store.lease_due_orders(self.owner, now=now, seconds=self.lease_seconds)
+        orders = await self.store.lease_due_checks(self.owner, now=now, seconds=self.lease_seconds)
         refills = await self.store.lease_open_refills(self.owner, now=now, seconds=self.lease_seconds)
         refill_orders = await self.store.orders_by_ids(sorted({r.order_id for r in refills}))
         by_account: dict[int, list[Order]] = defaultdict(list)
@@ -130,6 +132,10 @@ class Watcher:
         ]
         report.accounts = len(jobs)
         await asyncio.gather(*jobs)
+        # Every change of the cycle and its notification, and every lease, in one write.
+        next_check = self.clock() + timedelta(seconds=self.poll_seconds * 0.9)
+        await self.store.apply_checks(self.owner, report.pending, report.checked, next_check)
+        report.changes += len(report.pending)
         report.seconds = asyncio.get_running_loop().time() - started
         return report
 
@@ -157,15 +163,16 @@ class Watcher:
         report.orders += len(orders)
         report.refills += len(refills)
         for order in orders:
-            await self._apply_order(order, statuses.get(order.panel_order_id), report)
+            self._compare(order, statuses.get(order.panel_order_id), report)
+        report.checked.extend(o.id for o in orders)
         for refill, parent in refills:
             await self._apply_refill(refill, parent, refill_statuses.get(refill.panel_refill_id), report)
         next_check = self.clock() + timedelta(seconds=self.poll_seconds * 0.9)
-        await self.store.finish_orders(self.owner, [o.id for o in orders if o.id is not None], next_check)
         await self.store.release_refills(self.owner, [r.id for r, _ in refills if r.id is not None], next_check)
 
-    async def _apply_order(self, order: Order, status: OrderStatus | None, report: CycleReport) -> None:
-        if status is None or status.error is not None or order.id is None:
+    def _compare(self, order: Any, status: OrderStatus | None, report: CycleReport) -> None:
+        """Queue what changed (stored with the cycle's single write)."""
+        if status is None or status.error is not None:
             return
         changes = order_changes(order, status)
         if not changes:
@@ -180,8 +187,7 @@ class Watcher:
             )
             report.notices += 1
         changes["last_checked_at"] = self.clock()
-        await self.store.update_order(order.id, changes, notice=notice)
-        report.changes += 1
+        report.pending.append((order.id, changes, notice))
 
     async def _apply_refill(self, refill: Refill, order: Order, status: RefillStatus | None, report: CycleReport) -> None:
         if status is None or status.error is not None or refill.id is None or not status.status:

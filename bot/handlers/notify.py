@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 import os
 import socket
 import time
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 GLOBAL_PER_SECOND = 30.0  # Telegram: about 30 messages a second in all
 PER_CHAT_SECONDS = 1.0  # and about one a second per private chat
+WINDOW = 1.02  # one second, and a margin for clocks that disagree by a little
 BLOCKED_RETRY = timedelta(days=1)
 NETWORK_RETRY = timedelta(seconds=15)
 
@@ -99,10 +101,12 @@ class Sender:
     ) -> None:
         self.store = store
         self.default_locale = default_locale
-        self.interval = 1.0 / per_second
+        self.per_second = max(1, int(per_second))
         self.per_chat_seconds = per_chat_seconds
         self.clock = clock
-        self._next_send = 0.0
+        # Send times of the last `per_second` messages: a sliding one-second window keeps
+        # the rate at the ceiling without the drift of fixed intervals.
+        self._recent: deque[float] = deque(maxlen=self.per_second)
         self._chat_ready: dict[int, float] = {}
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
@@ -144,10 +148,11 @@ class Sender:
 
     async def _send_one(self, bot: Bot, user: User, notification: Notification, now: datetime | None) -> str:
         assert notification.id is not None
-        wait = self._next_send - self.clock()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._next_send = max(self.clock(), self._next_send) + self.interval
+        if len(self._recent) == self.per_second:
+            wait = self._recent[0] + WINDOW - self.clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._recent.append(self.clock())
         t = I18n(best_locale(user.locale, user.telegram_language, default=self.default_locale))
         text, markup = render(t, notification)
         try:

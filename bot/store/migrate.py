@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import enum
+import fcntl
 import functools
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,7 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeDecorator
 
-from bot.store.db import make_engine, normalize_url
+from bot.store.db import _sqlite_is_file, make_engine, normalize_url
 from bot.store.models import Money, metadata
 
 __all__ = [
@@ -201,21 +204,50 @@ async def _on_connection(
 
     `url`: a database URL (an engine is made and disposed of here), or an engine made by
     `bot.store.db.make_engine` with the same `schema`, e.g. `store.engine`, left open.
-    `lock`: serialise with other migrators (PostgreSQL: a transaction advisory lock; SQLite:
-    the engine's BEGIN IMMEDIATE already holds the write lock).
+    `lock`: one migrator at a time (see `_migrator_lock`).
     """
     engine = make_engine(url, schema=schema) if isinstance(url, str) else url
     try:
-        async with engine.begin() as connection:
-            if lock and connection.dialect.name == "postgresql":
-                if schema:
-                    await connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                key = f"smm-bot:migrate:{schema or 'public'}"
-                await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
-            return await connection.run_sync(fn)
+        async with _migrator_lock(engine) if lock else contextlib.nullcontext():
+            async with engine.begin() as connection:
+                if lock and connection.dialect.name == "postgresql":
+                    key = f"smm-bot:migrate:{schema or 'public'}"
+                    await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+                    if schema:
+                        await connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                return await connection.run_sync(fn)
     finally:
         if isinstance(url, str):
             await engine.dispose()
+
+
+_process_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def _migrator_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Serialise migrators: in this process, and across processes.
+
+    In-process: alembic's `context`/`op` are module globals, and a migration awaits between
+    its statements, so two at once on one event loop would trade contexts. Across processes:
+    PostgreSQL takes a transaction advisory lock (in `_on_connection`); a SQLite file gets an
+    exclusive lock on `<database>.migrate.lock` before connecting, because on a brand-new
+    file two connections do not reliably exclude each other while it turns to WAL.
+    """
+    loop = asyncio.get_running_loop()
+    in_process = _process_locks.setdefault(loop, asyncio.Lock())
+    async with in_process:
+        if engine.dialect.name != "sqlite" or not _sqlite_is_file(engine.url):
+            yield
+            return
+        with open(f"{engine.url.database}.migrate.lock", "a+") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.05)
+            yield  # closing the file releases the lock
 
 
 def _status_sync(connection: Connection, schema: str | None) -> SchemaStatus:

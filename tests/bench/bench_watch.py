@@ -281,10 +281,15 @@ class Parts:
 
 @dataclass
 class SqlCount:
-    """Database work seen by engine events: transactions and SQL statements."""
+    """Database work seen by engine events: transactions, SQL statements, the time spent
+    executing them (wall, waits included), and on SQLite the time BEGIN IMMEDIATE waited
+    for the write lock (another connection of this process holding it)."""
 
     tx: int = 0
     statements: int = 0
+    exec_seconds: float = 0.0
+    begin_seconds: float = 0.0
+    _started: dict[int, float] = field(default_factory=dict)
 
     def attach(self, store: Store) -> None:
         engine = store.engine.sync_engine
@@ -294,12 +299,24 @@ class SqlCount:
             self.tx += 1
 
         @event.listens_for(engine, "before_cursor_execute")
-        def _execute(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        def _before(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
             if not statement.startswith(("BEGIN", "PRAGMA")):
                 self.statements += 1
+            self._started[id(cursor)] = time.perf_counter()
 
-    def snapshot(self) -> tuple[int, int]:
-        return self.tx, self.statements
+        @event.listens_for(engine, "after_cursor_execute")
+        def _after(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            started = self._started.pop(id(cursor), None)
+            if started is None:
+                return
+            elapsed = time.perf_counter() - started
+            if statement.startswith("BEGIN"):
+                self.begin_seconds += elapsed
+            elif not statement.startswith("PRAGMA"):
+                self.exec_seconds += elapsed
+
+    def snapshot(self) -> tuple[int, int, float, float]:
+        return self.tx, self.statements, self.exec_seconds, self.begin_seconds
 
 
 # --- phase 1: setup ------------------------------------------------------------------------------
@@ -316,8 +333,8 @@ async def place_orders(url: str, keys: list[str], sizes: list[int]) -> tuple[dic
 
         async def place(key: str, i: int) -> int:
             async with semaphore:
-                return await clients[key].add({"service": str(service.id), "link": f"https://example.com/p/{key[-20:]}/{i}",
-                                               "quantity": str(service.min)})
+                link = f"https://example.com/p/{key[-20:]}/{i}"
+                return await clients[key].add({"service": str(service.id), "link": link, "quantity": str(service.min)})
 
         started = time.perf_counter()
         ids: dict[str, list[int]] = {}
@@ -403,6 +420,8 @@ class Cycle:
     loop_cpu: float  # CPU of the main thread (the event loop); the rest is other threads
     tx: int
     statements: int
+    exec_seconds: float
+    begin_seconds: float
     problems: list[str]
 
     @property
@@ -419,7 +438,7 @@ async def run_cycle(
     start = len(log.entries)
     calls_before = sum(panels.client(k).calls for k in keys)
     parts.reset()
-    tx, statements = sql.snapshot()
+    sql_before = sql.snapshot()
     loop_cpu = time.thread_time()
     cpu, sandbox_cpu = time.process_time(), sandbox.cpu()
     started = time.perf_counter()
@@ -431,7 +450,7 @@ async def run_cycle(
     wall = time.perf_counter() - started
     cpu, sandbox_cpu = time.process_time() - cpu, sandbox.cpu() - sandbox_cpu
     loop_cpu = time.thread_time() - loop_cpu
-    tx, statements = sql.tx - tx, sql.statements - statements
+    tx, statements, exec_seconds, begin_seconds = (b - a for a, b in zip(sql_before, sql.snapshot(), strict=True))
     client_calls = sum(panels.client(k).calls for k in keys) - calls_before
     requests = log.since(start)
     per_key: dict[str, list[int]] = defaultdict(list)
@@ -455,13 +474,14 @@ async def run_cycle(
     expected = sum(expected_calls(n) for n in sizes.values())
     return Cycle(label, report, wall, cpu, sandbox_cpu, len(requests), client_calls,
                  len(requests) == expected and not problems, max((n for _, _, n in requests), default=0),
-                 parts.load, parts.finish, parts.writes, parts.write_calls, loop_cpu, tx, statements, problems)
+                 parts.load, parts.finish, parts.writes, parts.write_calls, loop_cpu, int(tx), int(statements),
+                 exec_seconds, begin_seconds, problems)
 
 
 async def roll_back_orders(store: Store, count: int, seed: int = 11) -> list[int]:
     """The store's copy of `count` random orders says "In progress" (the panel: Pending)."""
     async with store.session() as s:
-        ids = list((await s.exec(select(Order.id).order_by(col(Order.id)))).all())
+        ids = [i for i in (await s.exec(select(Order.id).order_by(col(Order.id)))).all() if i is not None]
     chosen = sorted(random.Random(seed).sample(ids, min(count, len(ids))))
     async with store.session() as s:
         for start in range(0, len(chosen), 500):
@@ -480,6 +500,7 @@ class Delivery:
     wall: float
     cpu: float
     passes: int
+    in_passes: float  # seconds inside send_due (the rest is waiting for the next 1 s tick)
     count_429: int
     problems: list[str]
 
@@ -521,11 +542,11 @@ async def deliver(
                           charge=Decimal("1.2"), currency="USD", status="Pending")
             status = OrderStatus(panel_id, status="In progress", charge=Decimal("1.2"), start_count=120,
                                  remains=400, currency="USD")
-            queued = await store.enqueue_notification(Notice(
+            fresh = await store.enqueue_notification(Notice(
                 user_id=uid, kind=KIND_ORDER, dedupe_key=f"bench:{panel_id}:Pending>In progress",
                 payload=order_payload(order, status, "Pending"),
             ))
-            assert queued
+            assert fresh
             expected[uid].append(panel_id)
     queued = users * per_user
     sender = Sender(store, default_locale="en", per_second=30, per_chat_seconds=1)
@@ -533,15 +554,18 @@ async def deliver(
     count_429_before = fake.count_429
     sends_before = len(fake.calls_to("sendMessage"))
     passes = 0
+    in_passes = 0.0
     cpu = time.process_time()
     started = time.perf_counter()
     deadline = started + max(60.0, queued / TARGET_NOTIFY_PER_SECOND * 4)
     while True:
+        pass_started = time.perf_counter()
         if profiler:
             profiler.enable()
         await sender.send_due(bot)
         if profiler:
             profiler.disable()
+        in_passes += time.perf_counter() - pass_started
         passes += 1
         if await unsent(store) == 0 or time.perf_counter() > deadline:
             break
@@ -572,7 +596,7 @@ async def deliver(
     if count_429:
         problems.append(f"{count_429} HTTP 429 from the fake Telegram")
     delivered = sum(len(fake.messages(uid)) for uid in expected)
-    return Delivery(queued, delivered, wall, cpu, passes, count_429, problems[:8])
+    return Delivery(queued, delivered, wall, cpu, passes, in_passes, count_429, problems[:8])
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -662,20 +686,22 @@ async def run(args: argparse.Namespace) -> int:
               f"{'loop/other CPU':>15}{'panel CPU':>10}{'changes':>8}")
         for c in cycles:
             calls = f"{c.status_calls}/{want_calls}"
-            split = f"{c.loop_cpu:.2f}/{c.cpu - c.loop_cpu:.2f}"
+            split = f"{c.loop_cpu:.2f}/{max(0.0, c.cpu - c.loop_cpu):.2f}"
             print(f"{c.label:<22}{calls:>13}{c.wall:>8.3f}{c.cpu:>7.3f}{c.cpu_us_per_order:>9.1f}"
                   f"{split:>15}{c.sandbox_cpu:>10.2f}{c.report.changes:>8,}")
             for problem in c.problems[:5]:
                 print(f"    ! {problem}")
-        print(f"\n{'database work':<22}{'tx':>7}{'SQL':>7}{'lease s':>9}{'finish s (sum)':>16}"
-              f"{'update_order':>14}{'(sum s)':>9}")
+        print(f"\n{'database work':<22}{'tx':>7}{'SQL':>7}{'SQL s':>8}{'BEGIN wait':>11}{'lease s':>9}"
+              f"{'finish s':>10}{'update_order':>14}{'sum s':>8}")
         for c in cycles:
-            print(f"{c.label:<22}{c.tx:>7,}{c.statements:>7,}{c.load:>9.3f}{c.finish:>16.3f}"
-                  f"{c.write_calls:>14,}{c.writes:>9.2f}")
+            print(f"{c.label:<22}{c.tx:>7,}{c.statements:>7,}{c.exec_seconds:>8.2f}{c.begin_seconds:>11.2f}"
+                  f"{c.load:>9.3f}{c.finish:>10.2f}{c.write_calls:>14,}{c.writes:>8.2f}")
         print("  loop/other CPU: the event loop's thread / the other threads (aiosqlite's) of this process;\n"
-              "  panel CPU: the sandbox process. lease s: lease_due_orders + lease_open_refills + "
-              "get_accounts (wall);\n  finish s: finish_orders + release_refills, summed over the keys "
-              "(they overlap); update_order: one\n  transaction per changed order, wall summed. "
+              "  panel CPU: the sandbox process. SQL s: statements' execution, wall summed over connections;\n"
+              "  BEGIN wait: SQLite's BEGIN IMMEDIATE waiting for the write lock, summed (not measured on\n"
+              "  PostgreSQL). lease s: lease_due_orders + lease_open_refills + get_accounts (wall); finish s:\n"
+              "  finish_orders + release_refills, wall summed over the keys (they overlap); update_order: one\n"
+              "  transaction per changed order, wall summed. "
               f"Largest status request: {max(c.batch_max for c in cycles)} ids.")
 
         # --- 3. notifications ---
@@ -684,7 +710,8 @@ async def run(args: argparse.Namespace) -> int:
               f"{args.users * args.per_user:,} for {args.users} users ({args.per_user} each)")
         delivery = await deliver(store, fake, app, args.users, args.per_user, profiles.get("send"))
         print(f"  delivered {delivery.sent:,}/{delivery.queued:,} in {delivery.wall:.1f} s over {delivery.passes} "
-              f"passes -> {delivery.rate:.1f}/s; CPU {delivery.cpu:.2f} s "
+              f"passes -> {delivery.rate:.1f}/s; inside send_due {delivery.in_passes:.1f} s -> "
+              f"{delivery.sent / max(delivery.in_passes, 1e-9):.1f}/s; CPU {delivery.cpu:.2f} s "
               f"({delivery.cpu / max(delivery.sent, 1) * 1000:.2f} ms/message); 429s: {delivery.count_429}")
         for problem in delivery.problems:
             print(f"    ! {problem}")
