@@ -22,7 +22,7 @@ from bot.handlers.context import BotContext, Deps
 from bot.handlers.notify import Sender
 from bot.i18n import I18n, available_locales
 from bot.logs import redact_in_logs
-from bot.store import KeyBox, Store
+from bot.store import KeyBox, Store, migrate
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def build_application(
                 "Run one bot process (conversation state and Telegram's limits live there); "
                 "add `python -m bot watcher` processes to share the order watching."
             )
-        await store.create_all()
+        await ensure_schema(store)
         # A draft left SUBMITTING by a crash may have reached the panel: never resend it.
         await store.mark_stale_submitting(timedelta(minutes=5))
         await accounts.setup()
@@ -103,6 +103,21 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
         await application.bot.set_my_commands(commands, language_code=code.split("_")[0])
     default = [BotCommand(name, text) for name, text in command_descriptions(I18n("en"))]
     await application.bot.set_my_commands(default)
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at this code's migration head."""
+
+
+async def ensure_schema(store: Store) -> None:
+    """A new database gets the migrations; one on another revision stops the bot (run
+    `python -m bot migrate`, the Procfile's release step), so that old code never writes
+    to a newer schema nor new code to an older one."""
+    found = await migrate.status(store.engine, schema=store.schema)
+    if found.state is migrate.SchemaState.EMPTY:
+        await migrate.upgrade(store.engine, schema=store.schema)
+    elif found.state is not migrate.SchemaState.CURRENT:
+        raise SchemaOutOfDate(found.describe())
 
 
 class AnotherBotRunning(RuntimeError):
@@ -153,7 +168,7 @@ def run(argv: list[str]) -> int:
             )
         else:
             application.run_polling(allowed_updates=Update.ALL_TYPES)
-    except AnotherBotRunning as error:
+    except (AnotherBotRunning, SchemaOutOfDate) as error:
         print(f"Not starting: {error}", file=sys.stderr)
         return 3
     return 0

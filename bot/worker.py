@@ -33,6 +33,9 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
         api = settings.telegram_api_url
         bot = ExtBot(settings.telegram_token or "", base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
                      rate_limiter=AIORateLimiter(max_retries=3))
+    from bot.app import ensure_schema
+
+    await ensure_schema(store)
     watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds)
     sender = Sender(store, default_locale=settings.default_locale)
     await bot.initialize()
@@ -75,5 +78,11 @@ def main(argv: list[str]) -> int:
             loop.add_signal_handler(signum, stop.set)
         await watch(settings, stop=stop)
 
-    asyncio.run(run())
+    from bot.app import SchemaOutOfDate
+
+    try:
+        asyncio.run(run())
+    except SchemaOutOfDate as error:
+        print(f"Not starting: {error}", file=sys.stderr)
+        return 3
     return 0

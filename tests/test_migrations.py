@@ -29,6 +29,8 @@ PANEL = "https://panel.example/api/v2"
 KEY = "0123456789abcdef0123456789abcdef"
 USER = 7_000_000_000
 SECRET = "operator pasted this passphrase"
+HEAD = migrate.head()  # this code's newest revision
+LATER = "9999"  # a revision of a later version (see `newer_code`)
 
 
 @dataclass
@@ -103,8 +105,12 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 # --- revisions -----------------------------------------------------------------------------
 
 
-def test_head_is_the_initial_revision() -> None:
-    assert migrate.head() == "0001"
+def test_revisions_form_one_line_from_0001() -> None:
+    """One head, every script on the line from it down to the initial revision 0001."""
+    line = [script.revision for script in migrate._script().walk_revisions()]  # head first
+    files = list((migrate.MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
+    assert line[0] == migrate.head() and line[-1] == "0001"
+    assert len(line) == len(files)
 
 
 def test_revision_scripts_are_self_contained() -> None:
@@ -140,7 +146,7 @@ async def test_upgrade_from_empty_reaches_head(database: Database) -> None:
     assert await migrate.current(database.url, schema=database.schema) == migrate.head()
     assert await database.check() is SchemaState.CURRENT
     status = await database.status()
-    assert status.describe() == "Database at revision 0001 (head)."
+    assert status.describe() == f"Database at revision {HEAD} (head)."
     await database.upgrade()  # nothing left to do
     assert await database.check() is SchemaState.CURRENT
 
@@ -169,7 +175,7 @@ async def test_schema_drift_is_detected(database: Database) -> None:
 async def test_version_table_lives_in_the_schema(database: Database) -> None:
     await database.upgrade()
     if database.schema is None:
-        assert await database.scalar("SELECT version_num FROM alembic_version") == "0001"
+        assert await database.scalar("SELECT version_num FROM alembic_version") == HEAD
         return
     found = await database.scalar(
         "SELECT count(*) FROM information_schema.tables "
@@ -193,12 +199,12 @@ async def test_tables_without_migrations_are_behind_then_adopted(database: Datab
 async def test_tables_without_migrations_that_differ_are_refused(database: Database) -> None:
     await database.create_all()
     await database.execute("DROP INDEX ix_orders_final")
-    with pytest.raises(MigrationError, match="--stamp 0001"):
+    with pytest.raises(MigrationError, match=f"--stamp {HEAD}"):
         await database.upgrade()
     assert (await database.status()).unversioned  # nothing was recorded
 
     await database.execute("CREATE INDEX ix_orders_final ON orders (final)")  # fixed by hand
-    await migrate.stamp(database.url, "0001", schema=database.schema)
+    await migrate.stamp(database.url, HEAD, schema=database.schema)
     assert await database.check() is SchemaState.CURRENT
 
 
@@ -217,14 +223,14 @@ async def test_unknown_revision(database: Database) -> None:
 
 @pytest.fixture
 def newer_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The migrations of a later version: 0001 plus a 0002 that adds an index."""
+    """The migrations of a later version: these plus a LATER one that adds an index."""
     folder = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0002_later.py").write_text(
+    (folder / "versions" / f"{LATER}_later.py").write_text(
         '"""A later change."""\n'
         "from alembic import op\n\n"
-        'revision = "0002"\n'
-        'down_revision = "0001"\n'
+        f'revision = "{LATER}"\n'
+        f'down_revision = "{HEAD}"\n'
         "branch_labels = None\n"
         "depends_on = None\n\n\n"
         "def upgrade() -> None:\n"
@@ -237,15 +243,15 @@ def newer_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def test_older_revision_is_behind_and_upgrades(database: Database, newer_code: Path) -> None:
-    assert migrate.head() == "0002"
-    await database.upgrade("0001")
+    assert migrate.head() == LATER
+    await database.upgrade(HEAD)
 
     status = await database.status()
-    assert (status.state, status.revision, status.head) == (SchemaState.BEHIND, "0001", "0002")
-    assert "behind head 0002" in status.describe()
+    assert (status.state, status.revision, status.head) == (SchemaState.BEHIND, HEAD, LATER)
+    assert f"behind head {LATER}" in status.describe()
 
     await database.upgrade()
-    assert await migrate.current(database.url, schema=database.schema) == "0002"
+    assert await migrate.current(database.url, schema=database.schema) == LATER
     assert await database.check() is SchemaState.CURRENT
 
 
@@ -259,7 +265,7 @@ async def test_downgrade_to_base_empties_the_database(database: Database) -> Non
 
 async def test_concurrent_upgrades_both_succeed(database: Database) -> None:
     """A `release:` step and a start-up may migrate at once: one waits for the other."""
-    await asyncio.gather(database.upgrade(), database.upgrade())
+    await asyncio.gather(database.upgrade(), database.upgrade(), database.upgrade())
     assert await database.check() is SchemaState.CURRENT
 
 
@@ -308,14 +314,18 @@ async def test_team_account_is_one_per_panel(database: Database) -> None:
 # --- python -m bot migrate -------------------------------------------------------------------
 
 
-def _migrate_command(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _migrate_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.upper() not in {"DATABASE_URL", "TELEGRAM_TOKEN"}}
     env["DATABASE_URL"] = database_url
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _migrate_command(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", "migrate", *args],
         cwd=tmp_path,  # no .env from the checkout
-        env=env,
+        env=_migrate_env(database_url),
         capture_output=True,
         text=True,
         timeout=120,
@@ -332,15 +342,15 @@ def test_migrate_command_upgrades_then_reports(tmp_path: Path) -> None:
 
     first = _migrate_command(tmp_path, url)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "Database upgraded from empty to revision 0001 (head)."
+    assert first.stdout.strip() == f"Database upgraded from empty to revision {HEAD} (head)."
 
     again = _migrate_command(tmp_path, url)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.strip() == "Database at revision 0001 (head)."
+    assert again.stdout.strip() == f"Database at revision {HEAD} (head)."
 
     check = _migrate_command(tmp_path, url, "--check")
     assert check.returncode == 0, check.stderr
-    assert check.stdout.strip() == "Database at revision 0001 (head)."
+    assert check.stdout.strip() == f"Database at revision {HEAD} (head)."
 
 
 def test_migrate_command_never_prints_the_password(tmp_path: Path) -> None:
@@ -348,3 +358,26 @@ def test_migrate_command_never_prints_the_password(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Database error" in result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr
+
+
+def test_migrate_commands_at_once_on_a_new_sqlite_file(tmp_path: Path) -> None:
+    """Two processes migrating a database file that does not exist yet: both succeed."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot", "migrate"],
+            cwd=tmp_path,
+            env=_migrate_env(url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], outputs
+    assert sorted(out.strip() for out, _ in outputs) == [
+        f"Database at revision {HEAD} (head).",
+        f"Database at revision {HEAD} (head).",
+        f"Database upgraded from empty to revision {HEAD} (head).",
+    ]

@@ -25,6 +25,7 @@ from bot.fakegram import FakeTelegram
 from bot.fakegram.http import FakeBotApiServer
 from bot.panel.client import PanelClient
 from bot.sandbox import SandboxPanel
+from bot.store import migrate
 from bot.store.db import make_engine
 
 from bot.app import AnotherBotRunning
@@ -147,7 +148,7 @@ async def test_two_watcher_processes_notify_every_change_exactly_once(tmp_path: 
         api = FakeBotApiServer(fake)
         api_url = await api.start()
         store = Store(db_url, keybox=KeyBox("mp secret"))
-        await store.create_all()
+        await migrate.upgrade(store.engine)
         async with httpx.AsyncClient() as http:
             client = PanelClient(sandbox.url, key, http=http)
             semaphore = asyncio.Semaphore(20)
@@ -203,3 +204,16 @@ async def test_two_watcher_processes_notify_every_change_exactly_once(tmp_path: 
         polled = Counter(i for r in sandbox.calls("status") for i in r.fields["orders"].split(","))
         assert set(polled.values()) == {1} and len(polled) == users * per_user
         assert fake.count_429 == 0
+
+
+async def test_a_bot_on_an_old_schema_says_so_and_stops(tmp_path: Path) -> None:
+    from bot.app import SchemaOutOfDate
+
+    async with world(tmp_path) as bot:
+        # The database is now at head; pretend it was left at an older revision.
+        assert bot.store is not None
+        async with bot.store.session() as s:
+            await s.exec(text("UPDATE alembic_version SET version_num = 'old0'"))  # type: ignore[call-overload]
+        with pytest.raises(SchemaOutOfDate, match="python -m bot migrate|revision"):
+            await bot.restart()
+        bot.app = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -125,7 +126,13 @@ def _configure_sqlite(engine: AsyncEngine, *, is_file: bool) -> None:
                 # survives crashes just as well. synchronous stays FULL (the default): a
                 # committed claim must not vanish on power loss, or a draft could be
                 # placed twice.
-                cursor.execute("PRAGMA journal_mode = WAL")
+                try:
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                except sqlite3.OperationalError:
+                    # Two connections opening a brand-new file at once: one sets WAL,
+                    # the other is told "locked" (busy_timeout does not cover this
+                    # pragma). WAL is a property of the file, so it is set either way.
+                    pass
         finally:
             cursor.close()
 

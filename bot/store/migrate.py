@@ -65,6 +65,7 @@ __all__ = [
     "stamp",
     "status",
     "upgrade",
+    "upgrade_from",
 ]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")

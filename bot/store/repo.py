@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import bindparam, func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -82,6 +83,11 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema this store works in (None: the default)."""
+        return self._schema
 
     @property
     def dialect(self) -> str:
@@ -626,9 +632,20 @@ class Store:
         if not changes and not checked:
             return
         now = utcnow()
+        # Orders whose changes touch the same columns go in one executemany.
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for order_id, values, _notice in changes:
+            groups[tuple(sorted(values))].append({"b_id": order_id, "b_updated_at": now, **{f"b_{k}": v for k, v in values.items()}})
+        table = Order.__table__  # type: ignore[attr-defined]
         async with self.session() as s:
-            for order_id, values, _notice in changes:
-                await s.exec(update(Order).where(col(Order.id) == order_id).values({"updated_at": now, **values}))
+            conn = await s.connection()
+            for keys, params in groups.items():
+                statement = (
+                    update(table)
+                    .where(table.c.id == bindparam("b_id"))
+                    .values({"updated_at": bindparam("b_updated_at"), **{k: bindparam(f"b_{k}") for k in keys}})
+                )
+                await conn.execute(statement, params)
             notices = [notice for _id, _values, notice in changes if notice is not None]
             for start in range(0, len(notices), 500):
                 rows = [

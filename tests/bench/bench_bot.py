@@ -43,6 +43,7 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import importlib
 import json
 import math
 import os
@@ -101,7 +102,8 @@ def rss_mb() -> float:
 
 
 def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Peak resident set so far (ru_maxrss is in KiB on Linux and may lag VmRSS a little)."""
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, rss_mb())
 
 
 def cpu_seconds_of(pid: int) -> float:
@@ -147,8 +149,7 @@ def write_catalog(path: Path, count: int) -> list[tuple[int, int]]:
 
 
 def _write_catalog_here(path: Path, count: int) -> None:
-    from bench_catalog import generate  # the catalog benchmark's generator
-
+    generate = importlib.import_module("bench_catalog").generate  # the catalog benchmark's generator
     text = generate(count, categories=max(10, count // 12))
     path.write_text(text, encoding="utf-8")
     print(json.dumps(order_services(json.loads(text))))
@@ -420,6 +421,7 @@ class Round:
     failures: list[str]
     db: dict[str, int]
     panel_calls: int
+    api_calls: int
     write_tx_ms: list[float] = field(default_factory=list)
     lock_waits: list[float] = field(default_factory=list)
 
@@ -448,7 +450,8 @@ class Round:
               f" system {self.sys_cpu / per * 1000:.2f}), {self.cpu / self.wall * 100:.0f}% of a core;"
               f" sandbox CPU {self.sandbox_cpu / per * 1000:.2f} ms/update")
         print(f"  per update: {self.db['tx'] / per:.1f} DB transactions ({self.db['write tx'] / per:.1f} writing),"
-              f" {self.db['statements'] / per:.1f} SQL statements, {self.panel_calls / per:.2f} panel requests;"
+              f" {self.db['statements'] / per:.1f} SQL statements, {self.panel_calls / per:.2f} panel requests,"
+              f" {self.api_calls / per:.1f} Bot API calls;"
               f" RSS now {rss_mb():.0f} MB, max {max_rss_mb():.0f} MB")
         if self.write_tx_ms:
             held = sorted(self.write_tx_ms)
@@ -470,6 +473,7 @@ async def timed_round(
     work = jobs(by_step)
     db_before, calls_before = dict(bench.db), panel_calls(bench)
     held_before, waits_before = len(bench.write_tx_ms), len(bench.lock_waits)
+    api_before = len(bench.fake.calls)
     times, main_cpu, sandbox_cpu = os.times(), time.thread_time(), sandbox.cpu()
     started = time.perf_counter()
     failures = await run_all(work)
@@ -480,7 +484,7 @@ async def timed_round(
     samples = [s for values in by_step.values() for s in values]
     db = {name: bench.db[name] - db_before[name] for name in db_before}
     return Round(label, len(samples), wall, cpu, main_cpu, after.system - times.system, sandbox_cpu, samples,
-                 dict(by_step), failures, db, panel_calls(bench) - calls_before,
+                 dict(by_step), failures, db, panel_calls(bench) - calls_before, len(bench.fake.calls) - api_before,
                  bench.write_tx_ms[held_before:], bench.lock_waits[waits_before:])
 
 
@@ -495,6 +499,7 @@ def combined(label: str, rounds: list[Round]) -> Round:
         sum(r.main_cpu for r in rounds), sum(r.sys_cpu for r in rounds), sum(r.sandbox_cpu for r in rounds),
         [s for r in rounds for s in r.samples], dict(by_step), [f for r in rounds for f in r.failures],
         {name: sum(r.db[name] for r in rounds) for name in rounds[0].db}, sum(r.panel_calls for r in rounds),
+        sum(r.api_calls for r in rounds),
         [ms for r in rounds for ms in r.write_tx_ms], [ms for r in rounds for ms in r.lock_waits],
     )
 
@@ -606,7 +611,7 @@ async def run(args: argparse.Namespace) -> int:
                      pause: Callable[[], float] = pause) -> list[Awaitable[None]]:
                 for name in STEPS:
                     by_step[name] = []
-                result = []
+                result: list[Awaitable[None]] = []
                 for user in users:
                     service_id, quantity = rng.choice(choices)
                     link = f"https://instagram.com/p/bench{number}u{user.id}"
@@ -615,7 +620,9 @@ async def run(args: argparse.Namespace) -> int:
 
             if profiler is not None:
                 profiler.enable()
-            label = f"round {number}" + (" (first: pools and caches warm up)" if number == 1 and args.rounds > 1 else "")
+            label = f"round {number}"
+            if number == 1 and args.rounds > 1:
+                label += " (first: pools and caches warm up)"
             current = await timed_round(label, bench, sandbox, jobs)
             if profiler is not None:
                 profiler.disable()
@@ -684,7 +691,8 @@ def main() -> int:
     parser.add_argument("--think", type=float, default=0.0, metavar="S",
                         help="mean pause in seconds before each update (uniform 0..2S; default 0: capacity)")
     parser.add_argument("--keys", type=int, default=1,
-                        help="distinct panel keys the users link, round-robin (default 1; each key has its own catalog)")
+                        help="distinct panel keys the users link, round-robin (default 1; each key gets its own "
+                        "catalog)")
     parser.add_argument("--jobs", action="store_true", help="start the Application so its JobQueue (watcher, "
                         "notification sender) runs during the rounds")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the timed rounds into FILE and print the top")
