@@ -22,7 +22,7 @@ from bot.handlers.context import BotContext, Deps
 from bot.handlers.notify import Sender
 from bot.i18n import I18n, available_locales
 from bot.logs import redact_in_logs
-from bot.store import KeyBox, Store, migrate
+from bot.store import SCHEMA_HEAD, KeyBox, Store
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def build_application(
     redact_in_logs(settings.telegram_token)
     if store is None:
         keybox = KeyBox(settings.secret_key or settings.panel_key or "")
-        store = Store(settings.database_url, keybox=keybox)
+        store = Store(settings.database_url, keybox=keybox, user_cache_seconds=30.0)
     panels = panels or Panels(settings.panel_url)
     accounts = Accounts(store, panels, team_key=settings.panel_key)
     watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds)
@@ -113,6 +113,10 @@ async def ensure_schema(store: Store) -> None:
     """A new database gets the migrations; one on another revision stops the bot (run
     `python -m bot migrate`, the Procfile's release step), so that old code never writes
     to a newer schema nor new code to an older one."""
+    if await store.schema_revision() == SCHEMA_HEAD:
+        return
+    from bot.store import migrate  # alembic costs ~12 MB: loaded only when needed
+
     found = await migrate.status(store.engine, schema=store.schema)
     if found.state is migrate.SchemaState.EMPTY:
         await migrate.upgrade(store.engine, schema=store.schema)

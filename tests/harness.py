@@ -57,7 +57,7 @@ class World:
             secret_key=SECRET,
             **self.settings_overrides,
         )
-        self.store = Store(self.db_url, keybox=KeyBox(SECRET), schema=self.schema)
+        self.store = Store(self.db_url, keybox=KeyBox(SECRET), schema=self.schema, user_cache_seconds=30.0)
         # Short client timeouts so that a hanging panel costs a test about a second.
         panels = Panels(self.sandbox.url, client_options={"timeout": 1.0, "retries": 1, "backoff": 0.05},
                         catalog_ttl=self.catalog_ttl)

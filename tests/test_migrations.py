@@ -381,3 +381,10 @@ def test_migrate_commands_at_once_on_a_new_sqlite_file(tmp_path: Path) -> None:
         f"Database at revision {HEAD} (head).",
         f"Database upgraded from empty to revision {HEAD} (head).",
     ]
+
+
+def test_the_start_up_check_knows_the_newest_migration() -> None:
+    from bot.store import SCHEMA_HEAD
+    from bot.store.migrate import head
+
+    assert SCHEMA_HEAD == head(), "bump bot.store.SCHEMA_HEAD with each new migration"

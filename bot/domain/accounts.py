@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from bot.domain.panels import Panels
@@ -23,10 +24,17 @@ class Linked:
 
 
 class Accounts:
-    def __init__(self, store: Store, panels: Panels, *, team_key: str | None = None) -> None:
+    def __init__(
+        self, store: Store, panels: Panels, *, team_key: str | None = None, cache_seconds: float = 30.0
+    ) -> None:
         self.store = store
         self.panels = panels
         self.team_key = team_key
+        # Which account a user orders with is read on most updates; it changes only
+        # through `link` (here) or a watcher pausing a key (bounded by the expiry).
+        self.cache_seconds = cache_seconds
+        self._linked: dict[int, tuple[float, Linked]] = {}
+        self._balances: dict[int, tuple[float, Balance]] = {}
 
     @property
     def team_mode(self) -> bool:
@@ -38,6 +46,31 @@ class Accounts:
             await self.store.link_account(None, self.panels.url, self.team_key, None)
 
     async def linked(self, user_id: int) -> Linked | None:
+        entry = self._linked.get(user_id)
+        if entry is not None and time.monotonic() - entry[0] < self.cache_seconds:
+            return entry[1]
+        found = await self._load(user_id)
+        if found is not None:
+            self._linked[user_id] = (time.monotonic(), found)
+        return found
+
+    async def recent_balance(self, linked: Linked, *, max_age: float = 20.0) -> Balance:
+        """A balance at most `max_age` seconds old: the confirm screen shows one on every
+        draft, and a live call there costs the panel (and the user) a round trip each."""
+        assert linked.account.id is not None
+        entry = self._balances.get(linked.account.id)
+        if entry is not None and time.monotonic() - entry[0] < max_age:
+            return entry[1]
+        balance = await linked.client.balance()
+        self._balances[linked.account.id] = (time.monotonic(), balance)
+        return balance
+
+    def forget_balance(self, linked: Linked) -> None:
+        """After an order the balance moved: the next confirm screen asks again."""
+        if linked.account.id is not None:
+            self._balances.pop(linked.account.id, None)
+
+    async def _load(self, user_id: int) -> Linked | None:
         owner = None if self.team_mode else user_id
         account = await self.store.account_for(owner, self.panels.url)
         if account is None:
@@ -57,4 +90,5 @@ class Accounts:
         key = key.strip()
         balance = await self.panels.client(key).balance()
         account = await self.store.link_account(user_id, self.panels.url, key, balance.currency or None)
+        self._linked.pop(user_id, None)
         return account, balance

@@ -84,7 +84,7 @@ async def show_confirm(update: Update, context: BotContext, draft_id: int, *, ed
         lines.append(t._("Total quantity: {total}", total=t.number(total)))
     lines.append(t._("Price: <b>{price}</b>", price=price_text(t, service, draft.values, currency)))
     try:
-        balance = await asyncio.wait_for(linked.client.balance(), BALANCE_DEADLINE)
+        balance = await asyncio.wait_for(context.deps.accounts.recent_balance(linked), BALANCE_DEADLINE)
     except (PanelUnavailable, PanelRefusal, TimeoutError):
         lines.append(t._("Balance: the panel did not answer."))
     else:
@@ -127,6 +127,8 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
         return
     result = await place_draft(store, linked.client, catalog, draft.id, user_id, currency=linked.account.currency)
     outcome = result.outcome
+    if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED):
+        context.deps.accounts.forget_balance(linked)
     if outcome is Outcome.PLACED:
         assert result.order is not None
         await store.set_flow(user_id, None)

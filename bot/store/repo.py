@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -73,6 +75,7 @@ class Store:
         echo: bool = False,
         keybox: KeyBox | None = None,
         schema: str | None = None,
+        user_cache_seconds: float = 0.0,
     ) -> None:
         self.engine: AsyncEngine = db.make_engine(url, echo=echo, schema=schema)
         self._sessions = db.make_sessionmaker(self.engine)
@@ -80,6 +83,14 @@ class Store:
         self._keybox = keybox
         self._schema = schema
         self._locks: dict[str, Any] = {}
+        # Users read on every update: the process that takes updates keeps them for a
+        # while (write-through; `user_cache_seconds` bounds what another process's
+        # change, such as a watcher marking a user blocked, may take to show).
+        self._user_ttl = user_cache_seconds
+        self._users: dict[int, tuple[float, User]] = {}
+        # SQLite has one write lock; taking turns here is cheaper than its busy-wait
+        # sleeps (up to 100 ms each) when this process's writers collide.
+        self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -102,6 +113,16 @@ class Store:
     async def dispose(self) -> None:
         await self.release_locks()
         await self.engine.dispose()
+
+    async def schema_revision(self) -> str | None:
+        """The alembic revision the database is at; None when it has none (or no tables).
+        A plain query, so that start-up does not import alembic when all is well."""
+        try:
+            async with self._read() as s:
+                row = (await s.exec(text("SELECT version_num FROM alembic_version"))).first()  # type: ignore[call-overload]
+        except Exception:  # noqa: BLE001 - no version table (yet): the migrator decides
+            return None
+        return str(row[0]) if row is not None else None
 
     # --- process roles -------------------------------------------------------------------
 
@@ -152,7 +173,11 @@ class Store:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self._sessions.begin() as session:
+        if self._write_turn is None:
+            async with self._sessions.begin() as session:
+                yield session
+            return
+        async with self._write_turn, self._sessions.begin() as session:
             yield session
 
     @asynccontextmanager
@@ -168,15 +193,33 @@ class Store:
 
     # --- users -------------------------------------------------------------------------
 
+    def _cached_user(self, telegram_id: int) -> User | None:
+        entry = self._users.get(telegram_id)
+        if entry is None or time.monotonic() - entry[0] > self._user_ttl:
+            return None
+        return entry[1]
+
+    def _remember(self, user: User | None) -> User | None:
+        if user is not None and self._user_ttl > 0:
+            self._users[user.telegram_id] = (time.monotonic(), user)
+        return user
+
     async def get_user(self, telegram_id: int) -> User | None:
+        cached = self._cached_user(telegram_id)
+        if cached is not None:
+            return cached
         async with self._read() as s:
-            return await s.get(User, telegram_id)
+            return self._remember(await s.get(User, telegram_id))
 
     async def ensure_user(self, telegram_id: int, telegram_language: str | None = None) -> User:
         """The user's row, created if missing; `telegram_language` is refreshed when given.
 
+        Read first: every update calls this, and almost always the row exists unchanged.
         ON CONFLICT DO NOTHING makes two first messages at once both succeed.
         """
+        known = await self.get_user(telegram_id)
+        if known is not None and (not telegram_language or known.telegram_language == telegram_language):
+            return known
         now = utcnow()
         async with self.session() as s:
             await s.exec(
@@ -195,14 +238,20 @@ class Store:
             if telegram_language and user.telegram_language != telegram_language:
                 user.telegram_language = telegram_language
                 await s.flush()
-            return user
+        self._remember(user)
+        return user
 
     async def _update_user(self, telegram_id: int, **values: Any) -> bool:
         async with self.session() as s:
             result = await s.exec(
                 update(User).where(col(User.telegram_id) == telegram_id).values({"updated_at": utcnow(), **values})
             )
-            return result.rowcount == 1
+            changed = result.rowcount == 1
+        cached = self._cached_user(telegram_id)
+        if cached is not None:
+            for name, value in values.items():
+                setattr(cached, name, value)  # written through: the cache never leads the database
+        return changed
 
     async def set_locale(self, telegram_id: int, locale: str | None) -> bool:
         return await self._update_user(telegram_id, locale=locale)
@@ -220,6 +269,9 @@ class Store:
         return await self._update_user(telegram_id, flow=dict(flow) if flow is not None else None)
 
     async def get_flow(self, telegram_id: int) -> dict[str, Any] | None:
+        cached = self._cached_user(telegram_id)
+        if cached is not None:
+            return dict(cached.flow) if cached.flow is not None else None
         async with self._read() as s:
             flow = (await s.exec(select(User.flow).where(col(User.telegram_id) == telegram_id))).first()
             return dict(flow) if flow is not None else None
