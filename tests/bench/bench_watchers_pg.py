@@ -3,8 +3,8 @@ processes: status calls per cycle, orders polled twice, and duplicate notificati
 
     python tests/bench/bench_watchers_pg.py [--db postgresql://postgres@127.0.0.1:5432/test]
                                             [--orders 10000] [--keys 50] [--users 500]
-                                            [--rounds 3] [--batch 2000] [--poll 5]
-                                            [--windows]
+                                            [--rounds 2] [--batch 2000] [--poll 5]
+                                            [--windows] [--shared-loop]
 
 What happens (the multi-process test `test_two_watcher_processes_notify_every_change_
 exactly_once`, at the size of `bench_watch.py`):
@@ -19,18 +19,24 @@ exactly_once`, at the size of `bench_watch.py`):
      users (round robin; a shared account, as in team mode). Orders are stored with the
      panel's own values (Pending, remains, start count 0, charge), so a cycle without a
      `set_status` finds nothing to change. The fake Telegram (`FakeTelegram(enforce_
-     flood_limits=True)`) is served over HTTP (`FakeBotApiServer`).
+     flood_limits=True)`) is served over HTTP (`FakeBotApiServer`) from a thread with an
+     event loop of its own: on this process's loop, the sandbox answering a cycle's
+     status requests holds the fake's replies back, and the messages then reach the
+     fake bunched, which its sliding-window flood limits count as faster sending than the
+     bot did (--shared-loop serves it on this loop, as the multi-process test does).
   2. Two watcher processes (`python -m bot watcher`, STATUS_POLL_SECONDS=--poll) on the
      same database. Each runs a cycle every --poll seconds (leasing due orders with
      SKIP LOCKED); the one holding the "sender" advisory lock sends the outbox each second.
      Each process gets PANEL_URL with a query tag (`?bench_watcher=A` / `B`): the sandbox
      logs query fields with each request, so a status call can be told apart by process;
      the panel and the watcher ignore it.
-  3. Rounds. Round 0 is a warm-up without changes (until every order was polled and a
-     few cycles passed). Each next round forces --batch orders to a new status in the
-     sandbox (in turn: Pending -> In progress, Pending -> Completed, In progress ->
-     Partial; the final ones leave the watch), then waits until their notifications are
-     queued and the outbox is empty.
+  3. Rounds. Round 0 is a warm-up without changes (until every order was polled, then
+     two poll intervals). Each next round forces --batch orders to a new status in the
+     sandbox with `set_status` (round 1: Pending -> In progress; later rounds: half
+     In progress -> Partial, half Pending -> Completed, final statuses that take the
+     orders out of the watch), then waits until their notifications are queued and the
+     outbox is empty. The outbox drains at about 25/s, so each 2,000 costs ~85 s; the
+     default 2 rounds keep the run near 3.5 minutes.
 
 How cycles are counted: the sandbox's status requests (both processes) are cut into
 windows of 0.9 x --poll seconds, each starting at the first request after the previous
@@ -65,10 +71,12 @@ import re
 import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -96,8 +104,10 @@ QUANTITY = 100
 USER_BASE = 7_100_000_000
 TAGS = ("A", "B")
 TAG_FIELD = "bench_watcher"
-# In turn: (from status, to status, remains or None for the panel's own)
-TRANSITIONS = (("Pending", "In progress", None), ("Pending", "Completed", 0), ("In progress", "Partial", QUANTITY // 2))
+# (from status, to status, remains or None for the panel's own). Round 1 moves the whole
+# batch along the first; every later round splits its batch over the other two.
+FIRST = ("Pending", "In progress", None)
+LATER = (("In progress", "Partial", QUANTITY // 2), ("Pending", "Completed", 0))
 FINAL = frozenset({"Completed", "Partial", "Canceled", "Refunded"})
 CYCLE_LINE = re.compile(r"cycle: (\d+) accounts, (\d+) orders, (\d+) changes, (\d+) failed, ([\d.]+)s")
 ORDER_TEXT = re.compile(r"Order #(\d+): <b>([^<]*)</b>")
@@ -195,6 +205,31 @@ async def store_world(store: Store, sandbox: SandboxPanel, fake: FakeTelegram, k
     for start in range(0, len(rows), 2000):
         async with store.session() as s:
             s.add_all(rows[start:start + 2000])
+
+
+# --- the fake Telegram over HTTP ---------------------------------------------------------------
+
+
+class FakeApiThread:
+    """`FakeBotApiServer` on an event loop of its own in a thread, so that the sandbox's
+    work on this process's loop (a cycle's status requests) does not hold back the fake's
+    replies and bunch up the arrival times its flood limits are checked on."""
+
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.api = FakeBotApiServer(fake)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fake-telegram", daemon=True)
+
+    async def start(self) -> str:
+        self.thread.start()
+        future: Future[str] = asyncio.run_coroutine_threadsafe(self.api.start(), self.loop)
+        return await asyncio.wrap_future(future)
+
+    async def stop(self) -> None:
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.api.stop(), self.loop))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
 
 
 # --- the watcher processes -----------------------------------------------------------------------
@@ -378,7 +413,7 @@ class Round:
     started: float  # time.time() when the statuses were set (for the warm-up: watchers start)
     started_mono: float
     changed: list[int] = field(default_factory=list)
-    new_status: str = ""
+    what: str = ""
     ended: float = 0.0
     queued: int = 0
     last_queued: datetime | None = None
@@ -411,7 +446,7 @@ class Round:
 
 
 def check_messages(rnd: Round, fake: FakeTelegram, calls_from: int, book: Book) -> None:
-    sends = [c for c in fake.calls[calls_from:] if c.method.lower() == "sendmessage"]
+    sends = [c for c in list(fake.calls[calls_from:]) if c.method.lower() == "sendmessage"]
     rnd.failed_sends = sum(1 for c in sends if c.status not in (200, 429))
     ok = [c for c in sends if c.status == 200]
     rnd.delivered = len(ok)
@@ -440,7 +475,7 @@ async def run_round(rnd: Round, sandbox: SandboxPanel, fake: FakeTelegram, store
     while True:
         await asyncio.sleep(0.5)
         total, unsent = await outbox(store)
-        sent_now = sum(1 for c in fake.calls[calls_from:] if c.method.lower() == "sendmessage" and c.status == 200)
+        sent_now = sum(1 for c in list(fake.calls[calls_from:]) if c.method.lower() == "sendmessage" and c.status == 200)
         if total >= expected_total and unsent == 0 and sent_now >= len(rnd.changed):
             break
         if time.monotonic() > deadline:
@@ -458,6 +493,28 @@ def pick(book: Book, status: str, count: int, rng: random.Random) -> list[int]:
     return sorted(rng.sample(candidates, min(count, len(candidates))))
 
 
+def diagnose_429(fake: FakeTelegram, polls: list[Poll], mono_to_wall: float) -> str:
+    """Which of the fake's limits each 429 hit, and whether a status request reached the
+    sandbox in the second before it (work on the loop the fake shares in --shared-loop)."""
+    calls = [c for c in list(fake.calls) if c.method.lower() == "sendmessage"]
+    refused = [c for c in calls if c.status == 429]
+    if not refused:
+        return ""
+    ok = [c for c in calls if c.status == 200]
+    poll_times = [p.at for p in polls]
+    full_global = full_chat = near_polls = 0
+    for c in refused:
+        window = [o for o in ok if c.at - fake.flood_window < o.at <= c.at]
+        full_global += len(window) >= int(fake.flood_global_per_second * fake.flood_window)
+        full_chat += sum(1 for o in window if str(o.params.get("chat_id")) == str(c.params.get("chat_id"))) \
+            >= fake.flood_per_chat_burst
+        wall = c.at + mono_to_wall
+        near_polls += any(wall - 1.0 <= t <= wall for t in poll_times)
+    return (f"{len(refused)} sendMessage answered 429: global 30/s window full for {full_global}, a chat's "
+            f"window full for {full_chat}; a status request reached the sandbox in the second before "
+            f"{near_polls} of them")
+
+
 # --- report --------------------------------------------------------------------------------------
 
 
@@ -473,13 +530,13 @@ def span(values: list[int]) -> str:
 
 
 def print_report(rounds: list[Round], full_sum: int, args: argparse.Namespace) -> None:
-    print(f"\n{'round':<26}{'cycles':>7}{'full':>5}{'calls/cycle':>12}{'expected':>9}{'over':>5}"
+    print(f"\n{'round':<6}{'cycles':>7}{'full':>5}{'calls/cycle':>12}{'expected':>9}{'over':>5}"
           f"{'twice':>6}{'split':>6}{'by A/B/both':>12}")
     for r in rounds:
         full = [w for w in r.windows if w.coverage >= 1.0]
         over = sum(1 for w in r.windows if w.calls > w.tight or w.calls > w.expected)
         by = Counter(w.tags for w in r.windows)
-        print(f"{r.name:<26}{len(r.windows):>7}{len(full):>5}{span([w.calls for w in full]):>12}"
+        print(f"{r.name:<6}{len(r.windows):>7}{len(full):>5}{span([w.calls for w in full]):>12}"
               f"{span([w.expected for w in full] or [w.expected for w in r.windows]):>9}{over:>5}"
               f"{sum(w.repolled for w in r.windows):>6}{sum(w.split_keys for w in r.windows):>6}"
               f"{'/'.join(str(by[t]) for t in ('A', 'B', 'A+B')):>12}")
@@ -488,10 +545,10 @@ def print_report(rounds: list[Round], full_sum: int, args: argparse.Namespace) -
           "  twice: ids polled twice in one window; split: keys whose orders went to both processes in one window;\n"
           f"  by A/B/both: windows served by one process or both. Expected with all {args.orders:,} orders open: "
           f"{full_sum}.")
-    print(f"\n{'round':<26}{'changed':>8}{'queued':>7}{'sent':>6}{'dup':>5}{'miss':>5}{'429':>5}"
+    print(f"\n{'round':<6}{'changed':>8}{'queued':>7}{'sent':>6}{'dup':>5}{'miss':>5}{'429':>5}"
           f"{'detect s':>9}{'drain s':>8}{'msg/s':>7}")
     for r in rounds[1:]:
-        print(f"{r.name:<26}{len(r.changed):>8,}{r.queued:>7,}{r.delivered:>6,}{r.duplicates:>5}{r.missing:>5}"
+        print(f"{r.name:<6}{len(r.changed):>8,}{r.queued:>7,}{r.delivered:>6,}{r.duplicates:>5}{r.missing:>5}"
               f"{r.count_429:>5}{fmt(r.detect):>9}{fmt(r.drain):>8}{fmt(r.rate):>7}"
               + ("  TIMED OUT" if r.timed_out else "")
               + (f"  {r.wrong_chat} to a wrong chat" if r.wrong_chat else "")
@@ -500,7 +557,7 @@ def print_report(rounds: list[Round], full_sum: int, args: argparse.Namespace) -
           "  msg/s: messages delivered / time from the first to the last send of the round.")
     if args.windows:
         for r in rounds:
-            print(f"\n{r.name}: windows (t from the round's start)")
+            print(f"\nround {r.name} ({r.what}): windows (t from the round's start)")
             print(f"  {'t s':>7}{'calls':>6}{'tight':>6}{'expect':>7}{'ids':>7}{'open':>7}{'twice':>6}{'split':>6}  by")
             for w in r.windows:
                 print(f"  {w.start - r.started:>7.1f}{w.calls:>6}{w.tight:>6}{w.expected:>7}{len(w.ids):>7,}"
@@ -512,6 +569,7 @@ def print_report(rounds: list[Round], full_sum: int, args: argparse.Namespace) -
 
 async def run(args: argparse.Namespace) -> int:
     wall_started = time.perf_counter()
+    mono_to_wall = time.time() - time.monotonic()
     rng = random.Random(args.seed)
     keys = [f"pg-watch-key-{k:02d}-{uuid.uuid4().hex[:12]}" for k in range(args.keys)]
     sizes = key_sizes(args.orders, args.keys)
@@ -536,7 +594,7 @@ async def run(args: argparse.Namespace) -> int:
         for key in keys:
             sandbox.add_account(key, balance=Decimal(100_000_000))
         fake = FakeTelegram(TOKEN, enforce_flood_limits=True)
-        api = FakeBotApiServer(fake)
+        api: FakeBotApiServer | FakeApiThread = FakeBotApiServer(fake) if args.shared_loop else FakeApiThread(fake)
         api_url = await api.start()
         store = Store(db_url, keybox=KeyBox(SECRET))
         try:
@@ -552,7 +610,9 @@ async def run(args: argparse.Namespace) -> int:
             for name in ("PANEL_KEY", "ALLOWED_USERS", "ADMIN_IDS", "WEBHOOK_URL", "WEBHOOK_SECRET"):
                 env.pop(name, None)
             log_start = len(sandbox.requests)
-            warm = Round("0: warm-up, no change", time.time(), time.monotonic())
+            warm = Round("0", time.time(), time.monotonic())
+            warm.what = "warm-up, no change"
+            print("round 0: watchers started; warm-up without changes")
             rounds.append(warm)
             for w in watchers:
                 await w.start({**env, "PANEL_URL": f"{sandbox.url}?{TAG_FIELD}={w.tag}"}, work)
@@ -573,23 +633,29 @@ async def run(args: argparse.Namespace) -> int:
             expected_total = total
 
             for n in range(1, args.rounds + 1):
-                source, target, remains = TRANSITIONS[(n - 1) % len(TRANSITIONS)]
-                ids = pick(book, source, args.batch, rng)
-                rnd = Round(f"{n}: {len(ids):,} {source} -> {target}", 0.0, 0.0, ids, target)
+                moves = [FIRST] if n == 1 else list(LATER)
+                shares = [args.batch // len(moves) + (j < args.batch % len(moves)) for j in range(len(moves))]
+                plan = [(pick(book, source, share, rng), source, target, remains)
+                        for (source, target, remains), share in zip(moves, shares, strict=True)]
+                ids = sorted(i for chosen, *_ in plan for i in chosen)
+                rnd = Round(str(n), 0.0, 0.0, ids)
+                rnd.what = ", ".join(f"{len(chosen):,} {source} -> {target}" for chosen, source, target, _ in plan)
                 rounds.append(rnd)
+                print(f"round {n}: {rnd.what}")
                 if not ids:
-                    failures.append(f"round {n}: no order is {source}")
+                    failures.append(f"round {n}: no order left to change")
                     continue
                 rnd.started, rnd.started_mono = time.time(), time.monotonic()
-                for i in ids:  # synchronous: no status request is answered in between
-                    sandbox.set_status(i, target, remains)
-                    book.status[i] = target
-                    if target in FINAL:
-                        book.final_at[i] = rnd.started
+                for chosen, _source, target, remains in plan:
+                    for i in chosen:  # synchronous: no status request is answered in between
+                        sandbox.set_status(i, target, remains)
+                        book.status[i] = target
+                        if target in FINAL:
+                            book.final_at[i] = rnd.started
                 expected_total += len(ids)
                 limit = 30 + len(ids) / 30 * 2.5
                 await run_round(rnd, sandbox, fake, store, book, expected_total, time.monotonic() + limit)
-                print(f"round {rnd.name}: {rnd.delivered:,} delivered in {fmt(rnd.drain)} s"
+                print(f"         {rnd.delivered:,} delivered, {fmt(rnd.drain)} s after the change"
                       + (" (timed out)" if rnd.timed_out else ""))
         finally:
             codes = [await w.stop() for w in watchers]
@@ -604,6 +670,7 @@ async def run(args: argparse.Namespace) -> int:
         index = max(i for i, b in enumerate(bounds) if b <= w.start or i == 0)
         rounds[index].windows.append(w)
     early, smallest = early_repolls(polls, window)
+    print("\nrounds: " + "; ".join(f"{r.name} {r.what}" for r in rounds))
     print_report(rounds, full_sum, args)
 
     for w in watchers:
@@ -613,6 +680,8 @@ async def run(args: argparse.Namespace) -> int:
               f"longest {max((c.seconds for c in w.cycles), default=0):.2f} s); exit code {codes[TAGS.index(w.tag)]}")
         for line in w.problems()[:5]:
             print(f"    ! {line}")
+    if diagnosis := diagnose_429(fake, polls, mono_to_wall):
+        print(diagnosis)
     changes_logged = sum(c.changes for w in watchers for c in w.cycles)
     changes_made = sum(len(r.changed) for r in rounds)
     print(f"status requests: {len(polls):,}; polls sooner than {window:g} s after the previous one of the same id: "
@@ -676,11 +745,14 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=10_000, help="open orders (default 10,000)")
     parser.add_argument("--keys", type=int, default=50, help="panel keys, one account each (default 50)")
     parser.add_argument("--users", type=int, default=500, help="users the orders belong to (default 500)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of changes (default 3)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of changes (default 2)")
     parser.add_argument("--batch", type=int, default=2_000, help="orders changed per round (default 2,000)")
     parser.add_argument("--poll", type=float, default=5.0, help="STATUS_POLL_SECONDS (default 5)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--windows", action="store_true", help="print every cycle window")
+    parser.add_argument("--shared-loop", action="store_true",
+                        help="serve the fake Telegram on this process's loop, beside the sandbox (as the "
+                             "multi-process test does), instead of on a thread of its own")
     args = parser.parse_args()
     if args.users < args.keys:
         parser.error("--users must be at least --keys (each key's account has an owner)")
