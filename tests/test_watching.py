@@ -84,7 +84,13 @@ async def test_a_status_change_is_notified_exactly_once(tmp_path: Path, db: str)
         (text,) = notices(ann)
         assert f"Order #{order.panel_order_id}: In progress" in text
         assert "Delivered: 400 · Remains: 600" in text and "Charge: $2.45" in text
-        assert ann.last_buttons == [[("📦 Open order", f"O:{order.id}")]]
+        # The notification carries the order card's buttons: this service allows
+        # cancel (not final yet) and refill (not until it finishes).
+        assert ann.last_buttons == [
+            [("📦 Open order", f"O:{order.id}")],
+            [("✖ Cancel order", f"C:{order.id}")],
+            [("🔁 Order again", f"a:{order.draft_id}")],
+        ]
         assert await cycle(bot) == 0 and await cycle(bot) == 0
         assert len(notices(ann)) == 1
 

@@ -61,6 +61,10 @@ def order_payload(order: Order, status: OrderStatus, previous: str) -> dict[str,
         if (status.charge is not None or order.charge is not None) else None,
         "currency": status.currency or order.currency,
         "final": status.is_final,
+        # So that the notification carries the order card's buttons.
+        "refill": bool(getattr(order, "refill", False)),
+        "cancel": bool(getattr(order, "cancel", False)),
+        "draft_id": getattr(order, "draft_id", None),
     }
 
 

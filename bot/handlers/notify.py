@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.domain.watcher import KIND_KEY_INVALID, KIND_ORDER, KIND_REFILL
+from bot.handlers.orders import card_buttons
 from bot.handlers.texts import status_name
 from bot.handlers.ui import button, esc, keyboard
 from bot.i18n import I18n, best_locale
@@ -60,8 +62,13 @@ def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMark
         if data.get("charge") is not None:
             lines.append(t._("Charge: {charge}", charge=t.money(Decimal(str(data["charge"])), data.get("currency"))))
         pk = data.get("order_pk")
-        markup = keyboard([[button(t._("📦 Open order"), f"O:{pk}")]]) if pk else None
-        return "\n".join(lines), markup
+        if not pk:
+            return "\n".join(lines), None
+        # The order card's own buttons, as the order stands after this change.
+        order = SimpleNamespace(id=pk, refill=bool(data.get("refill")), cancel=bool(data.get("cancel")),
+                                final=bool(data.get("final")), status=data.get("status"), draft_id=data.get("draft_id"))
+        rows = [[button(t._("📦 Open order"), f"O:{pk}")], *card_buttons(t, order)[1:]]
+        return "\n".join(lines), keyboard(rows)
     if notification.kind == KIND_REFILL:
         text = t._("♻️ Refill #{refill_id} of order #{order_id}: <b>{status}</b>", refill_id=data["refill_id"],
                    order_id=data["order_id"], status=esc(status_name(t, data.get("status"))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
+from typing import Any
 
 from telegram import InlineKeyboardButton, Update
 
@@ -28,11 +29,11 @@ def progress_bar(delivered: int, quantity: int) -> str:
     return "▓" * filled + "░" * (BAR_WIDTH - filled) + f" {round(share * 100)}%"
 
 
-def can_refill(order: Order) -> bool:
+def can_refill(order: Any) -> bool:
     return order.refill and order.final and order.status in (COMPLETED, PARTIAL)
 
 
-def can_cancel(order: Order) -> bool:
+def can_cancel(order: Any) -> bool:
     return order.cancel and not order.final
 
 
@@ -57,7 +58,9 @@ def order_card(t: I18n, order: Order) -> str:
     return "\n".join(lines)
 
 
-def card_buttons(t: I18n, order: Order) -> list[list[InlineKeyboardButton]]:
+def card_buttons(t: I18n, order: Any) -> list[list[InlineKeyboardButton]]:
+    """Refresh; Refill and Cancel only where allowed; Order again. `order` is an `Order`
+    or anything with its id, refill, cancel, final, status and draft_id."""
     rows = [[button(t._("🔄 Refresh"), f"r:{order.id}")]]
     actions = []
     if can_refill(order):

@@ -189,9 +189,10 @@ async def store_world(store: Store, sandbox: SandboxPanel, fake: FakeTelegram, k
         uid = USER_BASE + u
         fake.user(uid, first_name=f"U{u}", language_code="en")
         await store.ensure_user(uid, "en")
-    account_ids = []
+    account_ids: list[int] = []
     for k, key in enumerate(keys):
         account = await store.link_account(USER_BASE + k, sandbox.url, key, "USD")
+        assert account.id is not None
         account_ids.append(account.id)
     rows = []
     for panel_id, k in book.key_of.items():
@@ -390,18 +391,23 @@ def make_windows(polls: list[Poll], book: Book, length: float) -> list[Window]:
     return windows
 
 
-def early_repolls(polls: list[Poll], length: float) -> tuple[int, float]:
-    """Polls of an id less than `length` after its previous poll; the smallest gap seen."""
+def poll_gaps(polls: list[Poll]) -> list[float]:
+    """Seconds between consecutive polls of the same id, all ids."""
     last: dict[int, float] = {}
-    early, smallest = 0, math.inf
+    gaps = []
     for p in polls:
         for i in p.ids:
             if i in last:
-                gap = p.at - last[i]
-                smallest = min(smallest, gap)
-                early += gap < length
+                gaps.append(p.at - last[i])
             last[i] = p.at
-    return early, smallest
+    return gaps
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # --- rounds --------------------------------------------------------------------------------------
@@ -475,7 +481,8 @@ async def run_round(rnd: Round, sandbox: SandboxPanel, fake: FakeTelegram, store
     while True:
         await asyncio.sleep(0.5)
         total, unsent = await outbox(store)
-        sent_now = sum(1 for c in list(fake.calls[calls_from:]) if c.method.lower() == "sendmessage" and c.status == 200)
+        sent_now = sum(1 for c in list(fake.calls[calls_from:])
+                       if c.method.lower() == "sendmessage" and c.status == 200)
         if total >= expected_total and unsent == 0 and sent_now >= len(rnd.changed):
             break
         if time.monotonic() > deadline:
@@ -666,26 +673,32 @@ async def run(args: argparse.Namespace) -> int:
     # --- analysis ---
     windows = make_windows(polls, book, window)
     bounds = [r.started for r in rounds]
-    for w in windows:
-        index = max(i for i, b in enumerate(bounds) if b <= w.start or i == 0)
-        rounds[index].windows.append(w)
-    early, smallest = early_repolls(polls, window)
+    for win in windows:
+        index = max(i for i, b in enumerate(bounds) if b <= win.start or i == 0)
+        rounds[index].windows.append(win)
+    gaps = poll_gaps(polls)
+    early = sum(1 for g in gaps if g < window)
     print("\nrounds: " + "; ".join(f"{r.name} {r.what}" for r in rounds))
     print_report(rounds, full_sum, args)
 
     for w in watchers:
         with_orders = [c for c in w.cycles if c.orders]
+        apart = [b.at - a.at for a, b in zip(w.cycles, w.cycles[1:])]
         print(f"watcher {w.tag}: {len(w.cycles)} cycles, {len(with_orders)} with orders "
-              f"({sum(c.orders for c in w.cycles):,} orders checked, {sum(c.changes for c in w.cycles):,} changes, "
-              f"longest {max((c.seconds for c in w.cycles), default=0):.2f} s); exit code {codes[TAGS.index(w.tag)]}")
+              f"({sum(c.orders for c in w.cycles):,} orders checked, {sum(c.changes for c in w.cycles):,} changes); "
+              f"cycle with orders median {fmt(quantile([c.seconds for c in with_orders], 0.5), '.2f')} s, longest "
+              f"{fmt(max((c.seconds for c in with_orders), default=None), '.2f')} s; cycles apart median "
+              f"{fmt(quantile(apart, 0.5))} s, longest {fmt(max(apart, default=None))} s; exit code "
+              f"{codes[TAGS.index(w.tag)]}")
         for line in w.problems()[:5]:
             print(f"    ! {line}")
     if diagnosis := diagnose_429(fake, polls, mono_to_wall):
         print(diagnosis)
     changes_logged = sum(c.changes for w in watchers for c in w.cycles)
     changes_made = sum(len(r.changed) for r in rounds)
-    print(f"status requests: {len(polls):,}; polls sooner than {window:g} s after the previous one of the same id: "
-          f"{early} (smallest gap {fmt(smallest if smallest < math.inf else None, '.2f')} s); changes stored "
+    print(f"status requests: {len(polls):,}; time between two polls of one order: min "
+          f"{fmt(min(gaps, default=None), '.2f')}, median {fmt(quantile(gaps, 0.5))}, p90 {fmt(quantile(gaps, 0.9))}, "
+          f"max {fmt(max(gaps, default=None))} s ({early} sooner than {window:g} s); changes stored "
           f"{changes_logged:,} of {changes_made:,} made")
 
     # --- verdict ---
@@ -722,6 +735,8 @@ async def run(args: argparse.Namespace) -> int:
         ("cycles above the expected calls", str(len(over)), "0"),
         ("ids polled twice within a cycle", str(twice), "0"),
         ("keys split between the processes", str(sum(w.split_keys for w in windows)), "(costs calls)"),
+        ("seconds between two polls of an order",
+         f"median {fmt(quantile(gaps, 0.5))}, max {fmt(max(gaps, default=None))}", f">= {window:g}"),
         ("notifications queued / delivered",
          f"{sum(r.queued for r in rounds[1:]):,} / {sum(r.delivered for r in rounds[1:]):,} "
          f"of {changes_made:,}", "all"),
