@@ -25,7 +25,7 @@ from bot.store.db import make_engine
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 SECRET = "test secret key for the store"
 KEY = "sandbox-key-0123456789abcdef"
-TOKEN = "123456789:AAHfakeTokenForTestsOnly0123456789ab"
+TOKEN = "123456:fake-token-for-tests-only"
 
 
 class World:

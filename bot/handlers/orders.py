@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import InlineKeyboardButton, Update
@@ -14,6 +15,7 @@ from bot.handlers.context import BotContext
 from bot.handlers.texts import refusal, status_name
 from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, nav_row, page_slice, show
 from bot.i18n import I18n
+from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable
 from bot.panel.models import COMPLETED, PARTIAL, OrderStatus
 from bot.store import NOTIFICATION_MODES, Order
@@ -145,38 +147,67 @@ async def orders_page(update: Update, context: BotContext, flt: str, page: int, 
     await show(update, context, text, keyboard(rows), edit=edit)
 
 
-async def refill(update: Update, context: BotContext, pk: int) -> None:
-    """One press, one `refill` call; the refill is then watched like an order."""
-    t = context.i18n
+async def _one_request(
+    update: Update,
+    context: BotContext,
+    pk: int,
+    *,
+    allowed: Callable[[Order], bool],
+    not_now: str,
+    call: Callable[[PanelClient, int], Awaitable[Any]],
+    unknown: str,
+    refused: Callable[[PanelRefusal], str],
+) -> tuple[Order, Any] | None:
+    """What refill and cancel share: the user's own order, allowed now, claimed so that
+    one press sends one request; the panel's answer, or None once the user is told why."""
     store = context.deps.store
     order = await owned_order(update, context, pk)
     if order is None or order.id is None:
-        return
-    if not can_refill(order):
-        await show(update, context, t._("This order cannot be refilled now."), edit=False)
-        return
+        return None
+    if not allowed(order):
+        await show(update, context, not_now, edit=False)
+        return None
     if not await store.claim_order_action(order.id, context.user.telegram_id):
-        await show(update, context, t._("A request for this order is already on its way."), edit=False)
-        return
+        await show(update, context, context.i18n._("A request for this order is already on its way."), edit=False)
+        return None
     linked = await require_account(update, context)
     if linked is None:
         await store.release_order_action(order.id)
-        return
+        return None
     try:
-        refill_id = await linked.client.refill(order.panel_order_id)
+        result = await call(linked.client, order.panel_order_id)
     except OutcomeUnknown:
-        await show(update, context, t._("The panel did not confirm the refill; it may have been created. Check the order on the panel before asking again."), edit=False)
-        return
-    except PanelRefusal as refused:
+        # It may have been created: the claim stays until it expires, so no quick resend.
+        await show(update, context, unknown, edit=False)
+        return None
+    except PanelRefusal as refusal_:
         await store.release_order_action(order.id)
-        await show(update, context, t._("❌ No refill: {reason}", reason=refusal(t, refused.refusal)) + "\n"
-                   + t._("The panel said: «{text}»", text=esc(clip(refused.text, 300))), edit=False)
-        return
+        await show(update, context, refused(refusal_), edit=False)
+        return None
     except PanelUnavailable:
         await store.release_order_action(order.id)
-        await show(update, context, panel_down(t), edit=False)
+        await show(update, context, panel_down(context.i18n), edit=False)
+        return None
+    return order, result
+
+
+async def refill(update: Update, context: BotContext, pk: int) -> None:
+    """One press, one `refill` call; the refill is then watched like an order."""
+    t = context.i18n
+    done = await _one_request(
+        update, context, pk,
+        allowed=can_refill,
+        not_now=t._("This order cannot be refilled now."),
+        call=lambda client, order_id: client.refill(order_id),
+        unknown=t._("The panel did not confirm the refill; it may have been created. Check the order on the panel before asking again."),
+        refused=lambda r: t._("❌ No refill: {reason}", reason=refusal(t, r.refusal)) + "\n"
+        + t._("The panel said: «{text}»", text=esc(clip(r.text, 300))),
+    )
+    if done is None:
         return
-    await store.add_refill(order.id, refill_id)
+    order, refill_id = done
+    assert order.id is not None
+    await context.deps.store.add_refill(order.id, refill_id)
     await show(update, context, t._("♻️ Refill #{refill_id} requested for order #{order_id}. I will tell you when it changes.",
                                     refill_id=refill_id, order_id=order.panel_order_id), edit=False)
 
@@ -197,35 +228,18 @@ async def ask_cancel(update: Update, context: BotContext, pk: int) -> None:
 async def cancel(update: Update, context: BotContext, pk: int) -> None:
     """Request a cancel once; its real outcome arrives through the watcher."""
     t = context.i18n
-    store = context.deps.store
     await drop_keyboard(update)
-    order = await owned_order(update, context, pk)
-    if order is None or order.id is None:
-        return
-    if not can_cancel(order):
-        await show(update, context, t._("This order cannot be cancelled now."), edit=False)
-        return
-    if not await store.claim_order_action(order.id, context.user.telegram_id):
-        await show(update, context, t._("A request for this order is already on its way."), edit=False)
-        return
-    linked = await require_account(update, context)
-    if linked is None:
-        await store.release_order_action(order.id)
-        return
-    try:
-        await linked.client.cancel(order.panel_order_id)
-    except OutcomeUnknown:
-        await show(update, context, t._("The panel did not confirm the cancel request. I will tell you if the order's status changes."), edit=False)
-        return
-    except PanelRefusal as refused:
-        await store.release_order_action(order.id)
-        await show(update, context, t._("❌ The panel refused to cancel: «{text}»", text=esc(clip(refused.text, 300))), edit=False)
-        return
-    except PanelUnavailable:
-        await store.release_order_action(order.id)
-        await show(update, context, panel_down(t), edit=False)
-        return
-    await show(update, context, t._("Cancel requested for order #{order_id}. I will tell you the outcome.", order_id=order.panel_order_id), edit=False)
+    done = await _one_request(
+        update, context, pk,
+        allowed=can_cancel,
+        not_now=t._("This order cannot be cancelled now."),
+        call=lambda client, order_id: client.cancel(order_id),
+        unknown=t._("The panel did not confirm the cancel request. I will tell you if the order's status changes."),
+        refused=lambda r: t._("❌ The panel refused to cancel: «{text}»", text=esc(clip(r.text, 300))),
+    )
+    if done is not None:
+        await show(update, context, t._("Cancel requested for order #{order_id}. I will tell you the outcome.",
+                                        order_id=done[0].panel_order_id), edit=False)
 
 
 async def notifications(update: Update, context: BotContext) -> None:

@@ -618,13 +618,10 @@ class Store:
         async with self.session() as s:
             return list((await s.exec(statement)).scalars().all())  # type: ignore[call-overload]
 
-    async def lease_due_orders(
-        self, owner: str, *, now: datetime | None = None, seconds: float = 120.0, limit: int = 100_000
-    ) -> list[Order]:
-        """Take the due open orders no other watcher holds, for `seconds`: one UPDATE
-        over a `SELECT ... FOR UPDATE SKIP LOCKED`, so two watchers never share one."""
-        now = now or utcnow()
-        due = (
+    def _due_orders(self, now: datetime, limit: int) -> Any:
+        """Ids of the open orders of unpaused accounts whose check is due and that no
+        watcher holds, the longest-waiting first."""
+        return (
             select(Order.id)
             .join(PanelAccount, col(PanelAccount.id) == col(Order.account_id))
             .where(
@@ -636,6 +633,14 @@ class Store:
             .order_by(col(Order.next_check_at).asc().nulls_first(), col(Order.id).asc())
             .limit(limit)
         )
+
+    async def lease_due_orders(
+        self, owner: str, *, now: datetime | None = None, seconds: float = 120.0, limit: int = 100_000
+    ) -> list[Order]:
+        """Take the due open orders no other watcher holds, for `seconds`: one UPDATE
+        over a `SELECT ... FOR UPDATE SKIP LOCKED`, so two watchers never share one."""
+        now = now or utcnow()
+        due = self._due_orders(now, limit)
         rows = await self._take(Order, due, lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
         return sorted(rows, key=lambda o: o.id or 0)
 
@@ -646,18 +651,7 @@ class Store:
         status check compares and announces (building 10,000 ORM objects a cycle was
         most of its CPU)."""
         now = now or utcnow()
-        due = (
-            select(Order.id)
-            .join(PanelAccount, col(PanelAccount.id) == col(Order.account_id))
-            .where(
-                col(Order.final) == False,  # noqa: E712 (SQL comparison)
-                col(PanelAccount.paused) == False,  # noqa: E712
-                col(Order.next_check_at).is_(None) | (col(Order.next_check_at) <= now),
-                col(Order.lease_until).is_(None) | (col(Order.lease_until) < now),
-            )
-            .order_by(col(Order.next_check_at).asc().nulls_first(), col(Order.id).asc())
-            .limit(limit)
-        )
+        due = self._due_orders(now, limit)
         if self.dialect == "postgresql":
             due = due.with_for_update(skip_locked=True, of=Order)
         columns = [col(getattr(Order, name)) for name in CHECK_COLUMNS]

@@ -83,7 +83,7 @@ TARGET_UPDATES_PER_SECOND = 300.0
 TARGET_P99_MS = 50.0
 TARGET_RSS_MB = 150.0
 
-TOKEN = "123456789:AAHfakeTokenForBenchOnly0123456789ab"
+TOKEN = "123456:fake-token-for-benchmarks-only"
 SECRET = "bench secret key for the store"
 BALANCE = Decimal("100000000")
 FIRST_USER_ID = 500_000

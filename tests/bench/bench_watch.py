@@ -93,7 +93,7 @@ TARGET_CPU_US_PER_ORDER = 100.0
 TARGET_NOTIFY_PER_SECOND = 30.0  # Telegram's ceiling; "at the ceiling" = within 10% of it
 NOTIFY_TOLERANCE = 0.9
 
-TOKEN = "123456789:AAHfakeTokenForBenchOnly0123456789ab"
+TOKEN = "123456:fake-token-for-benchmarks-only"
 SECRET = "bench secret key for the store"
 BALANCE = "100000000"
 OWNER_BASE = 700_000  # users owning the keys

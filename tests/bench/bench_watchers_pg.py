@@ -97,7 +97,7 @@ from bot.store.db import make_engine  # noqa: E402
 from tests.bench.bench_watch import key_sizes  # noqa: E402
 
 DEFAULT_DB = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TOKEN = "123456789:AAHfakeTokenForBenchOnly0123456789ab"
+TOKEN = "123456:fake-token-for-benchmarks-only"
 SECRET = "bench watchers secret key"
 SERVICE_ID = 1012  # built-in catalog: Default, min 100
 QUANTITY = 100
