@@ -32,7 +32,7 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
     if bot is None:
         api = settings.telegram_api_url
         bot = ExtBot(settings.telegram_token or "", base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
-                     rate_limiter=AIORateLimiter(max_retries=3))
+                     rate_limiter=AIORateLimiter(max_retries=3))  # type: ignore[arg-type]  # PTB types it per request data
     from bot.app import ensure_schema
 
     await ensure_schema(store)

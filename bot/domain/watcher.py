@@ -168,7 +168,7 @@ class Watcher:
         report.refills += len(refills)
         for order in orders:
             self._compare(order, statuses.get(order.panel_order_id), report)
-        report.checked.extend(o.id for o in orders)
+        report.checked.extend(o.id for o in orders if o.id is not None)
         for refill, parent in refills:
             await self._apply_refill(refill, parent, refill_statuses.get(refill.panel_refill_id), report)
         next_check = self.clock() + timedelta(seconds=self.poll_seconds * 0.9)

@@ -42,4 +42,4 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & admin.admins(application), admin.on_admin_text))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, common.on_text))
     application.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
-    application.add_error_handler(common.on_error)  # type: ignore[arg-type]
+    application.add_error_handler(common.on_error)

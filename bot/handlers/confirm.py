@@ -117,15 +117,15 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
     if linked is None:
         return
     if not context.deps.orders_limit.allow(user_id):
-        await retry_buttons(update, context, draft.id, t._(
+        await retry_buttons(update, context, draft_id, t._(
             "You placed several orders in a short time. Wait {seconds} seconds, then press Confirm again.",
             seconds=context.deps.orders_limit.wait_seconds(user_id)))
         return
     catalog = await load_catalog(update, context, linked)
     if catalog is None:
-        await retry_buttons(update, context, draft.id, panel_down(t))
+        await retry_buttons(update, context, draft_id, panel_down(t))
         return
-    result = await place_draft(store, linked.client, catalog, draft.id, user_id, currency=linked.account.currency)
+    result = await place_draft(store, linked.client, catalog, draft_id, user_id, currency=linked.account.currency)
     outcome = result.outcome
     if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED):
         context.deps.accounts.forget_balance(linked)
@@ -137,7 +137,7 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
         if order.charge is not None:
             text += "\n" + t._("Charge: {charge}", charge=t.money(order.charge, linked.account.currency))
         text += "\n" + t._("I will tell you when its status changes.")
-        markup = keyboard([[button(t._("Status"), f"O:{order.id}"), button(t._("🔁 Order again"), f"a:{draft.id}")]])
+        markup = keyboard([[button(t._("Status"), f"O:{order.id}"), button(t._("🔁 Order again"), f"a:{draft_id}")]])
         await show(update, context, text, markup, edit=False)
     elif outcome is Outcome.ALREADY:
         fresh = await store.get_draft(draft_id, user_id)
@@ -153,16 +153,16 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
         assert result.refusal is not None
         text = t._("❌ Not placed: {reason}", reason=refusal(t, result.refusal)) + "\n" + t._(
             "The panel said: «{text}»", text=esc(clip(result.refusal.text, 300)))
-        await retry_buttons(update, context, draft.id, text)
+        await retry_buttons(update, context, draft_id, text)
     elif outcome is Outcome.UNAVAILABLE:
-        await retry_buttons(update, context, draft.id, panel_down(t))
+        await retry_buttons(update, context, draft_id, panel_down(t))
     elif outcome is Outcome.CHANGED:
-        await show_confirm(update, context, draft.id, note=t._("⚠️ The price or limits of this service changed on the panel. Check the order again."))
+        await show_confirm(update, context, draft_id, note=t._("⚠️ The price or limits of this service changed on the panel. Check the order again."))
     elif outcome is Outcome.INVALID:
         assert result.invalid is not None and result.service is not None
         spec = next((f for f in form_fields(result.service, draft.values) if f.name == result.invalid.field), None)
         if spec is None:
-            await show_confirm(update, context, draft.id)
+            await show_confirm(update, context, draft_id)
         else:
             await prompt(update, context, draft, result.service, spec, error=problem(t, result.invalid), returning=True)
     elif outcome is Outcome.GONE:
@@ -225,6 +225,7 @@ async def order_again(update: Update, context: BotContext, draft_id: int) -> Non
     if service is None:
         await show(update, context, context.i18n._("This service is no longer offered by the panel. Nothing was ordered."), edit=False)
         return
+    assert linked.account.id is not None
     draft = await store.create_draft(context.user.telegram_id, linked.account.id, service.to_dict(), dict(old.values))
     await ask_next(update, context, draft, service)
 

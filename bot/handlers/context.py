@@ -50,7 +50,6 @@ class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: igno
         return self.i18n
 
 
-BotApplication = Application[ExtBot[None], BotContext, dict, dict, dict, object]  # type: ignore[type-arg]
 
 
 async def gate(update: Update, context: BotContext) -> None:

@@ -56,12 +56,14 @@ async def start_draft(update: Update, context: BotContext, service_id: int) -> N
     if service is None:
         await show(update, context, context.i18n._("There is no service {id} on this panel. Check the number, or browse with /order.", id=service_id), edit=False)
         return
+    assert linked.account.id is not None
     draft = await context.deps.store.create_draft(context.user.telegram_id, linked.account.id, service.to_dict(), {})
     await ask_next(update, context, draft, service)
 
 
 async def ask_next(update: Update, context: BotContext, draft: Draft, service: Service, *, edit: bool = False) -> None:
     """Prompt for the next missing field, or show the confirm screen when none is left."""
+    assert draft.id is not None  # a stored row
     spec = next_field(service, dict(draft.values))
     if spec is None:
         from bot.handlers.confirm import show_confirm
@@ -121,6 +123,7 @@ async def accept(
 ) -> None:
     """Store a value that passed its check and move on; else the same prompt again."""
     t = context.i18n
+    assert draft.id is not None  # a stored row
     values = dict(draft.values)
     try:
         value = clean_value(spec, raw, service) if raw != "" else ""

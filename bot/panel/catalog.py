@@ -49,14 +49,14 @@ _clean = clean_text
 def _count(raw: object) -> int:
     """`min` / `max`: an int or digit string fast, anything else as `from_api` reads it."""
     if type(raw) is int:
-        return raw  # type: ignore[return-value]
+        return raw
     if type(raw) is str and raw.isascii() and raw.isdigit():
         return int(raw)
     return to_int(raw) or 0
 
 
 def _flag(raw: object) -> bool:
-    return raw if type(raw) is bool else to_bool(raw)  # type: ignore[return-value]
+    return raw if type(raw) is bool else to_bool(raw)
 
 
 class _Parser:

@@ -204,7 +204,7 @@ class PanelClient:
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return retry_after
-        base = min(self._max_backoff, self._backoff * (2**attempt))
+        base: float = min(self._max_backoff, self._backoff * (2**attempt))
         return base * (0.5 + random.random() / 2)
 
     async def _call(self, action: str, fields: Mapping[str, str], success_key: str | None = None) -> Any:

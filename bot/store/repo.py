@@ -616,7 +616,7 @@ class Store:
             .execution_options(synchronize_session=False)
         )
         async with self.session() as s:
-            return list((await s.exec(statement)).scalars().all())  # type: ignore[call-overload]
+            return list((await s.exec(statement)).scalars().all())
 
     def _due_orders(self, now: datetime, limit: int) -> Any:
         """Ids of the open orders of unpaused accounts whose check is due and that no
