@@ -41,20 +41,30 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
     await bot.initialize()
     log.info("watcher %s started: every %.0fs", watcher.owner, settings.status_poll_seconds)
     loop = asyncio.get_running_loop()
-    next_cycle = loop.time()
-    try:
+
+    async def pause(seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+        except TimeoutError:
+            pass
+
+    async def watch_loop() -> None:
         while not stop.is_set():
-            if loop.time() >= next_cycle:
-                next_cycle = loop.time() + settings.status_poll_seconds
-                report = await watcher.run_cycle()
-                log.info("cycle: %d accounts, %d orders, %d changes, %d failed, %.2fs", report.accounts,
-                         report.orders, report.changes, len(report.failed_accounts), report.seconds)
+            started = loop.time()
+            report = await watcher.run_cycle()
+            log.info("cycle: %d accounts, %d orders, %d changes, %d failed, %.2fs", report.accounts,
+                     report.orders, report.changes, len(report.failed_accounts), report.seconds)
+            await pause(settings.status_poll_seconds - (loop.time() - started))
+
+    async def send_loop() -> None:
+        # Its own task: a backlog of notifications must not delay the next cycle.
+        while not stop.is_set():
             if await store.hold_lock("sender"):
                 await sender.send_due(bot)
-            try:
-                await asyncio.wait_for(stop.wait(), SEND_EVERY)
-            except TimeoutError:
-                pass
+            await pause(SEND_EVERY)
+
+    try:
+        await asyncio.gather(watch_loop(), send_loop())
     finally:
         await bot.shutdown()
         await panels.aclose()

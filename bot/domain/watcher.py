@@ -108,6 +108,7 @@ class Watcher:
         self.clock = clock
         self._semaphore = asyncio.Semaphore(concurrency)
         self._failures: dict[int, int] = defaultdict(int)
+        self._cycle_start = clock()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # Long enough for a slow cycle; a crashed watcher's orders return after it.
         self.lease_seconds = max(120.0, poll_seconds * 2)
@@ -115,7 +116,7 @@ class Watcher:
     async def run_cycle(self) -> CycleReport:
         started = asyncio.get_running_loop().time()
         report = CycleReport()
-        now = self.clock()
+        now = self._cycle_start = self.clock()
         # Leased, not just read: a second watcher process skips what this one holds.
         orders = await self.store.lease_due_checks(self.owner, now=now, seconds=self.lease_seconds)
         refills = await self.store.lease_open_refills(self.owner, now=now, seconds=self.lease_seconds)
@@ -137,7 +138,8 @@ class Watcher:
         report.accounts = len(jobs)
         await asyncio.gather(*jobs)
         # Every change of the cycle and its notification, and every lease, in one write.
-        next_check = self.clock() + timedelta(seconds=self.poll_seconds * 0.9)
+        # Counted from the cycle's start, so a slow cycle does not stretch the interval.
+        next_check = now + timedelta(seconds=self.poll_seconds * 0.9)
         await self.store.apply_checks(self.owner, report.pending, report.checked, next_check)
         report.changes += len(report.pending)
         report.seconds = asyncio.get_running_loop().time() - started
@@ -171,7 +173,7 @@ class Watcher:
         report.checked.extend(o.id for o in orders if o.id is not None)
         for refill, parent in refills:
             await self._apply_refill(refill, parent, refill_statuses.get(refill.panel_refill_id), report)
-        next_check = self.clock() + timedelta(seconds=self.poll_seconds * 0.9)
+        next_check = self._cycle_start + timedelta(seconds=self.poll_seconds * 0.9)
         await self.store.release_refills(self.owner, [r.id for r, _ in refills if r.id is not None], next_check)
 
     def _compare(self, order: Any, status: OrderStatus | None, report: CycleReport) -> None:

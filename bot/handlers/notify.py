@@ -159,12 +159,12 @@ class Sender:
             wait = self._recent[0] + WINDOW - self.clock()
             if wait > 0:
                 await asyncio.sleep(wait)
-        self._recent.append(self.clock())
         t = I18n(best_locale(user.locale, user.telegram_language, default=self.default_locale))
         text, markup = render(t, notification)
         try:
             await bot.send_message(user.telegram_id, text, reply_markup=markup, disable_web_page_preview=True)
         except RetryAfter as error:
+            self._recent.append(self.clock())
             seconds = _retry_seconds(error)
             # Telegram's flood limit is per bot: hold every send, then retry this one.
             self._paused_until = self.clock() + seconds
@@ -185,6 +185,9 @@ class Sender:
             await self.store.retry_notification(notification.id, (now or utcnow()) + NETWORK_RETRY)
             log.warning("notification %s: network error %s; will retry", notification.id, type(error).__name__)
             return "retry"
+        # Stamped when Telegram answered, not when we asked: a send delayed on its way (or
+        # retried by PTB's rate limiter) must not let the next thirty go out at once.
+        self._recent.append(self.clock())
         await self.store.mark_notification_sent(notification.id)
         self._chat_ready[user.telegram_id] = self.clock() + self.per_chat_seconds
         return "sent"

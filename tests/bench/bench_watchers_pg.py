@@ -4,7 +4,8 @@ processes: status calls per cycle, orders polled twice, and duplicate notificati
     python tests/bench/bench_watchers_pg.py [--db postgresql://postgres@127.0.0.1:5432/test]
                                             [--orders 10000] [--keys 50] [--users 500]
                                             [--rounds 2] [--batch 2000] [--poll 5]
-                                            [--windows] [--shared-loop]
+                                            [--budget 290] [--windows] [--dump-sends FILE]
+                                            [--shared-loop]
 
 What happens (the multi-process test `test_two_watcher_processes_notify_every_change_
 exactly_once`, at the size of `bench_watch.py`):
@@ -20,10 +21,9 @@ exactly_once`, at the size of `bench_watch.py`):
      panel's own values (Pending, remains, start count 0, charge), so a cycle without a
      `set_status` finds nothing to change. The fake Telegram (`FakeTelegram(enforce_
      flood_limits=True)`) is served over HTTP (`FakeBotApiServer`) from a thread with an
-     event loop of its own: on this process's loop, the sandbox answering a cycle's
-     status requests holds the fake's replies back, and the messages then reach the
-     fake bunched, which its sliding-window flood limits count as faster sending than the
-     bot did (--shared-loop serves it on this loop, as the multi-process test does).
+     event loop of its own, so that the arrival times its flood limits are checked on
+     are not held back by the sandbox answering a cycle's status requests on this
+     process's loop (--shared-loop serves it on this loop, as the multi-process test does).
   2. Two watcher processes (`python -m bot watcher`, STATUS_POLL_SECONDS=--poll) on the
      same database. Each runs a cycle every --poll seconds (leasing due orders with
      SKIP LOCKED); the one holding the "sender" advisory lock sends the outbox each second.
@@ -36,7 +36,8 @@ exactly_once`, at the size of `bench_watch.py`):
      In progress -> Partial, half Pending -> Completed, final statuses that take the
      orders out of the watch), then waits until their notifications are queued and the
      outbox is empty. The outbox drains at about 25/s, so each 2,000 costs ~85 s; the
-     default 2 rounds keep the run near 3.5 minutes.
+     default 2 rounds keep the run near 3.5 minutes, and a round still draining when
+     --budget runs out fails the run.
 
 How cycles are counted: the sandbox's status requests (both processes) are cut into
 windows of 0.9 x --poll seconds, each starting at the first request after the previous
@@ -55,6 +56,10 @@ processes share the keys).
     chat, the fake's 429s (must be 0), time from `set_status` until all were queued
     ("detect") and delivered ("drain"), messages per second from first to last send.
 
+Every 429 is also described (which limit, and whether a status request came in the second
+before); --dump-sends writes the fake's sendMessage calls and the status requests out
+for a closer look.
+
 Exit status 0 when there are no duplicate notifications, every window's status calls are
 within both sums, no id was polled twice in a window, nothing is missing and there was no
 429; 1 otherwise.
@@ -68,6 +73,7 @@ import math
 import os
 import random
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -267,6 +273,10 @@ class WatcherProcess:
             self.lines.append(line)
             if match := CYCLE_LINE.search(line):
                 self.cycles.append(Cycle(time.time(), int(match[2]), int(match[3]), int(match[4]), float(match[5])))
+
+    @property
+    def exited(self) -> bool:
+        return self.process is not None and self.process.returncode is not None
 
     def problems(self) -> list[str]:
         return [line for line in self.lines if " WARNING " in line or " ERROR " in line or "Traceback" in line]
@@ -473,7 +483,7 @@ def check_messages(rnd: Round, fake: FakeTelegram, calls_from: int, book: Book) 
     rnd.missing = sum(1 for i in rnd.changed if per_order[i] == 0)
 
 
-async def run_round(rnd: Round, sandbox: SandboxPanel, fake: FakeTelegram, store: Store, book: Book,
+async def run_round(rnd: Round, fake: FakeTelegram, store: Store, book: Book, watchers: list[WatcherProcess],
                     expected_total: int, deadline: float) -> None:
     calls_from = len(fake.calls)
     before_429 = fake.count_429
@@ -485,7 +495,7 @@ async def run_round(rnd: Round, sandbox: SandboxPanel, fake: FakeTelegram, store
                        if c.method.lower() == "sendmessage" and c.status == 200)
         if total >= expected_total and unsent == 0 and sent_now >= len(rnd.changed):
             break
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or all(w.exited for w in watchers):
             rnd.timed_out = True
             break
     await asyncio.sleep(1.5)  # a late second send of the same notice would land by now
@@ -576,6 +586,7 @@ def print_report(rounds: list[Round], full_sum: int, args: argparse.Namespace) -
 
 async def run(args: argparse.Namespace) -> int:
     wall_started = time.perf_counter()
+    budget_end = time.monotonic() + args.budget - 8  # 8 s to stop the watchers, analyse and print
     mono_to_wall = time.time() - time.monotonic()
     rng = random.Random(args.seed)
     keys = [f"pg-watch-key-{k:02d}-{uuid.uuid4().hex[:12]}" for k in range(args.keys)]
@@ -596,7 +607,7 @@ async def run(args: argparse.Namespace) -> int:
     log_start = 0
     polls: list[Poll] = []
     poll_problems: list[str] = []
-    work = Path(tempfile.mkdtemp(prefix="bench_watchers_pg_"))
+    work = Path(tempfile.mkdtemp(prefix="bench_watchers_pg_"))  # the watchers' cwd: no .env read
     async with SandboxPanel(speed=0) as sandbox, fresh_database(args.db) as db_url:
         for key in keys:
             sandbox.add_account(key, balance=Decimal(100_000_000))
@@ -625,8 +636,8 @@ async def run(args: argparse.Namespace) -> int:
                 await w.start({**env, "PANEL_URL": f"{sandbox.url}?{TAG_FIELD}={w.tag}"}, work)
 
             # Warm-up: every order polled, then two more poll intervals without changes.
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
+            deadline = min(time.monotonic() + 60, budget_end)
+            while time.monotonic() < deadline and not all(w.exited for w in watchers):
                 await asyncio.sleep(0.5)
                 polls, _ = read_polls(sandbox, log_start, book)
                 if len({i for p in polls for i in p.ids}) >= args.orders:
@@ -645,7 +656,7 @@ async def run(args: argparse.Namespace) -> int:
                 plan = [(pick(book, source, share, rng), source, target, remains)
                         for (source, target, remains), share in zip(moves, shares, strict=True)]
                 ids = sorted(i for chosen, *_ in plan for i in chosen)
-                rnd = Round(str(n), 0.0, 0.0, ids)
+                rnd = Round(str(n), time.time(), time.monotonic(), ids)
                 rnd.what = ", ".join(f"{len(chosen):,} {source} -> {target}" for chosen, source, target, _ in plan)
                 rounds.append(rnd)
                 print(f"round {n}: {rnd.what}")
@@ -660,8 +671,9 @@ async def run(args: argparse.Namespace) -> int:
                         if target in FINAL:
                             book.final_at[i] = rnd.started
                 expected_total += len(ids)
-                limit = 30 + len(ids) / 30 * 2.5
-                await run_round(rnd, sandbox, fake, store, book, expected_total, time.monotonic() + limit)
+                # Normal drain: ~25 messages a second; the whole run stays within --budget.
+                deadline = min(time.monotonic() + 20 + len(ids) / 30 * 1.6, budget_end)
+                await run_round(rnd, fake, store, book, watchers, expected_total, deadline)
                 print(f"         {rnd.delivered:,} delivered, {fmt(rnd.drain)} s after the change"
                       + (" (timed out)" if rnd.timed_out else ""))
         finally:
@@ -669,6 +681,7 @@ async def run(args: argparse.Namespace) -> int:
             polls, poll_problems = read_polls(sandbox, log_start, book)
             await store.dispose()
             await api.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
     # --- analysis ---
     windows = make_windows(polls, book, window)
@@ -690,10 +703,23 @@ async def run(args: argparse.Namespace) -> int:
               f"{fmt(max((c.seconds for c in with_orders), default=None), '.2f')} s; cycles apart median "
               f"{fmt(quantile(apart, 0.5))} s, longest {fmt(max(apart, default=None))} s; exit code "
               f"{codes[TAGS.index(w.tag)]}")
-        for line in w.problems()[:5]:
+        shown = w.lines[-25:] if codes[TAGS.index(w.tag)] != 0 else w.problems()[:5]
+        for line in shown:
             print(f"    ! {line}")
     if diagnosis := diagnose_429(fake, polls, mono_to_wall):
         print(diagnosis)
+    if args.dump_sends:
+        with open(args.dump_sends, "w") as out:
+            out.write("wall_time\tstatus\tchat_id\ttext\n")
+            for c in list(fake.calls):
+                if c.method.lower() == "sendmessage":
+                    first_line = str(c.params.get("text", "")).split("\n", 1)[0]
+                    out.write(f"{c.at + mono_to_wall:.4f}\t{c.status}\t{c.params.get('chat_id')}\t{first_line}\n")
+        with open(args.dump_sends + ".polls", "w") as out:
+            out.write("wall_time\twatcher\tkey\tids\n")
+            for p in polls:
+                out.write(f"{p.at:.4f}\t{p.tag}\t{p.key}\t{len(p.ids)}\n")
+        print(f"sendMessage calls written to {args.dump_sends}, status requests to {args.dump_sends}.polls")
     changes_logged = sum(c.changes for w in watchers for c in w.cycles)
     changes_made = sum(len(r.changed) for r in rounds)
     print(f"status requests: {len(polls):,}; time between two polls of one order: min "
@@ -707,7 +733,7 @@ async def run(args: argparse.Namespace) -> int:
     dups = sum(r.duplicates for r in rounds)
     missing = sum(r.missing for r in rounds)
     count_429 = fake.count_429
-    full_calls = sorted({w.calls for r in rounds[:1] for w in r.windows if w.coverage >= 1.0})
+    full_calls = Counter((w.calls, w.expected) for w in windows if w.coverage >= 1.0)
     failures += poll_problems[:5]
     if over:
         worst = max(over, key=lambda w: w.calls - min(w.tight, w.expected))
@@ -729,9 +755,11 @@ async def run(args: argparse.Namespace) -> int:
         failures.append(f"watcher exit codes {codes}")
 
     rates = [r.rate for r in rounds if r.rate is not None]
-    print(f"\n{'figure':<44}{'measured':<28}{'target'}")
+    print(f"\n{'figure':<48}{'measured':<28}{'target'}")
     rows = [
-        ("status calls per cycle, no change", ", ".join(map(str, full_calls)) or "-", f"= {full_sum}"),
+        ("status calls per full cycle (calls/expected)",
+         ", ".join(f"{c}/{e} x{n}" for (c, e), n in sorted(full_calls.items(), key=lambda x: (-x[0][1], x[0][0])))
+         or "-", f"<= expected ({full_sum} all open)"),
         ("cycles above the expected calls", str(len(over)), "0"),
         ("ids polled twice within a cycle", str(twice), "0"),
         ("keys split between the processes", str(sum(w.split_keys for w in windows)), "(costs calls)"),
@@ -745,7 +773,7 @@ async def run(args: argparse.Namespace) -> int:
         ("429 from fake Telegram", str(count_429), "0"),
     ]
     for name, value, target in rows:
-        print(f"{name:<44}{value:<28}{target}")
+        print(f"{name:<48}{value:<28}{target}")
     print(f"total run {time.perf_counter() - wall_started:.0f} s")
     for failure in failures:
         print(f"  ! {failure}")
@@ -764,7 +792,12 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=2_000, help="orders changed per round (default 2,000)")
     parser.add_argument("--poll", type=float, default=5.0, help="STATUS_POLL_SECONDS (default 5)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--budget", type=float, default=290,
+                        help="seconds the whole run may take; a round still draining then fails (default 290)")
     parser.add_argument("--windows", action="store_true", help="print every cycle window")
+    parser.add_argument("--dump-sends", metavar="FILE",
+                        help="write every sendMessage the fake saw (time, HTTP status, chat, first line) to FILE "
+                             "and the status requests to FILE.polls")
     parser.add_argument("--shared-loop", action="store_true",
                         help="serve the fake Telegram on this process's loop, beside the sandbox (as the "
                              "multi-process test does), instead of on a thread of its own")
