@@ -14,8 +14,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.store.models import Draft, DraftState, Notification, Order, PanelAccount, User, utcnow
-from bot.store.repo import DraftStateError, Store, StoreError
+from bot.store.models import Draft, DraftState, Notification, Order, User, utcnow
+from bot.store.repo import Store, StoreError
 
 __all__ = [
     "BROADCAST_KIND",
@@ -122,39 +122,10 @@ async def mark_placed(
     Raises DraftStateError (nothing stored) unless the draft is UNKNOWN, and
     DuplicateOrder if that panel order id is already recorded for the account.
     """
-    now = now or utcnow()
+    if now is not None:
+        fields.setdefault("next_check_at", now)
     try:
-        async with store.session() as s:
-            result = await s.exec(
-                update(Draft)
-                .where(col(Draft.id) == draft_id, col(Draft.state) == DraftState.UNKNOWN.value)
-                .values(state=DraftState.PLACED.value, order_id=panel_order_id, updated_at=now)
-            )
-            if result.rowcount != 1:
-                raise DraftStateError(f"draft {draft_id} is not UNKNOWN")
-            draft = (await s.exec(select(Draft).where(col(Draft.id) == draft_id))).one()
-            account = await s.get(PanelAccount, draft.account_id)
-            service = draft.service or {}
-            values: dict[str, Any] = {
-                "user_id": draft.user_id,
-                "account_id": draft.account_id,
-                "service_id": draft.service_id,
-                "service_name": str(service.get("name") or ""),
-                "service_type": str(service.get("type") or ""),
-                "fields": dict(draft.values or {}),
-                "currency": account.currency if account is not None else None,
-                "refill": bool(service.get("refill")),
-                "cancel": bool(service.get("cancel")),
-                "status": "Pending",
-                "final": False,
-                "next_check_at": now,
-            }
-            values.update(fields)
-            order = Order(panel_order_id=panel_order_id, draft_id=draft_id, **values)
-            s.add(order)
-            await s.flush()
-            await s.refresh(order)
-            return order
+        return await store.record_placement(draft_id, panel_order_id, from_state=DraftState.UNKNOWN, **fields)
     except IntegrityError as error:
         raise DuplicateOrder(f"order {panel_order_id} is already recorded for this account") from error
 

@@ -492,25 +492,31 @@ class Store:
             await s.refresh(order)
         return order
 
-    async def record_placement(self, draft_id: int, panel_order_id: int, **fields: Any) -> Order:
-        """Draft SUBMITTING -> PLACED and its Order row, in one transaction.
+    async def record_placement(
+        self, draft_id: int, panel_order_id: int, *, from_state: DraftState = DraftState.SUBMITTING, **fields: Any
+    ) -> Order:
+        """Draft `from_state` (SUBMITTING, or UNKNOWN when an admin reconciles it) ->
+        PLACED and its Order row, in one transaction.
 
         user_id, account_id, service_id and fields (the draft's values) come from the
-        draft; service_name / service_type from its snapshot's "name" / "type"; any
-        Order column given in `fields` overrides. Raises DraftStateError (and stores
-        nothing) unless the draft is SUBMITTING; if the insert fails the draft stays
-        SUBMITTING, so the caller can still mark it UNKNOWN.
+        draft; service_name / service_type / refill / cancel from its snapshot; the
+        currency from the account; the order is due for a check now. Any Order column
+        given in `fields` overrides. Raises DraftStateError (and stores nothing) unless
+        the draft is in `from_state`, and IntegrityError if the account already has that
+        panel order id; if the insert fails the draft keeps its state.
         """
         self._check_order_fields(fields, _ORDER_COLUMNS - {"panel_order_id", "draft_id"})
+        now = utcnow()
         async with self.session() as s:
             result = await s.exec(
                 update(Draft)
-                .where(col(Draft.id) == draft_id, col(Draft.state) == DraftState.SUBMITTING.value)
-                .values(state=DraftState.PLACED.value, order_id=panel_order_id, error=None, updated_at=utcnow())
+                .where(col(Draft.id) == draft_id, col(Draft.state) == from_state.value)
+                .values(state=DraftState.PLACED.value, order_id=panel_order_id, error=None, updated_at=now)
             )
             if result.rowcount != 1:
-                raise DraftStateError(f"draft {draft_id} is not being submitted")
+                raise DraftStateError(f"draft {draft_id} is not {from_state.value}")
             draft = (await s.exec(select(Draft).where(col(Draft.id) == draft_id))).one()
+            account = await s.get(PanelAccount, draft.account_id)
             service = draft.service or {}
             values: dict[str, Any] = {
                 "user_id": draft.user_id,
@@ -519,6 +525,11 @@ class Store:
                 "service_name": str(service.get("name") or ""),
                 "service_type": str(service.get("type") or ""),
                 "fields": dict(draft.values or {}),
+                "currency": account.currency if account is not None else None,
+                "refill": bool(service.get("refill")),
+                "cancel": bool(service.get("cancel")),
+                "status": "Pending",
+                "next_check_at": now,
             }
             values.update(fields)
             order = Order(panel_order_id=panel_order_id, draft_id=draft_id, **values)
