@@ -315,16 +315,7 @@ class SandboxPanel:
                 return {"refill": str(self.state.create_refill(account, fields.get("order", "")))}
             except Refused as refusal:
                 return {"error": refusal.text}
-        if len(many) > BATCH_LIMIT:
-            return {"error": INCORRECT_REQUEST}
-        reply: list[dict[str, Any]] = []
-        for raw in many:
-            try:
-                outcome: Any = self.state.create_refill(account, raw)
-            except Refused as refusal:
-                outcome = {"error": refusal.text}
-            reply.append({"order": _id_or_text(raw), "refill": outcome})
-        return reply
+        return _each(many, lambda raw: self.state.create_refill(account, raw), "order", "refill")
 
     def _refill_status(self, account: Account, fields: dict[str, str]) -> _Reply:
         many = _batch(fields.get("refills"))
@@ -333,39 +324,38 @@ class SandboxPanel:
                 return {"status": self.state.refill_status(account, fields.get("refill", ""))}
             except Refused as refusal:
                 return {"error": refusal.text}
-        if len(many) > BATCH_LIMIT:
-            return {"error": INCORRECT_REQUEST}
-        reply: list[dict[str, Any]] = []
-        for raw in many:
-            try:
-                outcome: Any = self.state.refill_status(account, raw)
-            except Refused as refusal:
-                outcome = {"error": refusal.text}
-            reply.append({"refill": _id_or_text(raw), "status": outcome})
-        return reply
+        return _each(many, lambda raw: self.state.refill_status(account, raw), "refill", "status")
 
     def _cancel(self, account: Account, fields: dict[str, str]) -> _Reply:
+        def cancel(raw: str) -> int:
+            self.state.cancel_order(account, raw)
+            return 1  # requested; the order's status tells the outcome
+
         many = _batch(fields.get("orders"))
         if many is None:
             try:
-                self.state.cancel_order(account, fields.get("order", ""))
+                return {"cancel": cancel(fields.get("order", ""))}
             except Refused as refusal:
                 return {"error": refusal.text}
-            return {"cancel": 1}
-        if len(many) > BATCH_LIMIT:
-            return {"error": INCORRECT_REQUEST}
-        reply: list[dict[str, Any]] = []
-        for raw in many:
-            try:
-                self.state.cancel_order(account, raw)
-                outcome: Any = 1
-            except Refused as refusal:
-                outcome = {"error": refusal.text}
-            reply.append({"order": _id_or_text(raw), "cancel": outcome})
-        return reply
+        return _each(many, cancel, "order", "cancel")
 
     def _balance(self, account: Account, fields: dict[str, str]) -> _Reply:
         return {"balance": money(account.balance), "currency": account.currency}
+
+
+def _each(many: list[str], act: Callable[[str], Any], id_key: str, value_key: str) -> _Reply:
+    """A batch reply in the seed's list shape: each id with its result, or the panel's
+    error for that id as data."""
+    if len(many) > BATCH_LIMIT:
+        return {"error": INCORRECT_REQUEST}
+    reply: list[dict[str, Any]] = []
+    for raw in many:
+        try:
+            outcome: Any = act(raw)
+        except Refused as refusal:
+            outcome = {"error": refusal.text}
+        reply.append({id_key: _id_or_text(raw), value_key: outcome})
+    return reply
 
 
 def _batch(raw: str | None) -> list[str] | None:
