@@ -217,3 +217,28 @@ async def test_a_bot_on_an_old_schema_says_so_and_stops(tmp_path: Path) -> None:
         with pytest.raises(SchemaOutOfDate, match="python -m bot migrate|revision"):
             await bot.restart()
         bot.app = None
+
+
+async def test_a_bot_that_telegram_answers_with_conflict_stops_polling(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process elsewhere (another database) polls with the same token.
+    async with world(tmp_path) as bot:
+        assert bot.app is not None and bot.app.updater is not None
+        stopped = asyncio.Event()
+        monkeypatch.setattr(bot.app, "stop_running", stopped.set)
+        bot.fake.inject_error("getUpdates", 409, "Conflict: terminated by other getUpdates request; "
+                              "make sure that only one bot instance is running", count=100)
+        app = bot.app
+        await app.start()
+        # As run_polling wires it: polling errors go to the application's error handler.
+        await app.updater.start_polling(
+            poll_interval=0, timeout=1,
+            error_callback=lambda exc: app.create_task(app.process_error(error=exc, update=None)) and None,
+        )
+        try:
+            await asyncio.wait_for(stopped.wait(), 10)
+        finally:
+            await bot.app.updater.stop()
+            await bot.app.stop()
+        assert "another process takes this bot's updates" in caplog.text
