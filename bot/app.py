@@ -30,6 +30,18 @@ log = logging.getLogger(__name__)
 OFFLINE_TOKEN = "123456:offline-demo-token-not-a-secret"
 
 
+# How long the process that takes updates keeps a user's row: another process's change
+# to it (a watcher marking the user blocked) shows within this time.
+USER_CACHE_SECONDS = 30.0
+
+
+def make_store(settings: Settings, *, database_url: str | None = None, schema: str | None = None) -> Store:
+    """The store as the bot runs it (tests and benchmarks build theirs here too)."""
+    keybox = KeyBox(settings.secret_key or settings.panel_key or "")
+    return Store(database_url or settings.database_url, keybox=keybox, schema=schema,
+                 user_cache_seconds=USER_CACHE_SECONDS)
+
+
 def build_application(
     settings: Settings,
     *,
@@ -44,8 +56,7 @@ def build_application(
     """The bot's PTB `Application`, with the network parts injectable for tests and the demo."""
     redact_in_logs(settings.telegram_token)
     if store is None:
-        keybox = KeyBox(settings.secret_key or settings.panel_key or "")
-        store = Store(settings.database_url, keybox=keybox, user_cache_seconds=30.0)
+        store = make_store(settings)
     panels = panels or Panels(settings.panel_url)
     accounts = Accounts(store, panels, team_key=settings.panel_key)
     watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds)

@@ -12,7 +12,7 @@ from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, Refusal
 from bot.panel.fields import FieldInvalid, build_add_params, quote, total_quantity
 from bot.panel.models import Service
-from bot.store import DraftState, Order, Store
+from bot.store import KEEP, DraftState, Order, Store
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,11 @@ def _terms_changed(before: Service, now: Service) -> bool:
 
 async def place_draft(
     store: Store, client: PanelClient, catalog: Catalog, draft_id: int, user_id: int,
-    *, currency: str | None = None,
+    *, currency: str | None = None, flow_when_placed: dict[str, Any] | None = KEEP,
 ) -> PlaceResult:
     """Re-check the draft against the catalog, claim it with one conditional update and
-    send `add` once. Every path leaves the draft in a state that says what happened."""
+    send `add` once. Every path leaves the draft in a state that says what happened.
+    `flow_when_placed`: the user's conversation state to store with the placed order."""
     draft = await store.get_draft(draft_id, user_id)
     if draft is None or draft.state != DraftState.DRAFT:
         return PlaceResult(Outcome.ALREADY)
@@ -107,6 +108,7 @@ async def place_draft(
             status="Pending",
             refill=current.refill,
             cancel=current.cancel,
+            flow=flow_when_placed,
         )
     except BaseException:
         # The panel has the order; keep its id on the draft so nobody orders it again.

@@ -9,9 +9,8 @@ from telegram.error import Conflict, Forbidden
 
 from bot.handlers.account import STEP_KEY, link_key, main_menu
 from bot.handlers.browse import open_service, search
-from bot.handlers.confirm import STEP_CONFIRM
 from bot.handlers.context import BotContext
-from bot.handlers.form import STEP_FIELD, on_field_text
+from bot.handlers.form import STEP_CONFIRM, STEP_FIELD, on_field_text
 from bot.handlers.ui import button, keyboard, show
 from bot.i18n import I18n, available_locales
 

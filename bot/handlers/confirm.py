@@ -10,7 +10,7 @@ from telegram import Update
 from bot.domain.placing import Outcome, place_draft, service_of
 from bot.handlers.account import load_catalog, main_menu, panel_down, require_account
 from bot.handlers.context import BotContext
-from bot.handlers.form import ask_next, next_field, prompt
+from bot.handlers.form import STEP_CONFIRM, ask_next, next_field, prompt
 from bot.handlers.texts import choice_label, problem, refusal
 from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, show
 from bot.i18n import I18n
@@ -21,7 +21,6 @@ from bot.store import Draft, DraftState
 
 log = logging.getLogger(__name__)
 
-STEP_CONFIRM = "confirm"
 LIST_PREVIEW = 5
 BALANCE_DEADLINE = 6.0
 
@@ -125,7 +124,9 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
     if catalog is None:
         await retry_buttons(update, context, draft_id, panel_down(t))
         return
-    result = await place_draft(store, linked.client, catalog, draft_id, user_id, currency=linked.account.currency)
+    result = await place_draft(
+        store, linked.client, catalog, draft_id, user_id, currency=linked.account.currency, flow_when_placed=None
+    )
     outcome = result.outcome
     if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED):
         context.deps.accounts.forget_balance(linked)

@@ -18,6 +18,7 @@ from bot.panel.models import Service
 from bot.store import Draft, DraftState
 
 STEP_FIELD = "field"
+STEP_CONFIRM = "confirm"
 CHOICES_PER_ROW = 4
 
 
@@ -41,6 +42,21 @@ def next_field(service: Service, values: dict[str, str]) -> FieldSpec | None:
     return None
 
 
+def field_flow(draft_id: int | None, spec: FieldSpec, *, returning: bool = False) -> dict[str, object]:
+    """The conversation state while `spec` is asked."""
+    return {"step": STEP_FIELD, "draft": draft_id, "field": spec.name, "return": returning}
+
+
+def flow_after(draft_id: int | None, service: Service, values: dict[str, str]) -> dict[str, object]:
+    """The conversation state once `values` are stored: the next field's prompt, or the
+    confirm screen. Written together with the values (one transaction), so that the
+    prompt that follows has nothing left to store."""
+    spec = next_field(service, values)
+    if spec is None:
+        return {"step": STEP_CONFIRM, "draft": draft_id}
+    return field_flow(draft_id, spec)
+
+
 async def start_draft(update: Update, context: BotContext, service_id: int) -> None:
     """"Order" on a service card: a new draft, then its first field."""
     query = update.callback_query
@@ -57,7 +73,9 @@ async def start_draft(update: Update, context: BotContext, service_id: int) -> N
         await show(update, context, context.i18n._("There is no service {id} on this panel. Check the number, or browse with /order.", id=service_id), edit=False)
         return
     assert linked.account.id is not None
-    draft = await context.deps.store.create_draft(context.user.telegram_id, linked.account.id, service.to_dict(), {})
+    draft = await context.deps.store.create_draft(
+        context.user.telegram_id, linked.account.id, service.to_dict(), {}, flow=flow_after(None, service, {})
+    )
     await ask_next(update, context, draft, service)
 
 
@@ -78,10 +96,7 @@ async def prompt(
     *, edit: bool = False, error: str | None = None, returning: bool = False,
 ) -> None:
     t = context.i18n
-    await context.deps.store.set_flow(
-        context.user.telegram_id,
-        {"step": STEP_FIELD, "draft": draft.id, "field": spec.name, "return": returning},
-    )
+    await context.deps.store.set_flow(context.user.telegram_id, field_flow(draft.id, spec, returning=returning))
     index = field_index(service, spec.name)
     lines = []
     if error:
@@ -139,7 +154,9 @@ async def accept(
     # A changed choice can make other fields apply or not (web traffic's keyword/referrer).
     allowed = {f.name for f in form_fields(service, values)}
     values = {k: v for k, v in values.items() if k in allowed}
-    if not await context.deps.store.update_draft_values(draft.id, context.user.telegram_id, values):
+    if not await context.deps.store.update_draft_values(
+        draft.id, context.user.telegram_id, values, flow=flow_after(draft.id, service, values)
+    ):
         await show(update, context, t._("This order can no longer be changed: it was already sent to the panel or cancelled."), edit=False)
         return
     draft.values = values

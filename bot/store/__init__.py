@@ -13,13 +13,14 @@ from bot.store.models import (
     Refill,
     User,
 )
-from bot.store.repo import DraftStateError, Notice, Store, StoreError
+from bot.store.repo import KEEP, DraftStateError, Notice, Store, StoreError
 
 # The newest migration's revision: start-up compares the database with it without
 # importing alembic (tests/test_migrations.py checks it is the migrations' head).
 SCHEMA_HEAD = "0001"
 
 __all__ = [
+    "KEEP",
     "SCHEMA_HEAD",
     "NOTIFICATION_MODES",
     "CatalogSnapshot",

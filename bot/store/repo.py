@@ -6,13 +6,14 @@ import asyncio
 import fcntl
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, func, text, update
+from sqlalchemy import Table, bindparam, func, insert, select as core_select, text, update
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -36,7 +37,35 @@ from bot.store.models import (
     utcnow,
 )
 
-__all__ = ["DraftStateError", "Notice", "Store", "StoreError"]
+__all__ = ["KEEP", "DraftStateError", "Notice", "Store", "StoreError"]
+
+T = TypeVar("T")
+
+# The tables as Core sees them: the paths taken on every update use plain statements
+# built once here (SQLAlchemy caches their compiled form), not ORM sessions.
+_USERS = cast(Table, User.__table__)  # type: ignore[attr-defined]
+_DRAFTS = cast(Table, Draft.__table__)  # type: ignore[attr-defined]
+_ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
+_ACCOUNTS = cast(Table, PanelAccount.__table__)  # type: ignore[attr-defined]
+_USER_BY_ID = core_select(_USERS).where(_USERS.c.telegram_id == bindparam("uid"))
+_DRAFT_BY_ID = core_select(_DRAFTS).where(_DRAFTS.c.id == bindparam("did"))
+_SET_FLOW = (
+    update(_USERS).where(_USERS.c.telegram_id == bindparam("uid")).values(flow=bindparam("flow"), updated_at=bindparam("now"))
+)
+_ACCOUNT_CURRENCY = core_select(_ACCOUNTS.c.currency).where(_ACCOUNTS.c.id == bindparam("aid"))
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
+"""`flow=KEEP` (the default): leave the user's conversation state as it is."""
+
+
+def _draft_of(row: Row[Any]) -> Draft:
+    return Draft(**row._mapping)
 
 _FINISH_STATES = frozenset({DraftState.PLACED, DraftState.UNKNOWN, DraftState.DRAFT, DraftState.FAILED})
 _ORDER_COLUMNS = frozenset(Order.model_fields) - {"id"}
@@ -88,6 +117,13 @@ class Store:
         # change, such as a watcher marking a user blocked, may take to show).
         self._user_ttl = user_cache_seconds
         self._users: dict[int, tuple[float, User]] = {}
+        # Drafts, likewise (write-through, same time bound): each step of the order form
+        # reads its draft. The claim on Confirm never trusts this: it is a conditional
+        # UPDATE in the database.
+        self._drafts: dict[int, tuple[float, dict[str, Any]]] = {}
+        # Whole transactions as plain functions over a Connection: one hand-off to a
+        # worker thread per transaction on a SQLite file, run_sync on PostgreSQL.
+        self._tx = db.transactions(self.engine)
         # SQLite has one write lock; taking turns here is cheaper than its busy-wait
         # sleeps (up to 100 ms each) when this process's writers collide.
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
@@ -112,7 +148,20 @@ class Store:
 
     async def dispose(self) -> None:
         await self.release_locks()
+        self._tx.close()
         await self.engine.dispose()
+
+    @property
+    def sync_engines(self) -> list[Engine]:
+        """Every synchronous engine statements run on (for SQLAlchemy event listeners)."""
+        return self._tx.engines
+
+    async def _run(self, fn: Callable[[Connection], T], *, write: bool = True) -> T:
+        """`fn(connection)` as one transaction, committed if it returns."""
+        if write and self._write_turn is not None:
+            async with self._write_turn:
+                return await self._tx.run(fn, write=True)
+        return await self._tx.run(fn, write=write)
 
     async def schema_revision(self) -> str | None:
         """The alembic revision the database is at; None when it has none (or no tables).
@@ -208,8 +257,12 @@ class Store:
         cached = self._cached_user(telegram_id)
         if cached is not None:
             return cached
-        async with self._read() as s:
-            return self._remember(await s.get(User, telegram_id))
+
+        def read(conn: Connection) -> User | None:
+            row = conn.execute(_USER_BY_ID, {"uid": telegram_id}).first()
+            return User(**row._mapping) if row is not None else None
+
+        return self._remember(await self._run(read, write=False))
 
     async def ensure_user(self, telegram_id: int, telegram_language: str | None = None) -> User:
         """The user's row, created if missing; `telegram_language` is refreshed when given.
@@ -221,36 +274,45 @@ class Store:
         if known is not None and (not telegram_language or known.telegram_language == telegram_language):
             return known
         now = utcnow()
-        async with self.session() as s:
-            await s.exec(
-                self._insert(User)
-                .values(
-                    telegram_id=telegram_id,
-                    telegram_language=telegram_language,
-                    notifications="all",
-                    blocked=False,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["telegram_id"])
+        create = (
+            self._insert(_USERS)
+            .values(
+                telegram_id=telegram_id,
+                telegram_language=telegram_language,
+                notifications="all",
+                blocked=False,
+                created_at=now,
+                updated_at=now,
             )
-            user = (await s.exec(select(User).where(col(User.telegram_id) == telegram_id))).one()
+            .on_conflict_do_nothing(index_elements=["telegram_id"])
+        )
+
+        def write(conn: Connection) -> User:
+            conn.execute(create)
+            user = User(**conn.execute(_USER_BY_ID, {"uid": telegram_id}).one()._mapping)
             if telegram_language and user.telegram_language != telegram_language:
+                conn.execute(
+                    update(_USERS)
+                    .where(_USERS.c.telegram_id == telegram_id)
+                    .values(telegram_language=telegram_language, updated_at=now)
+                )
                 user.telegram_language = telegram_language
-                await s.flush()
+            return user
+
+        user = await self._run(write)
         self._remember(user)
         return user
 
-    async def _update_user(self, telegram_id: int, **values: Any) -> bool:
-        async with self.session() as s:
-            result = await s.exec(
-                update(User).where(col(User.telegram_id) == telegram_id).values({"updated_at": utcnow(), **values})
-            )
-            changed = result.rowcount == 1
+    def _remember_user_values(self, telegram_id: int, values: Mapping[str, Any]) -> None:
         cached = self._cached_user(telegram_id)
         if cached is not None:
             for name, value in values.items():
                 setattr(cached, name, value)  # written through: the cache never leads the database
+
+    async def _update_user(self, telegram_id: int, **values: Any) -> bool:
+        statement = update(_USERS).where(_USERS.c.telegram_id == telegram_id).values({"updated_at": utcnow(), **values})
+        changed = await self._run(lambda conn: conn.execute(statement).rowcount == 1)
+        self._remember_user_values(telegram_id, values)
         return changed
 
     async def set_locale(self, telegram_id: int, locale: str | None) -> bool:
@@ -265,16 +327,22 @@ class Store:
         return await self._update_user(telegram_id, blocked=blocked)
 
     async def set_flow(self, telegram_id: int, flow: dict[str, Any] | None) -> bool:
-        """Replace the conversation state (None clears it). False if the user is unknown."""
-        return await self._update_user(telegram_id, flow=dict(flow) if flow is not None else None)
+        """Replace the conversation state (None clears it). False if the user is unknown.
+        No write when this process already stored exactly that state (it is the only
+        writer of flows: the process that takes updates)."""
+        flow = dict(flow) if flow is not None else None
+        cached = self._cached_user(telegram_id)
+        if cached is not None and cached.flow == flow:
+            return True
+        return await self._update_user(telegram_id, flow=flow)
+
+    def _write_flow(self, conn: Connection, telegram_id: int, flow: dict[str, Any] | None) -> None:
+        """Inside another write: the conversation state goes with it (see set_flow)."""
+        conn.execute(_SET_FLOW, {"uid": telegram_id, "flow": flow, "now": utcnow()})
 
     async def get_flow(self, telegram_id: int) -> dict[str, Any] | None:
-        cached = self._cached_user(telegram_id)
-        if cached is not None:
-            return dict(cached.flow) if cached.flow is not None else None
-        async with self._read() as s:
-            flow = (await s.exec(select(User.flow).where(col(User.telegram_id) == telegram_id))).first()
-            return dict(flow) if flow is not None else None
+        user = await self.get_user(telegram_id)
+        return dict(user.flow) if user is not None and user.flow is not None else None
 
     # --- panel accounts ----------------------------------------------------------------
 
@@ -341,50 +409,113 @@ class Store:
 
     # --- drafts ------------------------------------------------------------------------
 
+    def _cache_draft(self, draft: Draft) -> None:
+        if self._user_ttl > 0 and draft.id is not None:
+            self._drafts[draft.id] = (time.monotonic(), draft.model_dump())
+
+    def _cached_draft_changed(self, draft_id: int, done: bool, **changes: Any) -> None:
+        """After a conditional write: apply what it changed, or, when it changed nothing
+        (the database is not as this process thought), forget the draft."""
+        entry = self._drafts.get(draft_id)
+        if entry is None:
+            return
+        if not done:
+            del self._drafts[draft_id]
+            return
+        entry[1].update(changes)
+
     async def create_draft(
-        self, user_id: int, account_id: int, service: dict[str, Any], values: dict[str, Any] | None = None
+        self, user_id: int, account_id: int, service: dict[str, Any], values: dict[str, Any] | None = None,
+        *, flow: dict[str, Any] | None = KEEP,
     ) -> Draft:
-        """A new editable draft; `service` is a JSON-able snapshot with at least its "id"."""
+        """A new editable draft; `service` is a JSON-able snapshot with at least its "id".
+        `flow`: the user's conversation state, stored in the same transaction, with the
+        new draft's id put in as its "draft"."""
         service_id = service.get("id", service.get("service"))
         if service_id is None:
             raise ValueError("service snapshot needs an 'id'")
-        draft = Draft(
-            user_id=user_id,
-            account_id=account_id,
-            service_id=int(service_id),
-            service=dict(service),
-            values=dict(values or {}),
-        )
-        async with self.session() as s:
-            s.add(draft)
-            await s.flush()
-            await s.refresh(draft)  # hand back what is stored (JSON round trip), not the input
+        now = utcnow()
+        row = {
+            "user_id": user_id,
+            "account_id": account_id,
+            "service_id": int(service_id),
+            "service": dict(service),
+            "values": dict(values or {}),
+            "state": DraftState.DRAFT.value,
+            "order_id": None,
+            "error": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        new_flow = None if flow is KEEP or flow is None else dict(flow)
+
+        def write(conn: Connection) -> Draft:
+            draft_id = conn.execute(insert(_DRAFTS).values(row).returning(_DRAFTS.c.id)).scalar_one()
+            # Hand back what is stored (JSON round trip), not the input.
+            draft = _draft_of(conn.execute(_DRAFT_BY_ID, {"did": draft_id}).one())
+            if flow is not KEEP:
+                if new_flow is not None:
+                    new_flow["draft"] = draft_id
+                self._write_flow(conn, user_id, new_flow)
+            return draft
+
+        draft = await self._run(write)
+        self._cache_draft(draft)
+        if flow is not KEEP:
+            self._remember_user_values(user_id, {"flow": new_flow})
         return draft
 
     async def get_draft(self, draft_id: int, user_id: int) -> Draft | None:
         """The draft, or None when it does not exist or belongs to someone else."""
-        async with self._read() as s:
-            query = select(Draft).where(col(Draft.id) == draft_id, col(Draft.user_id) == user_id)
-            return (await s.exec(query)).first()
+        entry = self._drafts.get(draft_id)
+        if entry is not None and time.monotonic() - entry[0] <= self._user_ttl:
+            stored = entry[1]
+            if stored["user_id"] != user_id:
+                return None
+            return Draft(**{**stored, "values": dict(stored["values"]), "service": dict(stored["service"])})
+
+        def read(conn: Connection) -> Draft | None:
+            row = conn.execute(_DRAFT_BY_ID, {"did": draft_id}).first()
+            return _draft_of(row) if row is not None else None
+
+        draft = await self._run(read, write=False)
+        if draft is None:
+            return None
+        self._cache_draft(draft)
+        return draft if draft.user_id == user_id else None
+
+    async def _change_draft(
+        self, draft_id: int, where: list[Any], changes: dict[str, Any], *,
+        flow_of: int | None = None, flow: dict[str, Any] | None = KEEP,
+    ) -> bool:
+        """One conditional UPDATE of a draft (and the user's flow with it when given)."""
+        statement = update(_DRAFTS).where(_DRAFTS.c.id == draft_id, *where).values(**changes)
+
+        def write(conn: Connection) -> bool:
+            done = conn.execute(statement).rowcount == 1
+            if done and flow is not KEEP and flow_of is not None:
+                self._write_flow(conn, flow_of, flow)
+            return bool(done)
+
+        done = await self._run(write)
+        self._cached_draft_changed(draft_id, done, **changes)
+        if done and flow is not KEEP and flow_of is not None:
+            self._remember_user_values(flow_of, {"flow": flow})
+        return done
 
     async def update_draft_values(
-        self, draft_id: int, user_id: int, values: dict[str, Any], *, service: dict[str, Any] | None = None
+        self, draft_id: int, user_id: int, values: dict[str, Any], *, service: dict[str, Any] | None = None,
+        flow: dict[str, Any] | None = KEEP,
     ) -> bool:
-        """Replace the draft's values (and optionally its service snapshot); only while DRAFT."""
+        """Replace the draft's values (and optionally its service snapshot); only while
+        DRAFT. `flow`: the user's conversation state, stored in the same transaction."""
         changes: dict[str, Any] = {"values": dict(values), "updated_at": utcnow()}
         if service is not None:
             changes["service"] = dict(service)
-        async with self.session() as s:
-            result = await s.exec(
-                update(Draft)
-                .where(
-                    col(Draft.id) == draft_id,
-                    col(Draft.user_id) == user_id,
-                    col(Draft.state) == DraftState.DRAFT.value,
-                )
-                .values(**changes)
-            )
-            return result.rowcount == 1
+        where = [_DRAFTS.c.user_id == user_id, _DRAFTS.c.state == DraftState.DRAFT.value]
+        return await self._change_draft(
+            draft_id, where, changes, flow_of=user_id, flow=dict(flow) if isinstance(flow, dict) else flow
+        )
 
     async def claim_draft(self, draft_id: int, user_id: int) -> bool:
         """DRAFT -> SUBMITTING in one conditional UPDATE: True for exactly one caller.
@@ -393,17 +524,9 @@ class Store:
         each re-checks `state = 'DRAFT'` after the previous one committed, so a second tap,
         a redelivered update or another process finds nothing to claim.
         """
-        async with self.session() as s:
-            result = await s.exec(
-                update(Draft)
-                .where(
-                    col(Draft.id) == draft_id,
-                    col(Draft.user_id) == user_id,
-                    col(Draft.state) == DraftState.DRAFT.value,
-                )
-                .values(state=DraftState.SUBMITTING.value, error=None, updated_at=utcnow())
-            )
-            return result.rowcount == 1
+        where = [_DRAFTS.c.user_id == user_id, _DRAFTS.c.state == DraftState.DRAFT.value]
+        changes = {"state": DraftState.SUBMITTING.value, "error": None, "updated_at": utcnow()}
+        return await self._change_draft(draft_id, where, changes)
 
     async def finish_draft(
         self,
@@ -421,27 +544,14 @@ class Store:
         state = DraftState(state)
         if state not in _FINISH_STATES:
             raise ValueError(f"a submission cannot finish as {state}")
-        async with self.session() as s:
-            result = await s.exec(
-                update(Draft)
-                .where(col(Draft.id) == draft_id, col(Draft.state) == DraftState.SUBMITTING.value)
-                .values(state=state.value, order_id=order_id, error=error, updated_at=utcnow())
-            )
-            return result.rowcount == 1
+        where = [_DRAFTS.c.state == DraftState.SUBMITTING.value]
+        changes = {"state": state.value, "order_id": order_id, "error": error, "updated_at": utcnow()}
+        return await self._change_draft(draft_id, where, changes)
 
     async def abandon_draft(self, draft_id: int, user_id: int) -> bool:
         """DRAFT -> ABANDONED (the user cancelled); a claimed draft is left alone."""
-        async with self.session() as s:
-            result = await s.exec(
-                update(Draft)
-                .where(
-                    col(Draft.id) == draft_id,
-                    col(Draft.user_id) == user_id,
-                    col(Draft.state) == DraftState.DRAFT.value,
-                )
-                .values(state=DraftState.ABANDONED.value, updated_at=utcnow())
-            )
-            return result.rowcount == 1
+        where = [_DRAFTS.c.user_id == user_id, _DRAFTS.c.state == DraftState.DRAFT.value]
+        return await self._change_draft(draft_id, where, {"state": DraftState.ABANDONED.value, "updated_at": utcnow()})
 
     async def unknown_drafts(self, *, limit: int = 100) -> list[Draft]:
         """Drafts whose placement may or may not have reached the panel, newest first."""
@@ -472,7 +582,10 @@ class Store:
                     updated_at=utcnow(),
                 )
             )
-            return int(result.rowcount)
+            count = int(result.rowcount)
+        if count:
+            self._drafts.clear()
+        return count
 
     # --- orders ------------------------------------------------------------------------
 
@@ -493,7 +606,8 @@ class Store:
         return order
 
     async def record_placement(
-        self, draft_id: int, panel_order_id: int, *, from_state: DraftState = DraftState.SUBMITTING, **fields: Any
+        self, draft_id: int, panel_order_id: int, *, from_state: DraftState = DraftState.SUBMITTING,
+        flow: dict[str, Any] | None = KEEP, **fields: Any
     ) -> Order:
         """Draft `from_state` (SUBMITTING, or UNKNOWN when an admin reconciles it) ->
         PLACED and its Order row, in one transaction.
@@ -503,20 +617,19 @@ class Store:
         currency from the account; the order is due for a check now. Any Order column
         given in `fields` overrides. Raises DraftStateError (and stores nothing) unless
         the draft is in `from_state`, and IntegrityError if the account already has that
-        panel order id; if the insert fails the draft keeps its state.
+        panel order id; if the insert fails the draft keeps its state. `flow`: the
+        draft owner's conversation state, stored in the same transaction.
         """
         self._check_order_fields(fields, _ORDER_COLUMNS - {"panel_order_id", "draft_id"})
         now = utcnow()
-        async with self.session() as s:
-            result = await s.exec(
-                update(Draft)
-                .where(col(Draft.id) == draft_id, col(Draft.state) == from_state.value)
-                .values(state=DraftState.PLACED.value, order_id=panel_order_id, error=None, updated_at=now)
-            )
-            if result.rowcount != 1:
+        placed = {"state": DraftState.PLACED.value, "order_id": panel_order_id, "error": None, "updated_at": now}
+        claim = update(_DRAFTS).where(_DRAFTS.c.id == draft_id, _DRAFTS.c.state == from_state.value).values(placed)
+
+        def write(conn: Connection) -> Order:
+            if conn.execute(claim).rowcount != 1:
                 raise DraftStateError(f"draft {draft_id} is not {from_state.value}")
-            draft = (await s.exec(select(Draft).where(col(Draft.id) == draft_id))).one()
-            account = await s.get(PanelAccount, draft.account_id)
+            draft = _draft_of(conn.execute(_DRAFT_BY_ID, {"did": draft_id}).one())
+            currency = conn.execute(_ACCOUNT_CURRENCY, {"aid": draft.account_id}).scalar()
             service = draft.service or {}
             values: dict[str, Any] = {
                 "user_id": draft.user_id,
@@ -525,7 +638,7 @@ class Store:
                 "service_name": str(service.get("name") or ""),
                 "service_type": str(service.get("type") or ""),
                 "fields": dict(draft.values or {}),
-                "currency": account.currency if account is not None else None,
+                "currency": currency,
                 "refill": bool(service.get("refill")),
                 "cancel": bool(service.get("cancel")),
                 "status": "Pending",
@@ -533,10 +646,22 @@ class Store:
             }
             values.update(fields)
             order = Order(panel_order_id=panel_order_id, draft_id=draft_id, **values)
-            s.add(order)
-            await s.flush()
-            await s.refresh(order)
-            return order
+            row = order.model_dump(exclude={"id"})
+            order_id = conn.execute(insert(_ORDERS).values(row).returning(_ORDERS.c.id)).scalar_one()
+            stored = Order(**conn.execute(core_select(_ORDERS).where(_ORDERS.c.id == order_id)).one()._mapping)
+            if flow is not KEEP:
+                self._write_flow(conn, draft.user_id, flow)
+            return stored
+
+        try:
+            order = await self._run(write)
+        except BaseException:
+            self._drafts.pop(draft_id, None)
+            raise
+        self._cached_draft_changed(draft_id, True, **placed)
+        if flow is not KEEP:
+            self._remember_user_values(order.user_id, {"flow": flow})
+        return order
 
     async def get_order(self, user_id: int, panel_order_id: int) -> Order | None:
         """The user's order with that panel id (the newest, should two panels share ids)."""

@@ -72,11 +72,11 @@ from sqlalchemy import event  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application  # noqa: E402
 
-from bot.app import build_application  # noqa: E402
+from bot.app import build_application, make_store  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.domain.panels import Panels  # noqa: E402
 from bot.fakegram import FakeRequest, FakeTelegram, FakeUser  # noqa: E402
-from bot.store import KeyBox, Store  # noqa: E402
+from bot.store import Store  # noqa: E402
 from bot.store.db import make_engine  # noqa: E402
 
 TARGET_UPDATES_PER_SECOND = 300.0
@@ -225,19 +225,17 @@ class Bench:
         """Engine events: count transactions and statements, time how long writing
         transactions run (begin to commit: on SQLite the database is locked meanwhile)
         and, on SQLite, how long BEGIN IMMEDIATE waits for that lock."""
-        engine = self.store.engine.sync_engine
+        engines = self.store.sync_engines
         fresh: dict[int, bool] = {}
         writing: dict[int, bool] = {}
         began: dict[int, float] = {}
         lock_asked: dict[int, float] = {}
 
-        @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
             self.db["tx"] += 1
             fresh[id(connection)] = True
             began[id(connection)] = time.perf_counter()
 
-        @event.listens_for(engine, "before_cursor_execute")
         def _execute(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
             head = statement.lstrip()[:16].upper()
             if head.startswith("BEGIN IMMEDIATE"):
@@ -249,7 +247,6 @@ class Bench:
                 self.db["write tx"] += 1
                 writing[id(connection)] = True
 
-        @event.listens_for(engine, "after_cursor_execute")
         def _executed(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
             asked = lock_asked.pop(id(connection), None)
             if asked is not None:
@@ -261,8 +258,12 @@ class Bench:
             if writing.pop(id(connection), False) and start is not None:
                 self.write_tx_ms.append((time.perf_counter() - start) * 1000.0)
 
-        event.listen(engine, "commit", _end)
-        event.listen(engine, "rollback", _end)
+        for engine in engines:
+            event.listen(engine, "begin", _begin)
+            event.listen(engine, "before_cursor_execute", _execute)
+            event.listen(engine, "after_cursor_execute", _executed)
+            event.listen(engine, "commit", _end)
+            event.listen(engine, "rollback", _end)
 
     async def handle(self, update: Update) -> float:
         started = time.perf_counter()
@@ -310,7 +311,7 @@ async def start_bot(panel_url: str, db_url: str, schema: str | None, *, jobs: bo
         require_token=False, telegram_token=TOKEN, telegram_api_url="http://127.0.0.1:9/tg",
         panel_url=panel_url, database_url=db_url, secret_key=SECRET,
     )
-    store = Store(db_url, keybox=KeyBox(SECRET), schema=schema)
+    store = make_store(settings, schema=schema)  # as production builds it (caches included)
     panels = Panels(panel_url)  # the production client settings and catalog TTL
     fake = FakeTelegram(TOKEN)
     app = build_application(
