@@ -23,6 +23,8 @@ from bot.handlers.notify import Sender
 from bot.i18n import I18n, available_locales
 from bot.logs import redact_in_logs
 from bot.store import SCHEMA_HEAD, KeyBox, Store
+from bot.runtime import settle_long_lived, use_fast_event_loop
+from bot.updates import PerUserUpdates
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,12 @@ def make_store(settings: Settings, *, database_url: str | None = None, schema: s
                  user_cache_seconds=USER_CACHE_SECONDS)
 
 
+def make_panels(settings: Settings) -> Panels:
+    """The panel side as the bot runs it: each new catalog is settled out of the garbage
+    collector's way (bot/runtime.py)."""
+    return Panels(settings.panel_url, on_catalog=settle_long_lived)
+
+
 def build_application(
     settings: Settings,
     *,
@@ -57,7 +65,7 @@ def build_application(
     redact_in_logs(settings.telegram_token)
     if store is None:
         store = make_store(settings)
-    panels = panels or Panels(settings.panel_url)
+    panels = panels or make_panels(settings)
     accounts = Accounts(store, panels, team_key=settings.panel_key)
     watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds)
     sender = Sender(store, default_locale=settings.default_locale)
@@ -94,6 +102,8 @@ def build_application(
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
+        # Users at once, each user's updates in order (see bot/updates.py).
+        .concurrent_updates(PerUserUpdates())
     )
     if rate_limiter:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
@@ -168,6 +178,7 @@ def run(argv: list[str]) -> int:
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
+    use_fast_event_loop()
     application = build_application(settings, take_updates=True)
     log.info("starting: panel %s, team mode %s, %s", settings.panel_url, settings.team_mode,
              "webhook" if settings.webhook_url else "long polling")

@@ -10,6 +10,7 @@ import sys
 
 from telegram.ext import AIORateLimiter, ExtBot
 
+from bot import runtime
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
@@ -91,7 +92,7 @@ def main(argv: list[str]) -> int:
     from bot.app import SchemaOutOfDate
 
     try:
-        asyncio.run(run())
+        runtime.run(run())
     except SchemaOutOfDate as error:
         print(f"Not starting: {error}", file=sys.stderr)
         return 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ class Panels:
         http: httpx.AsyncClient | None = None,
         catalog_ttl: float = 600.0,
         client_options: dict[str, Any] | None = None,
+        on_catalog: Callable[[Catalog], None] | None = None,
     ) -> None:
         self.url = url
         self._own_http = http is None
@@ -33,7 +35,7 @@ class Panels:
             follow_redirects=False,
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         )
-        self.catalogs = CatalogCache(ttl=catalog_ttl)
+        self.catalogs = CatalogCache(ttl=catalog_ttl, on_load=on_catalog)
         self._options = client_options or {}
         self._clients: dict[str, PanelClient] = {}
 

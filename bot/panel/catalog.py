@@ -516,8 +516,10 @@ class CatalogCache:
         clock: Callable[[], float] = time.monotonic,
         *,
         retry_after: float = 60.0,
+        on_load: Callable[[Catalog], None] | None = None,
     ) -> None:
         self._ttl = ttl
+        self._on_load = on_load  # called with each newly fetched catalog
         self._clock = clock
         self._retry_after = retry_after
         self._entries: dict[str, _Entry] = {}
@@ -573,6 +575,8 @@ class CatalogCache:
             now = self._clock()
             self._entries[panel_id] = _Entry(catalog, now, now + self._ttl)
             self._errors.pop(panel_id, None)
+            if self._on_load is not None:
+                self._on_load(catalog)
             return catalog
 
     def invalidate(self, panel_id: str) -> None:

@@ -72,7 +72,8 @@ from sqlalchemy import event  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application  # noqa: E402
 
-from bot.app import build_application, make_store  # noqa: E402
+from bot import runtime  # noqa: E402
+from bot.app import build_application, make_panels, make_store  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.domain.panels import Panels  # noqa: E402
 from bot.fakegram import FakeRequest, FakeTelegram, FakeUser  # noqa: E402
@@ -266,8 +267,11 @@ class Bench:
             event.listen(engine, "rollback", _end)
 
     async def handle(self, update: Update) -> float:
+        """Hand the update in as PTB's update fetcher does (through the bot's update
+        processor: its limit on updates in hand, one user's updates in order) and time it
+        until handled."""
         started = time.perf_counter()
-        await self.app.process_update(update)
+        await self.app.update_processor.process_update(update, self.app.process_update(update))
         return (time.perf_counter() - started) * 1000.0
 
     def trim_fake(self) -> int:
@@ -312,7 +316,7 @@ async def start_bot(panel_url: str, db_url: str, schema: str | None, *, jobs: bo
         panel_url=panel_url, database_url=db_url, secret_key=SECRET,
     )
     store = make_store(settings, schema=schema)  # as production builds it (caches included)
-    panels = Panels(panel_url)  # the production client settings and catalog TTL
+    panels = make_panels(settings)  # as production: client settings, catalog TTL, settled catalogs
     fake = FakeTelegram(TOKEN)
     app = build_application(
         settings, store=store, panels=panels,
@@ -567,7 +571,7 @@ async def run(args: argparse.Namespace) -> int:
             where = f"SQLite file in {work} ({filesystem_of(work)})"
         print(f"users {args.users}, catalog {sandbox.services:,} services, panel keys {args.keys}, "
               f"rounds {args.rounds}, think {args.think:g} s{', jobs running' if args.jobs else ''}; {where}; "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; event loop {runtime.event_loop_name()}")
         print(f"ordering Default services without drip-feed: {', '.join(str(s) for s, _ in choices[:8])}"
               f"{' …' if len(choices) > 8 else ''}")
         print(f"targets: >= {TARGET_UPDATES_PER_SECOND:.0f} updates/s, p99 < {TARGET_P99_MS:.0f} ms, "
@@ -717,7 +721,7 @@ def main() -> int:
         return 0
     if args.users < 1 or args.rounds < 1 or args.keys < 1 or args.services < 100 or args.think < 0:
         parser.error("--users, --rounds and --keys must be >= 1, --services >= 100, --think >= 0")
-    return asyncio.run(run(args))
+    return runtime.run(run(args))  # the event loop the bot runs on
 
 
 if __name__ == "__main__":
