@@ -31,6 +31,24 @@ def test_a_bucket_allows_a_burst_then_about_one_a_second() -> None:
     assert limit.allow(1) and not limit.allow(1)
 
 
+def test_buckets_of_users_gone_quiet_are_forgotten_but_a_flooding_user_stays_limited() -> None:
+    clock = Clock()
+    limit = RateLimit(rate=1.0, burst=3, clock=clock)
+    for _ in range(4):
+        limit.allow(42)  # a flood: the bucket is empty
+    for user in range(2000):  # many users within 0.2 s: every bucket is still in use
+        clock.now += 0.0001
+        limit.allow(100_000 + user)
+    assert len(limit) == 2001
+    assert not limit.allow(42)  # sweeping never lets a flooder off
+    clock.now += 10.0  # all of them have refilled
+    for user in range(2000):
+        clock.now += 0.0001
+        limit.allow(200_000 + user)
+    assert len(limit) == 2000  # only the new ones: the quiet ones were dropped
+    assert limit.allow(200_000) and limit.allow(200_000) and not limit.allow(200_000)
+
+
 async def test_a_flood_of_messages_gets_one_clear_reply_and_nothing_is_lost(tmp_path: Path) -> None:
     async with world(tmp_path, flood_limits=True) as bot:
         ann = await bot.linked_user()

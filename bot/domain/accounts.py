@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from bot.domain.panels import Panels
 from bot.panel.client import PanelClient
 from bot.panel.models import Balance
+from bot.recent import Recent
 from bot.store import PanelAccount, Store
 
 MIN_KEY_LENGTH = 8
 MAX_KEY_LENGTH = 200
+BALANCE_MAX_AGE = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +35,8 @@ class Accounts:
         # Which account a user orders with is read on most updates; it changes only
         # through `link` (here) or a watcher pausing a key (bounded by the expiry).
         self.cache_seconds = cache_seconds
-        self._linked: dict[int, tuple[float, Linked]] = {}
-        self._balances: dict[int, tuple[float, Balance]] = {}
+        self._linked: Recent[int, Linked] = Recent(cache_seconds)
+        self._balances: Recent[int, tuple[float, Balance]] = Recent(BALANCE_MAX_AGE)
 
     @property
     def team_mode(self) -> bool:
@@ -46,15 +48,15 @@ class Accounts:
             await self.store.link_account(None, self.panels.url, self.team_key, None)
 
     async def linked(self, user_id: int) -> Linked | None:
-        entry = self._linked.get(user_id)
-        if entry is not None and time.monotonic() - entry[0] < self.cache_seconds:
-            return entry[1]
+        known = self._linked.get(user_id)
+        if known is not None:
+            return known
         found = await self._load(user_id)
         if found is not None:
-            self._linked[user_id] = (time.monotonic(), found)
+            self._linked.put(user_id, found)
         return found
 
-    async def recent_balance(self, linked: Linked, *, max_age: float = 20.0) -> Balance:
+    async def recent_balance(self, linked: Linked, *, max_age: float = BALANCE_MAX_AGE) -> Balance:
         """A balance at most `max_age` seconds old: the confirm screen shows one on every
         draft, and a live call there costs the panel (and the user) a round trip each."""
         assert linked.account.id is not None
@@ -62,13 +64,13 @@ class Accounts:
         if entry is not None and time.monotonic() - entry[0] < max_age:
             return entry[1]
         balance = await linked.client.balance()
-        self._balances[linked.account.id] = (time.monotonic(), balance)
+        self._balances.put(linked.account.id, (time.monotonic(), balance))
         return balance
 
     def forget_balance(self, linked: Linked) -> None:
         """After an order the balance moved: the next confirm screen asks again."""
         if linked.account.id is not None:
-            self._balances.pop(linked.account.id, None)
+            self._balances.pop(linked.account.id)
 
     async def _load(self, user_id: int) -> Linked | None:
         owner = None if self.team_mode else user_id
@@ -90,5 +92,5 @@ class Accounts:
         key = key.strip()
         balance = await self.panels.client(key).balance()
         account = await self.store.link_account(user_id, self.panels.url, key, balance.currency or None)
-        self._linked.pop(user_id, None)
+        self._linked.pop(user_id)
         return account, balance

@@ -8,6 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+SWEEP_ABOVE = 1024
+
+
 @dataclass(slots=True)
 class _Bucket:
     tokens: float
@@ -23,11 +26,27 @@ class RateLimit:
         self.burst = burst
         self.clock = clock
         self._buckets: dict[int, _Bucket] = {}
+        self._sweep_at = 0.0
+
+    def __len__(self) -> int:
+        """Users with a bucket in memory (a full bucket is forgotten in time)."""
+        return len(self._buckets)
+
+    def _sweep(self, now: float) -> None:
+        """Forget buckets that have filled up again: a full bucket is what a new user
+        gets, so memory stays with the users active lately, not all users ever."""
+        refill = self.burst / self.rate if self.rate > 0 else float("inf")
+        self._buckets = {
+            user: bucket for user, bucket in self._buckets.items() if now - bucket.updated < refill
+        }
+        self._sweep_at = now + min(refill, 3600.0)
 
     def allow(self, user_id: int) -> bool:
         now = self.clock()
         bucket = self._buckets.get(user_id)
         if bucket is None:
+            if len(self._buckets) > SWEEP_ABOVE and now >= self._sweep_at:
+                self._sweep(now)
             bucket = self._buckets[user_id] = _Bucket(float(self.burst), now)
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now

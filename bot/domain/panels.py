@@ -12,6 +12,14 @@ from bot.panel.catalog import Catalog, CatalogCache
 from bot.panel.client import PanelClient
 
 
+# Requests in flight to the panel at once; more wait for a free connection. Kept small
+# on purpose: httpcore's pool looks at every connection it holds on every request (a
+# readability check each), so the CPU a request costs grows with the pool; at 50
+# connections a request cost over twice what it does at 16 (tests/bench/bench_bot.py).
+# Idle connections are all kept, so that a burst does not open and close connections.
+PANEL_CONNECTIONS = 16
+
+
 def fingerprint(url: str, key: str) -> str:
     """Identifies an account without holding its key (cache and lookup keys)."""
     return hashlib.sha256(f"{url}\n{key}".encode()).hexdigest()
@@ -33,7 +41,7 @@ class Panels:
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=PANEL_CONNECTIONS, max_keepalive_connections=PANEL_CONNECTIONS),
         )
         self.catalogs = CatalogCache(ttl=catalog_ttl, on_load=on_catalog)
         self._options = client_options or {}

@@ -63,6 +63,16 @@ CHAT_ACTIONS = frozenset(
 _TRIM = " \t\r\n"
 
 
+
+def json_copy(value: Any) -> Any:
+    """A copy of JSON-shaped data (dicts, lists, scalars): what deepcopy gives, at a
+    fraction of its cost, for the fake's every message."""
+    if isinstance(value, dict):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_copy(item) for item in value]
+    return value
+
 class ApiError(Exception):
     """A Bot API error reply; FakeTelegram turns it into ``{"ok": false, ...}``."""
 
@@ -148,18 +158,18 @@ class FakeMessage:
     def to_api(self, *, with_reply: FakeMessage | None = None) -> JSONDict:
         data: JSONDict = {
             "message_id": self.message_id,
-            "from": copy.deepcopy(self.sender),
-            "chat": copy.deepcopy(self.chat),
+            "from": json_copy(self.sender),
+            "chat": json_copy(self.chat),
             "date": self.date,
             "text": self.text,
         }
         if self.entities:
-            data["entities"] = copy.deepcopy(self.entities)
+            data["entities"] = json_copy(self.entities)
         if self.edit_date is not None:
             data["edit_date"] = self.edit_date
         # Telegram only echoes inline keyboards back in Message objects.
         if self.reply_markup and "inline_keyboard" in self.reply_markup:
-            data["reply_markup"] = copy.deepcopy(self.reply_markup)
+            data["reply_markup"] = json_copy(self.reply_markup)
         if with_reply is not None:
             data["reply_to_message"] = with_reply.to_api()
         return data
@@ -629,7 +639,8 @@ class FakeTelegram:
                     text = button if isinstance(button, str) else button.get("text", "")
                     if not text:
                         raise ApiError.bad_request("BUTTON_TEXT_EMPTY")
-        return copy.deepcopy(markup)
+        copied: JSONDict = json_copy(markup)
+        return copied
 
     def _validate_inline_keyboard(self, markup: JSONDict) -> None:
         rows = markup.get("inline_keyboard")
@@ -795,8 +806,8 @@ class FakeTelegram:
         message.history.append(
             {
                 "text": message.text,
-                "entities": copy.deepcopy(message.entities),
-                "reply_markup": copy.deepcopy(message.reply_markup),
+                "entities": json_copy(message.entities),
+                "reply_markup": json_copy(message.reply_markup),
                 "raw_text": message.raw_text,
                 "edit_date": message.edit_date,
             }

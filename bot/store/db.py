@@ -213,7 +213,7 @@ class SQLiteThreads(Transactions):
     writers, busy timeout) as the async engine, which migrations and the watcher use.
     """
 
-    def __init__(self, engine: AsyncEngine, *, workers: int = 4) -> None:
+    def __init__(self, engine: AsyncEngine, *, workers: int = 2) -> None:
         super().__init__(engine)
         url = engine.url.set(drivername="sqlite+pysqlite")
         self._sync = create_engine(

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from bot.recent import Recent
 from bot.store import db
 from bot.store.crypto import KeyBox
 from bot.store.models import (
@@ -90,6 +91,9 @@ KEEP: Any = _Keep()
 def _draft_of(row: Row[Any]) -> Draft:
     return Draft(**row._mapping)
 
+# Drafts in these states change no more (but for an admin's reconciliation of UNKNOWN).
+_SETTLED_STATES = frozenset({DraftState.PLACED.value, DraftState.UNKNOWN.value, DraftState.FAILED.value,
+                             DraftState.ABANDONED.value})
 _FINISH_STATES = frozenset({DraftState.PLACED, DraftState.UNKNOWN, DraftState.DRAFT, DraftState.FAILED})
 _ORDER_COLUMNS = frozenset(Order.model_fields) - {"id"}
 _ORDER_MUTABLE = _ORDER_COLUMNS - {"account_id", "panel_order_id", "user_id", "draft_id", "created_at"}
@@ -138,12 +142,11 @@ class Store:
         # Users read on every update: the process that takes updates keeps them for a
         # while (write-through; `user_cache_seconds` bounds what another process's
         # change, such as a watcher marking a user blocked, may take to show).
-        self._user_ttl = user_cache_seconds
-        self._users: dict[int, tuple[float, User]] = {}
+        self._users: Recent[int, User] = Recent(user_cache_seconds)
         # Drafts, likewise (write-through, same time bound): each step of the order form
         # reads its draft. The claim on Confirm never trusts this: it is a conditional
         # UPDATE in the database.
-        self._drafts: dict[int, tuple[float, dict[str, Any]]] = {}
+        self._drafts: Recent[int, dict[str, Any]] = Recent(user_cache_seconds)
         # Whole transactions as plain functions over a Connection: one hand-off to a
         # worker thread per transaction on a SQLite file, run_sync on PostgreSQL.
         self._tx = db.transactions(self.engine)
@@ -266,14 +269,11 @@ class Store:
     # --- users -------------------------------------------------------------------------
 
     def _cached_user(self, telegram_id: int) -> User | None:
-        entry = self._users.get(telegram_id)
-        if entry is None or time.monotonic() - entry[0] > self._user_ttl:
-            return None
-        return entry[1]
+        return self._users.get(telegram_id)
 
     def _remember(self, user: User | None) -> User | None:
-        if user is not None and self._user_ttl > 0:
-            self._users[user.telegram_id] = (time.monotonic(), user)
+        if user is not None:
+            self._users.put(user.telegram_id, user)
         return user
 
     async def get_user(self, telegram_id: int) -> User | None:
@@ -433,19 +433,20 @@ class Store:
     # --- drafts ------------------------------------------------------------------------
 
     def _cache_draft(self, draft: Draft) -> None:
-        if self._user_ttl > 0 and draft.id is not None:
-            self._drafts[draft.id] = (time.monotonic(), draft.model_dump())
+        if draft.id is not None:
+            self._drafts.put(draft.id, draft.model_dump())
 
     def _cached_draft_changed(self, draft_id: int, done: bool, **changes: Any) -> None:
         """After a conditional write: apply what it changed, or, when it changed nothing
-        (the database is not as this process thought), forget the draft."""
-        entry = self._drafts.get(draft_id)
-        if entry is None:
+        (the database is not as this process thought), forget the draft. A draft that
+        left DRAFT for good is forgotten too: nobody edits it any more."""
+        stored = self._drafts.get(draft_id)
+        if stored is None:
             return
-        if not done:
-            del self._drafts[draft_id]
+        if not done or changes.get("state", DraftState.DRAFT.value) in _SETTLED_STATES:
+            self._drafts.pop(draft_id)
             return
-        entry[1].update(changes)
+        stored.update(changes)
 
     async def create_draft(
         self, user_id: int, account_id: int, service: dict[str, Any], values: dict[str, Any] | None = None,
@@ -489,9 +490,8 @@ class Store:
 
     async def get_draft(self, draft_id: int, user_id: int) -> Draft | None:
         """The draft, or None when it does not exist or belongs to someone else."""
-        entry = self._drafts.get(draft_id)
-        if entry is not None and time.monotonic() - entry[0] <= self._user_ttl:
-            stored = entry[1]
+        stored = self._drafts.get(draft_id)
+        if stored is not None:
             if stored["user_id"] != user_id:
                 return None
             return Draft(**{**stored, "values": dict(stored["values"]), "service": dict(stored["service"])})
@@ -681,7 +681,7 @@ class Store:
         try:
             order = await self._run(write)
         except BaseException:
-            self._drafts.pop(draft_id, None)
+            self._drafts.pop(draft_id)
             raise
         self._cached_draft_changed(draft_id, True, **placed)
         if flow is not KEEP:
