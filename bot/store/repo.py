@@ -182,12 +182,25 @@ class Store:
         """Every synchronous engine statements run on (for SQLAlchemy event listeners)."""
         return self._tx.engines
 
-    async def _run(self, fn: Callable[[Connection], T], *, write: bool = True) -> T:
-        """`fn(connection)` as one transaction, committed if it returns."""
-        if write and self._write_turn is not None:
-            async with self._write_turn:
-                return await self._tx.run(fn, write=True)
-        return await self._tx.run(fn, write=write)
+    async def _run(
+        self, fn: Callable[[Connection], T], *, write: bool = True,
+        user: int | None = None, draft: int | None = None,
+    ) -> T:
+        """`fn(connection)` as one transaction, committed if it returns. `user` / `draft`:
+        the cached rows the write changes. If the caller is cancelled or the write fails,
+        the transaction may still have committed (a worker thread finishes it), so those
+        are forgotten: the next read goes to the database."""
+        try:
+            if write and self._write_turn is not None:
+                async with self._write_turn:
+                    return await self._tx.run(fn, write=True)
+            return await self._tx.run(fn, write=write)
+        except BaseException:
+            if user is not None:
+                self._users.pop(user)
+            if draft is not None:
+                self._drafts.pop(draft)
+            raise
 
     async def schema_revision(self) -> str | None:
         """The alembic revision the database is at; None when it has none (or no tables).
@@ -322,7 +335,7 @@ class Store:
                 user.telegram_language = telegram_language
             return user
 
-        user = await self._run(write)
+        user = await self._run(write, user=telegram_id)
         self._remember(user)
         return user
 
@@ -334,7 +347,7 @@ class Store:
 
     async def _update_user(self, telegram_id: int, **values: Any) -> bool:
         statement = update(_USERS).where(_USERS.c.telegram_id == telegram_id).values({"updated_at": utcnow(), **values})
-        changed = await self._run(lambda conn: conn.execute(statement).rowcount == 1)
+        changed = await self._run(lambda conn: conn.execute(statement).rowcount == 1, user=telegram_id)
         self._remember_user_values(telegram_id, values)
         return changed
 
@@ -482,7 +495,7 @@ class Store:
                 self._write_flow(conn, user_id, new_flow)
             return draft
 
-        draft = await self._run(write)
+        draft = await self._run(write, user=user_id if flow is not KEEP else None)
         self._cache_draft(draft)
         if flow is not KEEP:
             self._remember_user_values(user_id, {"flow": new_flow})
@@ -521,7 +534,7 @@ class Store:
                 self._write_flow(conn, user_id, flow)
             return bool(done)
 
-        done = await self._run(write)
+        done = await self._run(write, user=user_id if flow is not KEEP else None, draft=draft_id)
         self._cached_draft_changed(draft_id, done, **changes)
         if done and flow is not KEEP and user_id is not None:
             self._remember_user_values(user_id, {"flow": flow})
@@ -678,10 +691,13 @@ class Store:
                 self._write_flow(conn, draft.user_id, flow)
             return stored
 
+        known = self._drafts.get(draft_id)
+        owner = known["user_id"] if known is not None else None
         try:
-            order = await self._run(write)
+            order = await self._run(write, user=owner if flow is not KEEP else None, draft=draft_id)
         except BaseException:
-            self._drafts.pop(draft_id)
+            if flow is not KEEP and owner is None:
+                self._users.clear()  # whose flow it may have written is not known here
             raise
         self._cached_draft_changed(draft_id, True, **placed)
         if flow is not KEEP:
