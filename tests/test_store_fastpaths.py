@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +20,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.engine import Connection
 
 from bot.store import KEEP, DraftState, DraftStateError, KeyBox, Store, User
-from bot.store.db import SQLiteThreads, Transactions, make_engine
+from bot.store.db import SQLiteFile, Transactions, make_engine
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 PANEL = "https://panel.example/api/v2"
@@ -240,9 +241,9 @@ async def test_a_transaction_function_that_raises_is_rolled_back(backend: Backen
 @pytest.mark.parametrize(
     ("url", "kind"),
     [
-        ("sqlite+aiosqlite:///{tmp}/a.db", SQLiteThreads),
-        ("sqlite:///{tmp}/b.db", SQLiteThreads),
-        ("{tmp}/c.db", SQLiteThreads),  # a bare path is a SQLite file
+        ("sqlite+aiosqlite:///{tmp}/a.db", SQLiteFile),
+        ("sqlite:///{tmp}/b.db", SQLiteFile),
+        ("{tmp}/c.db", SQLiteFile),  # a bare path is a SQLite file
         ("sqlite+aiosqlite:///:memory:", Transactions),
         ("sqlite://", Transactions),
         ("postgres://user:secret@127.0.0.1:1/nothing", Transactions),  # never connects
@@ -253,7 +254,7 @@ async def test_how_transactions_run_follows_the_database(tmp_path: Path, url: st
     try:
         assert type(store._tx) is kind
         assert store.sync_engines[0] is store.engine.sync_engine
-        assert len(store.sync_engines) == (2 if kind is SQLiteThreads else 1)
+        assert len(store.sync_engines) == (3 if kind is SQLiteFile else 1)
         if store.dialect == "sqlite":  # and it works
             await store.create_all()
             await store.ensure_user(USER, "en")
@@ -305,29 +306,53 @@ async def test_record_placement_stores_the_order_once(backend: Backend) -> None:
     assert await fresh.get_flow(USER) == {**FLOW, "draft": draft_id} == await store.get_flow(USER)
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # worker threads: a SQLite file
-async def test_a_cancelled_write_leaves_the_user_cache_behind_the_database(backend: Backend) -> None:
+@contextmanager
+def _write_lock_held_elsewhere(path: Path) -> Iterator[None]:
+    """Another process's writer: holds the SQLite file's write lock until the block ends."""
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a SQLite file
+async def test_a_locked_database_never_blocks_the_event_loop(backend: Backend, tmp_path: Path) -> None:
+    store = await backend.open(cache=30.0)
+    await store.ensure_user(USER, "en")
+    with _write_lock_held_elsewhere(tmp_path / "bot.db"):
+        write = asyncio.create_task(store.set_flow(USER, {"step": "waited"}))
+        ticks = 0
+        for _ in range(20):  # the loop keeps turning while the write waits on its thread
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done()
+        assert ticks == 20
+    assert await asyncio.wait_for(write, 10)
+    assert isinstance(store._tx, SQLiteFile) and store._tx.waited == 1
+    assert await (await backend.open()).get_flow(USER) == {"step": "waited"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a SQLite file
+async def test_a_cancelled_write_forgets_the_cached_user(backend: Backend, tmp_path: Path) -> None:
     store = await backend.open(cache=30.0)
     await store.ensure_user(USER, "en")
     assert await store.set_flow(USER, {"step": "old"})
-    in_update, release, committed = threading.Event(), threading.Event(), threading.Event()
-
-    def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("UPDATE users"):
-            in_update.set()
-            release.wait(10)
-
-    engine = store.sync_engines[-1]  # the worker threads' engine
-    event.listen(engine, "before_cursor_execute", hold)
-    event.listen(engine, "commit", lambda _conn: committed.set())
-    task = asyncio.create_task(store.set_flow(USER, {"step": "new"}))
-    assert await asyncio.to_thread(in_update.wait, 10)
-    task.cancel()  # e.g. at shutdown; the transaction itself still runs to its end
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    release.set()
-    assert await asyncio.to_thread(committed.wait, 10)
-    assert await (await backend.open()).get_flow(USER) == {"step": "new"}
-    assert await store.set_flow(USER, {"step": "old"})  # the user goes back a step
-    # The interrupted write forgot the cached user, so going back is written, not skipped.
-    assert await (await backend.open()).get_flow(USER) == {"step": "old"}
+    with _write_lock_held_elsewhere(tmp_path / "bot.db"):
+        task = asyncio.create_task(store.set_flow(USER, {"step": "new"}))
+        await asyncio.sleep(0.05)  # it found the database locked and waits on a worker thread
+        task.cancel()  # e.g. at shutdown; the transaction itself still runs to its end
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    fresh = await backend.open()
+    for _ in range(100):  # the worker thread commits once the lock is free
+        if await fresh.get_flow(USER) == {"step": "new"}:
+            break
+        await asyncio.sleep(0.02)
+    assert await fresh.get_flow(USER) == {"step": "new"}
+    # The interrupted write forgot the cached user, so going back a step is written,
+    # not skipped as "already stored".
+    assert await store.set_flow(USER, {"step": "old"})
+    assert await fresh.get_flow(USER) == {"step": "old"}

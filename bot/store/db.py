@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,7 +23,7 @@ from bot.store.models import metadata
 
 __all__ = [
     "READ_ONLY",
-    "SQLiteThreads",
+    "SQLiteFile",
     "Transactions",
     "create_all",
     "drop_all",
@@ -203,50 +204,81 @@ class Transactions:
         """Nothing of its own to release (the async engine is disposed by its owner)."""
 
 
-class SQLiteThreads(Transactions):
-    """A SQLite file through the standard `sqlite3` driver on a few worker threads: a
-    whole transaction is one hand-off to a thread and back.
+class SQLiteFile(Transactions):
+    """A SQLite file through the standard `sqlite3` driver, a whole transaction at a time:
+    run right away on the event loop when the database is free, on a worker thread when
+    another process holds its write lock.
 
-    aiosqlite hands every driver call (cursor, execute, fetch, commit...) to its thread
-    and back, about twenty per transaction; at one or two transactions per update that
-    was most of the bot's CPU. Same file, same locking settings (WAL, BEGIN IMMEDIATE for
-    writers, busy timeout) as the async engine, which migrations and the watcher use.
+    Why not aiosqlite here: it hands every driver call (cursor, execute, fetch, commit)
+    to its thread and back, about twenty hand-offs per transaction, and at one or two
+    transactions per update that was most of the bot's CPU; a thread per transaction
+    still cost the loop a wake-up and the GIL a tug of war. A transaction of the bot is
+    a few statements on a small database: microseconds, plus one fsync at commit.
+
+    The loop must never wait for a lock, though: the quick engine has no busy timeout,
+    so a transaction that finds the database locked (by a watcher process, say) fails at
+    its first statement, `BEGIN IMMEDIATE`, before doing anything, and is run again on a
+    worker thread with the patient engine, which waits up to SQLITE_BUSY_SECONDS.
+    Same file and same settings (WAL, BEGIN IMMEDIATE for writers) as the async engine,
+    which migrations, the admin tools and the watcher use.
     """
 
     def __init__(self, engine: AsyncEngine, *, workers: int = 2) -> None:
         super().__init__(engine)
         url = engine.url.set(drivername="sqlite+pysqlite")
-        self._sync = create_engine(
-            url,
-            json_serializer=json_dumps,
-            connect_args={"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False},
-            pool_size=workers,
-            max_overflow=0,
-        )
-        _configure_sqlite(self._sync, is_file=True)
-        self._sync_reader = self._sync.execution_options(**{READ_ONLY: True})
+
+        def sqlite_engine(busy_seconds: float, pool_size: int) -> Engine:
+            made = create_engine(
+                url,
+                json_serializer=json_dumps,
+                connect_args={"timeout": busy_seconds, "check_same_thread": False},
+                pool_size=pool_size,
+                max_overflow=0,
+            )
+            _configure_sqlite(made, is_file=True)
+            return made
+
+        self._quick = sqlite_engine(0.0, 1)  # only the loop's thread uses it, one transaction at a time
+        self._patient = sqlite_engine(SQLITE_BUSY_SECONDS, workers)
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="store")
+        self.waited = 0  # transactions that found the database locked and went to a thread
 
     @property
     def engines(self) -> list[Engine]:
-        return [self._engine.sync_engine, self._sync]
+        return [self._engine.sync_engine, self._quick, self._patient]
 
-    def _transaction(self, fn: Callable[[Connection], T], write: bool) -> T:
-        with (self._sync if write else self._sync_reader).begin() as connection:
+    @staticmethod
+    def _transaction(engine: Engine, fn: Callable[[Connection], T], write: bool) -> T:
+        with (engine if write else engine.execution_options(**{READ_ONLY: True})).begin() as connection:
             return fn(connection)
 
     async def run(self, fn: Callable[[Connection], T], *, write: bool) -> T:
+        try:
+            return self._transaction(self._quick, fn, write)
+        except OperationalError as error:
+            if not _locked(error):
+                raise
+        self.waited += 1
         # A cancelled caller does not stop the thread: the transaction still finishes
-        # (commits or rolls back) as a whole, as it would on the database server.
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self._transaction, fn, write)
+        # (commits or rolls back) as a whole, as it would on a database server.
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, self._transaction, self._patient, fn, write
+        )
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
-        self._sync.dispose()
+        self._quick.dispose()
+        self._patient.dispose()
+
+
+def _locked(error: OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock (nothing was done)."""
+    text = str(error.orig).lower()
+    return "locked" in text or "busy" in text
 
 
 def transactions(engine: AsyncEngine) -> Transactions:
     """The fastest way to run whole transactions on this engine's database."""
     if engine.dialect.name == "sqlite" and _sqlite_is_file(engine.url):
-        return SQLiteThreads(engine)
+        return SQLiteFile(engine)
     return Transactions(engine)
