@@ -23,7 +23,7 @@ from bot.handlers.notify import Sender
 from bot.i18n import I18n, available_locales
 from bot.logs import redact_in_logs
 from bot.store import SCHEMA_HEAD, KeyBox, Store
-from bot.runtime import settle_long_lived, use_fast_event_loop
+from bot.runtime import settle_long_lived, tune_collector, use_fast_event_loop
 from bot.updates import PerUserUpdates
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,11 @@ def build_application(
     rate_limiter: bool = True,
     watch: bool = True,
     take_updates: bool = False,
+    settle: bool = False,
 ) -> Application:  # type: ignore[type-arg]
-    """The bot's PTB `Application`, with the network parts injectable for tests and the demo."""
+    """The bot's PTB `Application`, with the network parts injectable for tests and the demo.
+    `settle`: once started, put what is alive out of the garbage collector's way
+    (bot/runtime.py; for the bot's own process, not for tests that build many bots)."""
     redact_in_logs(settings.telegram_token)
     if store is None:
         store = make_store(settings)
@@ -87,6 +90,8 @@ def build_application(
             application.job_queue.run_repeating(watch_orders, interval=settings.status_poll_seconds, first=5.0,
                                                 name="watch-orders")
             application.job_queue.run_repeating(send_notifications, interval=1.0, first=1.0, name="send-notifications")
+        if settle:
+            settle_long_lived()
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         await panels.aclose()
@@ -179,7 +184,8 @@ def run(argv: list[str]) -> int:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
     use_fast_event_loop()
-    application = build_application(settings, take_updates=True)
+    tune_collector()
+    application = build_application(settings, take_updates=True, settle=True)
     log.info("starting: panel %s, team mode %s, %s", settings.panel_url, settings.team_mode,
              "webhook" if settings.webhook_url else "long polling")
     try:

@@ -92,6 +92,7 @@ def main(argv: list[str]) -> int:
     from bot.app import SchemaOutOfDate
 
     try:
+        runtime.tune_collector()
         runtime.run(run())
     except SchemaOutOfDate as error:
         print(f"Not starting: {error}", file=sys.stderr)

@@ -3,7 +3,7 @@ through the real PTB Application, with Telegram's transport faked in-process and
 sandbox panel in a separate process (so that this process is the bot alone).
 
     python tests/bench/bench_bot.py [--users 200] [--services 10000] [--rounds 3]
-                                    [--rate 300] [--paced-rounds 2]
+                                    [--rate 300] [--seconds 10]
                                     [--db postgresql://postgres@127.0.0.1:5432/test]
                                     [--think 0] [--keys 1] [--jobs] [--profile FILE]
 
@@ -33,13 +33,14 @@ Two kinds of rounds:
     updates/s is the bot's capacity, and handling time is mostly the queue that 200
     users with no pause build (Little's law: about users / (updates/s)). --think S adds
     a random 0..2*S s pause before each update.
-  - paced (--paced-rounds, at --rate): each user pauses a random 0..2*Z s before each
-    update, Z = users / rate, so about --rate updates a second arrive from 200 users at
-    once; handling time is then the latency of the bot at that load.
+  - steady load (--rate, --seconds): every user keeps ordering, pausing a random
+    0..2*Z s before each update, Z = users / rate, so about --rate updates a second
+    arrive from 200 users at once; after 2 s of warm-up, the updates that start within
+    --seconds give the figures: handling time is then the bot's latency at that load.
 
 Targets (issue): >= 300 updates/s, p99 < 50 ms per update, RSS < 150 MB with the
 10,000-service catalog loaded. Updates/s is judged on capacity rounds 2..N (round 1
-warms pools and caches up), p99 on the paced rounds at 300 updates/s, RSS over the
+warms pools and caches up), p99 under the steady load of 300 updates/s, RSS over the
 whole run. This process also hosts the fake Telegram and the fake users: their logs are
 trimmed after each round so that RSS is the bot's, but their CPU counts.
 """
@@ -228,6 +229,12 @@ class Bench:
     db: dict[str, int] = field(default_factory=lambda: {"tx": 0, "write tx": 0, "statements": 0})
     write_tx_ms: list[float] = field(default_factory=list)
     lock_waits: list[float] = field(default_factory=list)
+    placed: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # orders per user
+    api_calls_trimmed: int = 0
+
+    def api_calls(self) -> int:
+        """Bot API calls made so far (the fake's log is trimmed now and then)."""
+        return self.api_calls_trimmed + len(self.fake.calls)
 
     def count_sql(self) -> None:
         """Engine events: count transactions and statements, time how long writing
@@ -285,6 +292,7 @@ class Bench:
         """Between rounds: keep the fake Telegram's failed calls, then drop its logs and
         all but each chat's last message (a real bot keeps none of this)."""
         dropped = len(self.fake.calls)
+        self.api_calls_trimmed += dropped
         self.bad_calls += [f"{c.method}: {c.description}" for c in self.fake.calls
                            if not c.ok and c.method.lower() != "getupdates"]
         self.fake.reset_calls()
@@ -327,7 +335,7 @@ async def start_bot(panel_url: str, db_url: str, schema: str | None, *, jobs: bo
     fake = FakeTelegram(TOKEN)
     app = build_application(
         settings, store=store, panels=panels,
-        request=FakeRequest(fake), get_updates_request=FakeRequest(fake), rate_limiter=False,
+        request=FakeRequest(fake), get_updates_request=FakeRequest(fake), rate_limiter=False, settle=True,
     )
     bench = Bench(app, store, panels, fake)
     bench.count_sql()
@@ -391,7 +399,10 @@ async def link_user(bench: Bench, user: FakeUser, key: str, samples: list[float]
 async def order_once(
     bench: Bench, user: FakeUser, service_id: int, quantity: int, link: str,
     samples: dict[str, list[float]], pause: Callable[[], float],
+    window: Callable[[float], bool] = lambda started: True,
 ) -> None:
+    """One order, step by step; a step's handling time is recorded when `window(start)`
+    says its start counts."""
     bot = bench.app.bot
     steps: list[tuple[str, Callable[[], Update], str]] = [
         ("/order", lambda: user.update_for_text(f"/order {service_id}", bot=bot), f"Service: {service_id}"),
@@ -404,8 +415,12 @@ async def order_once(
         wait = pause()
         if wait > 0:
             await asyncio.sleep(wait)
-        samples[name].append(await bench.handle(make()))
+        started = time.perf_counter()
+        took = await bench.handle(make())
+        if window(started):
+            samples[name].append(took)
         expect(user, needle, name)
+    bench.placed[user.id] += 1
 
 
 async def run_all(jobs: list[Awaitable[None]]) -> list[str]:
@@ -487,7 +502,7 @@ async def timed_round(
     work = jobs(by_step)
     db_before, calls_before = dict(bench.db), panel_calls(bench)
     held_before, waits_before = len(bench.write_tx_ms), len(bench.lock_waits)
-    api_before = len(bench.fake.calls)
+    api_before = bench.api_calls()
     times, main_cpu, sandbox_cpu = os.times(), time.thread_time(), sandbox.cpu()
     started = time.perf_counter()
     failures = await run_all(work)
@@ -498,7 +513,7 @@ async def timed_round(
     samples = [s for values in by_step.values() for s in values]
     db = {name: bench.db[name] - db_before[name] for name in db_before}
     return Round(label, len(samples), wall, cpu, main_cpu, after.system - times.system, sandbox_cpu, samples,
-                 dict(by_step), failures, db, panel_calls(bench) - calls_before, len(bench.fake.calls) - api_before,
+                 dict(by_step), failures, db, panel_calls(bench) - calls_before, bench.api_calls() - api_before,
                  bench.write_tx_ms[held_before:], bench.lock_waits[waits_before:])
 
 
@@ -522,10 +537,73 @@ def panel_calls(bench: Bench) -> int:
     return sum(client.calls for client in bench.panels._clients.values())
 
 
+async def steady_load(
+    bench: Bench, sandbox: Sandbox, users: list[FakeUser], choices: list[tuple[int, int]], *,
+    rate: float, seconds: float, warm_up: float = 2.0,
+) -> Round:
+    """Every user keeps placing orders, pausing a random 0..2*Z s before each update
+    (Z = users / rate), for warm_up + seconds; the figures are those of the updates that
+    start within the `seconds` after the warm-up (the offered load is steady by then),
+    and the CPU is what the process used meanwhile."""
+    think = len(users) / rate
+    rng = random.Random(4242)
+    by_step: dict[str, list[float]] = defaultdict(list)
+    loop = asyncio.get_running_loop()
+    start = time.perf_counter()
+    opens, closes = start + warm_up, start + warm_up + seconds
+    marks: dict[str, Any] = {}
+
+    def mark(name: str) -> None:
+        marks[name] = (os.times(), time.thread_time(), sandbox.cpu(), dict(bench.db), panel_calls(bench),
+                       bench.api_calls(), len(bench.write_tx_ms), len(bench.lock_waits))
+
+    loop.call_later(warm_up, mark, "open")
+    loop.call_later(warm_up + seconds, mark, "close")
+
+    def in_window(started: float) -> bool:
+        return opens <= started < closes
+
+    def pause() -> float:
+        return rng.uniform(0, 2 * think)
+
+    async def keep_ordering(user: FakeUser) -> None:
+        number = 0
+        while time.perf_counter() < closes:
+            number += 1
+            service_id, quantity = rng.choice(choices)
+            link = f"https://instagram.com/p/steady{number}u{user.id}"
+            await order_once(bench, user, service_id, quantity, link, by_step, pause, in_window)
+
+    async def trim_now_and_then() -> None:
+        # The fake Telegram keeps every message and call; a real one is not in this
+        # process. Trimmed each second (each chat keeps its last message, which is all a
+        # user's next step looks at), so that RSS stays the bot's.
+        while time.perf_counter() < closes + 60:
+            await asyncio.sleep(1.0)
+            bench.trim_fake()
+
+    trimmer = asyncio.create_task(trim_now_and_then())
+    try:
+        failures = await run_all([keep_ordering(user) for user in users])
+    finally:
+        trimmer.cancel()
+    bench.trim_fake()
+    (t0, cpu0, sb0, db0, calls0, api0, held0, waits0) = marks["open"]
+    (t1, cpu1, sb1, db1, calls1, api1, held1, waits1) = marks["close"]
+    samples = [sample for values in by_step.values() for sample in values]
+    return Round(
+        f"steady load ({rate:g} updates/s offered by {len(users)} users, {think * 1000:.0f} ms mean pause; "
+        f"{seconds:g} s after {warm_up:g} s of warm-up)",
+        len(samples), seconds, (t1.user - t0.user) + (t1.system - t0.system), cpu1 - cpu0, t1.system - t0.system,
+        sb1 - sb0, samples, dict(by_step), failures, {name: db1[name] - db0[name] for name in db0}, calls1 - calls0,
+        api1 - api0, bench.write_tx_ms[held0:held1], bench.lock_waits[waits0:waits1],
+    )
+
+
 # --- checks -------------------------------------------------------------------------------------
 
 
-async def verify(bench: Bench, users: list[FakeUser], key_of: dict[int, str], rounds: int) -> list[str]:
+async def verify(bench: Bench, users: list[FakeUser], key_of: dict[int, str]) -> list[str]:
     problems: list[str] = []
     if bench.errors:
         problems.append(f"{len(bench.errors)} handler errors, e.g. {bench.errors[0]}")
@@ -536,14 +614,14 @@ async def verify(bench: Bench, users: list[FakeUser], key_of: dict[int, str], ro
     charged: dict[str, Decimal] = defaultdict(Decimal)
     stored = 0
     for user in users:
-        orders = await bench.store.orders_for(user.id, limit=rounds + 5)
+        orders = await bench.store.orders_for(user.id, limit=bench.placed[user.id] + 5)
         stored += len(orders)
-        if len(orders) != rounds:
-            problems.append(f"user {user.id} has {len(orders)} stored orders, expected {rounds}")
+        if len(orders) != bench.placed[user.id]:
+            problems.append(f"user {user.id} has {len(orders)} stored orders, expected {bench.placed[user.id]}")
         for order in orders:
             panel_ids.add(order.panel_order_id)
             charged[key_of[user.id]] += Decimal(order.charge or 0)
-    expected = len(users) * rounds
+    expected = sum(bench.placed.values())
     if stored != expected or len(panel_ids) != expected:
         problems.append(f"{stored} stored orders with {len(panel_ids)} distinct panel ids, expected {expected}")
     # The panel's own books: its balance fell by exactly what the stored orders cost, so
@@ -601,7 +679,9 @@ async def measure(
     try:
         bench = await start_bot(sandbox.url, db_url, schema, jobs=args.jobs)
         rss_app = rss_mb()
-        raised = allow_rounds(bench.app, args.rounds + (args.paced_rounds if args.rate > 0 else 0))
+        # Orders per user: the capacity rounds, and what the steady load may take (with room).
+        steady = math.ceil((args.paced_seconds + 2.0) * args.rate / args.users / len(STEPS)) + 2 if args.rate else 0
+        raised = allow_rounds(bench.app, args.rounds + steady)
         if raised:
             print(f"per-user flood limits raised for the bench's scripted users: {raised}")
         users = [bench.fake.user(FIRST_USER_ID + i, first_name=f"User{i}", language_code="en")
@@ -675,28 +755,18 @@ async def measure(
         if len(warm_rounds) > 1:
             judged.print()
 
-        # Latency at the target load: users pause between updates (mean users / rate), so
-        # about `rate` updates a second arrive, and handling time is what each one takes
-        # (waiting for the bot included), not the length of a queue the closed loop builds.
+        # Latency at the target load: users keep ordering, pausing between updates (mean
+        # users / rate), so about `rate` updates a second arrive; handling time is then
+        # what each update takes at that load (waiting for the bot included), not the
+        # length of the queue that the closed loop builds.
         paced: Round | None = None
         if args.rate > 0 and status == 0:
-            think = args.users / args.rate
-            played = []
-            for extra in range(args.paced_rounds):
-                number = args.rounds + 1 + extra
-                current = await play(f"paced round {extra + 1} (about {args.rate:g} updates/s offered: "
-                                     f"{think * 1000:.0f} ms mean pause per user)", number, think)
-                current.print()
-                played.append(current)
-                rounds.append(current)
-                if current.failures:
-                    status = 2
-                    break
-            paced = combined("paced rounds together", played) if len(played) > 1 else played[0]
-            if len(played) > 1:
-                paced.print()
+            paced = await steady_load(bench, sandbox, users, choices, rate=args.rate, seconds=args.paced_seconds)
+            paced.print()
+            if paced.failures:
+                status = 2
 
-        problems = await verify(bench, users, key_of, len(rounds))
+        problems = await verify(bench, users, key_of)
         gc.collect()
         print(f"memory: RSS {rss_start:.0f} MB at start (imports), {rss_app:.0f} MB with the app, "
               f"{rss_catalog:.0f} MB after setup + catalog, {rss_mb():.0f} MB now; max RSS {max_rss_mb():.0f} MB")
@@ -706,7 +776,7 @@ async def measure(
             for problem in problems:
                 print(f"  {problem}")
         else:
-            print(f"checks: {len(users) * len(rounds)} orders placed once each "
+            print(f"checks: {sum(bench.placed.values()):,} orders placed once each "
                   f"(stored, distinct panel ids, panel balance matches), no handler or Bot API errors")
 
         if profiler is not None:
@@ -745,10 +815,10 @@ def main() -> int:
     parser.add_argument("--think", type=float, default=0.0, metavar="S",
                         help="mean pause in seconds before each update (uniform 0..2S; default 0: capacity)")
     parser.add_argument("--rate", type=float, default=TARGET_UPDATES_PER_SECOND, metavar="R",
-                        help="after the capacity rounds, paced rounds at about R updates/s offered, where the p99 "
-                        "is judged (default %(default)g, the target; 0: none)")
-    parser.add_argument("--paced-rounds", type=int, default=2, metavar="N",
-                        help="paced rounds, one order per user each (default %(default)s)")
+                        help="after the capacity rounds, a steady load of about R updates/s offered, where the "
+                        "p99 is judged (default %(default)g, the target; 0: none)")
+    parser.add_argument("--seconds", dest="paced_seconds", type=float, default=10.0, metavar="S",
+                        help="how long the steady load is measured, after 2 s of warm-up (default %(default)g)")
     parser.add_argument("--keys", type=int, default=1,
                         help="distinct panel keys the users link, round-robin (default 1; each key gets its own "
                         "catalog)")
@@ -761,9 +831,10 @@ def main() -> int:
         _write_catalog_here(Path(args.write_catalog), args.services)
         return 0
     if (args.users < 1 or args.rounds < 1 or args.keys < 1 or args.services < 100 or args.think < 0
-            or args.rate < 0 or args.paced_rounds < 1):
-        parser.error("--users, --rounds, --paced-rounds and --keys must be >= 1, --services >= 100, "
-                     "--think and --rate >= 0")
+            or args.rate < 0 or args.paced_seconds <= 0):
+        parser.error("--users, --rounds and --keys must be >= 1, --services >= 100, --think and --rate >= 0, "
+                     "--seconds > 0")
+    runtime.tune_collector()  # as `python -m bot` runs
     return runtime.run(run(args))  # the event loop the bot runs on
 
 
