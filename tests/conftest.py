@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from bot.sandbox import SandboxPanel
 
 TEST_KEY = "test-key-0001"
+
+
+# Test modules whose tests also run on uvloop, the loop of the bot's own processes
+# (bot/runtime.py): where the transport's timing matters (what counts as "never sent").
+BOTH_LOOPS = {"test_client_sandbox.py", "test_updates.py"}
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> Any:
+    """asyncio's own loop for every test; uvloop as well for BOTH_LOOPS (or for every
+    test with TEST_EVENT_LOOP=uvloop)."""
+    if os.environ.get("TEST_EVENT_LOOP") == "uvloop":
+        return {"uvloop": _uvloop_factory()}
+    if item.path.name in BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": _uvloop_factory()}
+    return {"asyncio": asyncio.new_event_loop}
+
+
+def _uvloop_factory() -> Any:
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 class FixtureSandbox(SandboxPanel):

@@ -10,14 +10,12 @@ import httpx
 
 from bot.panel.catalog import Catalog, CatalogCache
 from bot.panel.client import PanelClient
+from bot.panel.transport import panel_http
 
 
-# Requests in flight to the panel at once; more wait for a free connection. Kept small
-# on purpose: httpcore's pool looks at every connection it holds on every request (a
-# readability check each), so the CPU a request costs grows with the pool; at 50
-# connections a request cost over twice what it does at 16 (tests/bench/bench_bot.py).
-# Idle connections are all kept, so that a burst does not open and close connections.
-PANEL_CONNECTIONS = 16
+# Requests in flight to the panel at once (more wait for a free connection), all on one
+# panel host: enough for a slow panel's round trips to overlap.
+PANEL_CONNECTIONS = 32
 
 
 def fingerprint(url: str, key: str) -> str:
@@ -39,10 +37,7 @@ class Panels:
     ) -> None:
         self.url = url
         self._own_http = http is None
-        self.http = http or httpx.AsyncClient(
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=PANEL_CONNECTIONS, max_keepalive_connections=PANEL_CONNECTIONS),
-        )
+        self.http = http or panel_http(connections=PANEL_CONNECTIONS)
         self.catalogs = CatalogCache(ttl=catalog_ttl, on_load=on_catalog)
         self._options = client_options or {}
         self._clients: dict[str, PanelClient] = {}

@@ -19,6 +19,7 @@ from typing import Any, Final
 import httpx
 
 from bot.panel.catalog import parse_services
+from bot.panel.transport import panel_http
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, Refusal, RefusalKind, classify
 from bot.panel.fields import build_add_params
 from bot.panel.models import (
@@ -131,10 +132,7 @@ class PanelClient:
         self.url = url
         self._key = _Secret(key)
         self._own_http = http is None
-        self._http = http or httpx.AsyncClient(
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        )
+        self._http = http or panel_http(connections=20)
         if timeout is None:
             self._timeout = DEFAULT_TIMEOUT
         elif isinstance(timeout, httpx.Timeout):
