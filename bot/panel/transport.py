@@ -8,6 +8,11 @@ panel requests before). What the exactly-once rules need is kept exact: a failur
 reported as httpx reports it, and in particular only failures before the request was
 written are "never sent" (`httpx.ConnectError`, `httpx.ConnectTimeout`,
 `httpx.PoolTimeout`); anything after is a read error or a read timeout.
+
+Limits, none of which the panel client meets: aiohttp re-sends GET/PUT/DELETE once on
+a dropped kept-alive connection (panel calls are all POST); httpx's `write` timeout has
+no aiohttp counterpart (the read timeout covers a stalled request); a transport belongs
+to the event loop it was first used on.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import httpx
 __all__ = ["AiohttpTransport", "panel_http"]
 
 # Loop iterations before a request (see handle_async_request).
-_LOOP_TURNS = 2
+_LOOP_TURNS = 3  # asyncio needs 2 (tests/test_transport.py), uvloop 1; one more for margin
 # Headers httpx has already set on the request; aiohttp must not add its own.
 _AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type", "Host", "Connection")
 
@@ -37,9 +42,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._connections, keepalive_timeout=self._keepalive, enable_cleanup_closed=True,
-            )
+            connector = aiohttp.TCPConnector(limit=self._connections, keepalive_timeout=self._keepalive)
             # No cookies (a panel API has no use for them), no decompression here:
             # httpx decodes the body by its Content-Encoding, as with its own transport.
             self._session = aiohttp.ClientSession(
@@ -90,7 +93,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response.release()
         return httpx.Response(
             status_code=response.status,
-            headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers],
+            # Cookies are dropped here, before httpx's client could keep them: one client
+            # serves every account's key, and a panel's API has no use for them.
+            headers=[
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in response.raw_headers
+                if name.lower() != b"set-cookie"
+            ],
             content=content,
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
