@@ -8,6 +8,7 @@ import signal
 import sys
 from decimal import Decimal, InvalidOperation
 
+from bot import runtime
 from bot.sandbox.faults import CLI_SYNTAX
 from bot.sandbox.server import SandboxPanel
 from bot.sandbox.state import money
@@ -58,8 +59,12 @@ def main(argv: list[str]) -> int:
         return 2
     for key in args.key or [None]:
         sandbox.add_account(key, balance)
+    # Run like the bot (bot/runtime.py): its catalog out of the collector's way, so that
+    # a full collection does not stall every request for tens of milliseconds.
+    runtime.tune_collector()
+    runtime.settle_long_lived()
     try:
-        asyncio.run(_serve(sandbox, args.host, args.port))
+        runtime.run(_serve(sandbox, args.host, args.port))
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

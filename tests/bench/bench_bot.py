@@ -297,7 +297,9 @@ class Bench:
                            if not c.ok and c.method.lower() != "getupdates"]
         self.fake.reset_calls()
         self.fake.changes.clear()
-        self.fake.callback_queries.clear()
+        # Presses the bot has not answered yet stay: it may be about to.
+        for query_id in [q for q, data in self.fake.callback_queries.items() if data.get("answered")]:
+            del self.fake.callback_queries[query_id]
         for chat in self.fake.chats.values():
             last = list(chat.messages)[-1:]
             dropped += len(chat.messages) - len(last)
