@@ -9,7 +9,13 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    Defaults,
+)
 from telegram.request import BaseRequest
 
 from bot.config import ConfigError, Settings, load_settings
@@ -22,8 +28,8 @@ from bot.handlers.context import BotContext, Deps
 from bot.handlers.notify import Sender
 from bot.i18n import I18n, available_locales
 from bot.logs import redact_in_logs
-from bot.store import SCHEMA_HEAD, KeyBox, Store
 from bot.runtime import settle_long_lived, tune_collector, use_fast_event_loop
+from bot.store import SCHEMA_HEAD, KeyBox, Store
 from bot.updates import PerUserUpdates
 
 log = logging.getLogger(__name__)

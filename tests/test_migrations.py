@@ -18,8 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from bot.store import KeyBox, Store
-from bot.store import migrate
+from bot.store import KeyBox, Store, migrate
 from bot.store.db import create_all, make_engine
 from bot.store.migrate import MigrationError, SchemaState
 

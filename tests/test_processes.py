@@ -21,15 +21,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from bot.app import AnotherBotRunning
 from bot.fakegram import FakeTelegram
 from bot.fakegram.http import FakeBotApiServer
 from bot.panel.client import PanelClient
 from bot.sandbox import SandboxPanel
-from bot.store import migrate
+from bot.store import KeyBox, Store, migrate
 from bot.store.db import make_engine
-
-from bot.app import AnotherBotRunning
-from bot.store import KeyBox, Store
 from tests.harness import TOKEN, World, world
 
 SECRET = "hook-Secret_123"

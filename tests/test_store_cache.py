@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import DraftState, KeyBox, Store
 from bot.recent import Recent
+from bot.store import DraftState, KeyBox, Store
 
 
 def test_an_entry_is_kept_for_its_time_then_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-
 SWEEP_ABOVE = 1024
 
 

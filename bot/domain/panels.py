@@ -12,7 +12,6 @@ from bot.panel.catalog import Catalog, CatalogCache
 from bot.panel.client import PanelClient
 from bot.panel.transport import panel_http
 
-
 # Requests in flight to the panel at once (more wait for a free connection), all on one
 # panel host: enough for a slow panel's round trips to overlap.
 PANEL_CONNECTIONS = 32

@@ -17,7 +17,17 @@ from bot.domain.placing import service_of
 from bot.handlers import common
 from bot.handlers.context import BotContext
 from bot.handlers.texts import status_name
-from bot.handlers.ui import PAGE_SIZE, button, clip, drop_keyboard, esc, keyboard, nav_row, page_slice, show
+from bot.handlers.ui import (
+    PAGE_SIZE,
+    button,
+    clip,
+    drop_keyboard,
+    esc,
+    keyboard,
+    nav_row,
+    page_slice,
+    show,
+)
 from bot.i18n import I18n
 from bot.panel.fields import total_quantity
 from bot.store import Draft, DraftState, DraftStateError

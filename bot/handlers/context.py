@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from telegram import Update
-from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
+from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.domain.accounts import Accounts

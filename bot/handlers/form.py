@@ -13,7 +13,15 @@ from bot.handlers.account import load_catalog, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.texts import choice_label, field_hint, problem
 from bot.handlers.ui import button, esc, keyboard, show
-from bot.panel.fields import FieldInvalid, FieldKind, FieldSpec, check_together, clean_value, form_fields, service_type
+from bot.panel.fields import (
+    FieldInvalid,
+    FieldKind,
+    FieldSpec,
+    check_together,
+    clean_value,
+    form_fields,
+    service_type,
+)
 from bot.panel.models import Service
 from bot.store import Draft, DraftState
 

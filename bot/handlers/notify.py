@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 import os
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from telegram import InlineKeyboardButton, Update
@@ -13,7 +13,16 @@ from bot.domain.watcher import order_changes
 from bot.handlers.account import panel_down, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.texts import refusal, status_name
-from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, nav_row, page_slice, show
+from bot.handlers.ui import (
+    button,
+    clip,
+    drop_keyboard,
+    esc,
+    keyboard,
+    nav_row,
+    page_slice,
+    show,
+)
 from bot.i18n import I18n
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable

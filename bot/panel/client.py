@@ -19,8 +19,14 @@ from typing import Any, Final
 import httpx
 
 from bot.panel.catalog import parse_services
-from bot.panel.transport import panel_http
-from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, Refusal, RefusalKind, classify
+from bot.panel.errors import (
+    OutcomeUnknown,
+    PanelRefusal,
+    PanelUnavailable,
+    Refusal,
+    RefusalKind,
+    classify,
+)
 from bot.panel.fields import build_add_params
 from bot.panel.models import (
     KNOWN_STATUSES,
@@ -35,6 +41,7 @@ from bot.panel.models import (
     to_decimal,
     to_int,
 )
+from bot.panel.transport import panel_http
 
 log = logging.getLogger(__name__)
 
