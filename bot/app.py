@@ -28,7 +28,7 @@ from bot.handlers.context import BotContext, Deps
 from bot.handlers.notify import Sender
 from bot.i18n import I18n, available_locales
 from bot.logs import redact_in_logs
-from bot.runtime import settle_long_lived, tune_collector, use_fast_event_loop
+from bot.runtime import event_loop_name, settle_long_lived, tune_collector, use_fast_event_loop
 from bot.store import SCHEMA_HEAD, KeyBox, Store
 from bot.updates import PerUserUpdates
 
@@ -192,8 +192,8 @@ def run(argv: list[str]) -> int:
     use_fast_event_loop()
     tune_collector()
     application = build_application(settings, take_updates=True, settle=True)
-    log.info("starting: panel %s, team mode %s, %s", settings.panel_url, settings.team_mode,
-             "webhook" if settings.webhook_url else "long polling")
+    log.info("starting: panel %s, team mode %s, %s, event loop %s", settings.panel_url, settings.team_mode,
+             "webhook" if settings.webhook_url else "long polling", event_loop_name())
     try:
         if settings.webhook_url:
             application.run_webhook(

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -240,3 +241,52 @@ async def test_a_bot_that_telegram_answers_with_conflict_stops_polling(
             await bot.app.updater.stop()
             await bot.app.stop()
         assert "another process takes this bot's updates" in caplog.text
+
+
+async def test_the_bot_process_takes_updates_by_long_polling_and_stops_cleanly(tmp_path: Path) -> None:
+    """`python -m bot` as deployed (the Procfile's worker): its own event loop, update
+    processor and collector settings, talking to a Bot API over HTTP. Two users write at
+    once, one of them two messages in a row; both are answered, in order, and SIGTERM
+    ends the process with status 0."""
+    async with SandboxPanel(speed=0) as sandbox:
+        key = sandbox.add_account("proc-key-0123456789", balance=Decimal(100))
+        fake = FakeTelegram(TOKEN)
+        api = FakeBotApiServer(fake)
+        api_url = await api.start()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_TOKEN": TOKEN, "TELEGRAM_API_URL": api_url,
+               "DATABASE_URL": str(tmp_path / "bot.db"), "SECRET_KEY": "proc secret", "PANEL_URL": sandbox.url}
+        for name in ("PANEL_KEY", "ALLOWED_USERS", "WEBHOOK_URL", "ADMIN_IDS"):
+            env.pop(name, None)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        ann, bob = fake.user(3001), fake.user(3002)
+        try:
+            ann.push_text("/start")
+            bob.push_text("/start")
+            await ann.wait_for_reply(timeout=60)  # start-up: migrations, command menus
+            await _until(lambda: "API key" in bob.last_text and "API key" in ann.last_text)
+            ann.push_text(key)
+            ann.push_text("/balance")
+            await _until(lambda: "Balance" in ann.last_text or "balance" in ann.last_text.lower())
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(process.wait(), 30)
+            log = (await process.stderr.read()).decode() if process.stderr is not None else ""
+            await api.stop()
+        assert code == 0, log
+        texts = [m.text for m in ann.messages]
+        linked = next(i for i, t in enumerate(texts) if "✅ Linked" in t)
+        assert any("100" in t for t in texts[linked + 1:]), texts  # /balance, answered after the key
+        assert "event loop uvloop" in log
+        assert TOKEN not in log
+
+
+async def _until(condition: Any, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
