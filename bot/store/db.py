@@ -240,6 +240,9 @@ class SQLiteFile(Transactions):
 
         self._quick = sqlite_engine(0.0, 1)  # only the loop's thread uses it, one transaction at a time
         self._patient = sqlite_engine(SQLITE_BUSY_SECONDS, workers)
+        self._readers = {
+            id(engine): engine.execution_options(**{READ_ONLY: True}) for engine in (self._quick, self._patient)
+        }
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="store")
         self.waited = 0  # transactions that found the database locked and went to a thread
 
@@ -247,9 +250,8 @@ class SQLiteFile(Transactions):
     def engines(self) -> list[Engine]:
         return [self._engine.sync_engine, self._quick, self._patient]
 
-    @staticmethod
-    def _transaction(engine: Engine, fn: Callable[[Connection], T], write: bool) -> T:
-        with (engine if write else engine.execution_options(**{READ_ONLY: True})).begin() as connection:
+    def _transaction(self, engine: Engine, fn: Callable[[Connection], T], write: bool) -> T:
+        with (engine if write else self._readers[id(engine)]).begin() as connection:
             return fn(connection)
 
     async def run(self, fn: Callable[[Connection], T], *, write: bool) -> T:

@@ -52,7 +52,9 @@ _ACCOUNTS = cast(Table, PanelAccount.__table__)  # type: ignore[attr-defined]
 _USER_BY_ID = core_select(_USERS).where(_USERS.c.telegram_id == bindparam("uid"))
 _DRAFT_BY_ID = core_select(_DRAFTS).where(_DRAFTS.c.id == bindparam("did"))
 _SET_FLOW = (
-    update(_USERS).where(_USERS.c.telegram_id == bindparam("uid")).values(flow=bindparam("flow"), updated_at=bindparam("now"))
+    update(_USERS)
+    .where(_USERS.c.telegram_id == bindparam("uid"))
+    .values(flow=bindparam("flow"), updated_at=bindparam("now"))
 )
 _ACCOUNT_CURRENCY = core_select(_ACCOUNTS.c.currency).where(_ACCOUNTS.c.id == bindparam("aid"))
 _INSERT_DRAFT = insert(_DRAFTS).returning(*_DRAFTS.c)
@@ -91,6 +93,7 @@ KEEP: Any = _Keep()
 def _draft_of(row: Row[Any]) -> Draft:
     return Draft(**row._mapping)
 
+
 # Drafts in these states change no more (but for an admin's reconciliation of UNKNOWN).
 _SETTLED_STATES = frozenset({DraftState.PLACED.value, DraftState.UNKNOWN.value, DraftState.FAILED.value,
                              DraftState.ABANDONED.value})
@@ -122,7 +125,13 @@ class Notice:
 
 
 class Store:
-    """The database, through async methods returning detached sqlmodel rows."""
+    """The database, through async methods returning detached sqlmodel rows.
+
+    What every update touches (users, flows, drafts, placing an order) is written as a
+    plain function over a Connection and run as one transaction by `_run` (Core
+    statements, cached write-through for `user_cache_seconds`); the rest (the watcher's
+    batches, admin tools, lists) goes through async ORM sessions. Both take the same
+    write turn on SQLite."""
 
     def __init__(
         self,
