@@ -658,6 +658,48 @@ async def test_two_watchers_leasing_at_once_never_share_an_order(backend: Backen
     assert await store.lease_due_orders("c") == []
 
 
+@pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set")
+async def test_a_watcher_takes_an_accounts_due_orders_whole_not_split_with_another(tmp_path: Path) -> None:
+    """Two watcher processes leasing at the same moment: an account whose orders the
+    other is taking right now is left to it entirely (one status batch per account),
+    while the other accounts' orders are taken."""
+    assert PG_URL is not None
+    schema = f"test_store_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    async with admin.begin() as conn:
+        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    store = Store(PG_URL, keybox=KeyBox(SECRET), schema=schema)
+    try:
+        await store.create_all()
+        by_account: dict[int, set[int]] = {}
+        for user in (BIG_USER, OTHER_USER):
+            await store.ensure_user(user, "en")
+            account = await store.link_account(user, PANEL, f"{KEY}{user}", "USD")
+            assert account.id is not None
+            by_account[account.id] = set()
+            for i in range(5):
+                order = await store.add_order(panel_order_id=user % 1000 * 100 + i, account_id=account.id,
+                                              user_id=user, service_id=1, service_name="S", status="Pending")
+                assert order.id is not None
+                by_account[account.id].add(order.id)
+        busy, free = sorted(by_account)
+        # The other watcher is in the middle of leasing the first account's orders.
+        other = await admin.connect()
+        try:
+            await other.exec_driver_sql(f"SELECT pg_advisory_xact_lock(hashtext('smm-bot-watch:{schema}'), {busy})")
+            taken = {row.id for row in await store.lease_due_checks("b")}
+            assert taken == by_account[free]
+        finally:
+            await other.rollback()
+            await other.close()
+        assert {row.id for row in await store.lease_due_checks("b")} == by_account[busy]
+    finally:
+        await store.dispose()
+        async with admin.begin() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.dispose()
+
+
 async def test_a_finished_lease_schedules_the_next_check_and_an_expired_one_is_taken_over(store: Store) -> None:
     ids = await _open_orders(store, 3)
     now = datetime.now(timezone.utc)

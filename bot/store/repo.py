@@ -839,6 +839,12 @@ class Store:
         now = now or utcnow()
         due = self._due_orders(now, limit)
         if self.dialect == "postgresql":
+            # Whole accounts, not single orders: the first watcher to reach an account
+            # takes all its due orders (a transaction-scoped advisory lock per account,
+            # in this schema's lock space), so two watchers scanning at once do not each
+            # take part of it and both spend status calls on it.
+            namespace = func.hashtext(f"smm-bot-watch:{self._schema or 'public'}")
+            due = due.where(func.pg_try_advisory_xact_lock(namespace, col(Order.account_id)))
             due = due.with_for_update(skip_locked=True, of=Order)
         columns = [col(getattr(Order, name)) for name in CHECK_COLUMNS]
         statement = (
