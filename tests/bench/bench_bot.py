@@ -58,13 +58,11 @@ import os
 import pstats
 import random
 import re
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -76,6 +74,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchlib import (  # noqa: E402
+    cpu_seconds_of,
+    database,
+    drop_schema,
+    max_rss_mb,
+    percentile,
+    rss_mb,
+)
 from sqlalchemy import event  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application  # noqa: E402
@@ -86,7 +92,6 @@ from bot.config import load_settings  # noqa: E402
 from bot.domain.panels import Panels  # noqa: E402
 from bot.fakegram import FakeRequest, FakeTelegram, FakeUser  # noqa: E402
 from bot.store import Store  # noqa: E402
-from bot.store.db import make_engine  # noqa: E402
 
 TARGET_UPDATES_PER_SECOND = 300.0
 TARGET_P99_MS = 50.0
@@ -97,52 +102,6 @@ SECRET = "bench secret key for the store"
 BALANCE = Decimal("100000000")
 FIRST_USER_ID = 500_000
 STEPS = ("/order", "Order", "link", "quantity", "Confirm")
-
-
-# --- process figures ---------------------------------------------------------------------------
-
-
-def rss_mb() -> float:
-    """Current resident set of this process (VmRSS)."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def max_rss_mb() -> float:
-    """Peak resident set so far (ru_maxrss is in KiB on Linux and may lag VmRSS a little)."""
-    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, rss_mb())
-
-
-def cpu_seconds_of(pid: int) -> float:
-    """User + system CPU time of another process, from /proc/PID/stat."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def filesystem_of(path: Path) -> str:
-    """The mount type under `path` (ext4, tmpfs, overlay...): fsync costs differ a lot."""
-    best, kind = "", "?"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and str(path).startswith(parts[1]) and len(parts[1]) > len(best):
-                best, kind = parts[1], parts[2]
-    except OSError:
-        pass
-    return kind
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not ordered:
-        return float("nan")
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
 # --- the catalog and the sandbox panel, each in its own process ----------------------------------
@@ -305,26 +264,6 @@ class Bench:
             dropped += len(chat.messages) - len(last)
             chat.messages = {message_id: chat.messages[message_id] for message_id in last}
         return dropped
-
-
-async def fresh_schema(url: str) -> str:
-    schema = f"bench_bot_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    try:
-        async with admin.begin() as conn:
-            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    finally:
-        await admin.dispose()
-    return schema
-
-
-async def drop_schema(url: str, schema: str) -> None:
-    admin = make_engine(url)
-    try:
-        async with admin.begin() as conn:
-            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        await admin.dispose()
 
 
 async def start_bot(panel_url: str, db_url: str, schema: str | None, *, jobs: bool) -> Bench:
@@ -649,13 +588,7 @@ async def run(args: argparse.Namespace) -> int:
         choices = write_catalog(catalog_file, args.services)
         keys = [f"bench-key-{i:04d}-0123456789abcdef" for i in range(args.keys)]
         sandbox = Sandbox(catalog_file, keys)
-        if args.db:
-            db_url = args.db
-            schema = await fresh_schema(db_url)
-            where = f"PostgreSQL schema {schema}"
-        else:
-            db_url = f"sqlite+aiosqlite:///{work / 'bot.db'}"
-            where = f"SQLite file in {work} ({filesystem_of(work)})"
+        db_url, schema, where = await database(args.db, work, "bench_bot")
         print(f"users {args.users}, catalog {sandbox.services:,} services, panel keys {args.keys}, "
               f"rounds {args.rounds}, think {args.think:g} s{', jobs running' if args.jobs else ''}; {where}; "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; event loop {runtime.event_loop_name()}")

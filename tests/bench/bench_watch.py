@@ -55,12 +55,10 @@ import os
 import pstats
 import random
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -73,7 +71,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchlib import cpu_seconds_of, database, drop_schema, max_rss_mb  # noqa: E402
 from sqlalchemy import event, func, update  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
@@ -86,7 +86,6 @@ from bot.handlers.notify import Sender  # noqa: E402
 from bot.panel.client import BATCH_LIMIT, PanelClient  # noqa: E402
 from bot.panel.models import OrderStatus, Service  # noqa: E402
 from bot.store import KeyBox, Notice, Notification, Order, Store  # noqa: E402
-from bot.store.db import make_engine  # noqa: E402
 
 TARGET_CYCLE_SECONDS = 2.0
 TARGET_CPU_US_PER_ORDER = 100.0
@@ -101,34 +100,6 @@ NOTIFY_BASE = 800_000  # users receiving the notification phase's messages
 # Sizes that sit on and around the batch edges; the rest of the orders go to the other
 # keys with a skewed (log-normal) spread, so some keys are small and some large.
 EDGE_SIZES = (1, 1, 1, 2, 99, 100, 101, 199, 200, 201, 350, 399, 400, 401, 1000)
-
-
-# --- process figures ---------------------------------------------------------------------------
-
-
-def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_seconds_of(pid: int) -> float:
-    """User + system CPU time of another process, from /proc/PID/stat."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def filesystem_of(path: Path) -> str:
-    best, kind = "", "?"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and str(path).startswith(parts[1]) and len(parts[1]) > len(best):
-                best, kind = parts[1], parts[2]
-    except OSError:
-        pass
-    return kind
 
 
 def expected_calls(n: int) -> int:
@@ -195,29 +166,6 @@ class Sandbox:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-
-
-# --- database ------------------------------------------------------------------------------------
-
-
-async def fresh_schema(url: str) -> str:
-    schema = f"bench_watch_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    try:
-        async with admin.begin() as conn:
-            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    finally:
-        await admin.dispose()
-    return schema
-
-
-async def drop_schema(url: str, schema: str) -> None:
-    admin = make_engine(url)
-    try:
-        async with admin.begin() as conn:
-            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        await admin.dispose()
 
 
 # --- counting panel requests --------------------------------------------------------------------
@@ -614,13 +562,7 @@ async def run(args: argparse.Namespace) -> int:
     want_calls = sum(expected_calls(n) for n in sizes_list)
     sandbox = Sandbox(keys)
     schema: str | None = None
-    if args.db:
-        db_url = args.db
-        schema = await fresh_schema(db_url)
-        where = f"PostgreSQL schema {schema}"
-    else:
-        db_url = f"sqlite+aiosqlite:///{work / 'bot.db'}"
-        where = f"SQLite file in {work} ({filesystem_of(work)})"
+    db_url, schema, where = await database(args.db, work, "bench_watch")
     ordered = sorted(sizes_list)
     print(f"{args.orders:,} open orders over {args.keys} keys; {where}; sandbox pid {sandbox.process.pid} "
           f"at {sandbox.url} (--speed 0)")
