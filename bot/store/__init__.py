@@ -17,7 +17,7 @@ from bot.store.repo import KEEP, DraftStateError, Notice, Store, StoreError
 
 # The newest migration's revision: start-up compares the database with it without
 # importing alembic (tests/test_migrations.py checks it is the migrations' head).
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 __all__ = [
     "KEEP",

@@ -140,6 +140,13 @@ class PanelAccount(SQLModel, table=True):
     key_fingerprint: str = Field(index=True)  # KeyBox.fingerprint(panel_url, key)
     currency: str | None = None
     paused: bool = False  # the watcher stopped using an invalid key until it is relinked
+    # Why it is paused: "invalid_key" (the panel refused it, confirmed) or "undecryptable"
+    # (SECRET_KEY replaced instead of rotated). None while usable.
+    pause_reason: str | None = None
+    # Consecutive "invalid key" refusals not yet confirmed by a failed `balance` check.
+    refusals: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # When a paused account is tried again (backoff); the first success un-pauses it.
+    retry_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -190,6 +197,13 @@ class Order(SQLModel, table=True):
     lease_until: datetime | None = None
     last_checked_at: datetime | None = None
     next_check_at: datetime | None = Field(default_factory=utcnow, index=True)
+    # Consecutive per-id errors from the panel ("Incorrect order ID"): after a few the
+    # order is finished with `watch_error` and its owner told once.
+    check_errors: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    watch_error: str | None = Field(default=None, sa_type=Text)
+    # The last progress notification ("every change" mode): when, and at which remains.
+    progress_at: datetime | None = None
+    progress_remains: int | None = _big(nullable=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
 
@@ -205,6 +219,7 @@ class Refill(SQLModel, table=True):
     final: bool = Field(default=False, index=True)
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    check_errors: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
 
@@ -225,6 +240,9 @@ class Notification(SQLModel, table=True):
     # The sending process holding it now; another may take it only after the claim expires.
     claimed_by: str | None = None
     claimed_until: datetime | None = None
+    # Given up after too many failed attempts (logged); never sent.
+    failed_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
     dedupe_key: str = Field(unique=True)  # the same change is queued once, whoever sees it
 
 
