@@ -45,7 +45,9 @@ USER_CACHE_SECONDS = 30.0
 
 def make_store(settings: Settings, *, database_url: str | None = None, schema: str | None = None) -> Store:
     """The store as the bot runs it (tests and benchmarks build theirs here too)."""
-    keybox = KeyBox(settings.secret_key or settings.panel_key or "")
+    if not settings.secret_key:
+        raise ConfigError("SECRET_KEY: required to encrypt the stored panel keys")
+    keybox = KeyBox(settings.secret_key)
     return Store(database_url or settings.database_url, keybox=keybox, schema=schema,
                  user_cache_seconds=USER_CACHE_SECONDS)
 
@@ -88,8 +90,11 @@ def build_application(
                 "add `python -m bot watcher` processes to share the order watching."
             )
         await ensure_schema(store)
-        # A draft left SUBMITTING by a crash may have reached the panel: never resend it.
-        await store.mark_stale_submitting(timedelta(minutes=5))
+        # Only the process taking updates places orders, and it holds the lock now (or is
+        # alone by construction: tests, the demo), so every SUBMITTING draft was left by a
+        # process that died mid-`add`. It may have reached the panel: never resend it;
+        # UNKNOWN tells its owner to check the panel and puts it in /admin.
+        await store.mark_stale_submitting(timedelta(0))
         await accounts.setup()
         await register_commands(application)
         if watch and application.job_queue is not None:
@@ -178,6 +183,14 @@ async def send_notifications(context: BotContext) -> None:
         await deps.sender.send_due(context.bot)
 
 
+def log_start(settings: Settings) -> None:
+    """The start-up line, and a warning when a team bot is deliberately open to everyone."""
+    log.info("starting: panel %s, team mode %s, %s, event loop %s", settings.panel_url, settings.team_mode,
+             "webhook" if settings.webhook_url else "long polling", event_loop_name())
+    if settings.team_mode and settings.public:
+        log.warning("ALLOWED_USERS=*: anyone on Telegram can use this bot and order on the team's panel key")
+
+
 def run(argv: list[str]) -> int:
     """`python -m bot`: take updates (long polling, or a webhook when WEBHOOK_URL is
     set) until SIGINT/SIGTERM."""
@@ -192,8 +205,7 @@ def run(argv: list[str]) -> int:
     use_fast_event_loop()
     tune_collector()
     application = build_application(settings, take_updates=True, settle=True)
-    log.info("starting: panel %s, team mode %s, %s, event loop %s", settings.panel_url, settings.team_mode,
-             "webhook" if settings.webhook_url else "long polling", event_loop_name())
+    log_start(settings)
     try:
         if settings.webhook_url:
             application.run_webhook(

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SEED_PANEL_URL = "https://smmsquid.com/api/v2"
@@ -43,6 +50,23 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     port: int = Field(default=8080, gt=0, lt=65536)
+    # ALLOWED_USERS=*: the operator chose a bot open to everyone (allowed_users stays empty).
+    _public: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _everyone(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Settings:
+        public = isinstance(data, dict) and isinstance(data.get("allowed_users"), str) \
+            and data["allowed_users"].strip() == "*"
+        if public:
+            data = {**data, "allowed_users": frozenset()}
+        settings: Settings = handler(data)
+        settings._public = public
+        if settings.panel_key is not None and not settings.allowed_users and not public:
+            # Open to anyone on Telegram, every stranger would order on the team's key.
+            raise ValueError("ALLOWED_USERS: required with PANEL_KEY: the Telegram ids of the team, "
+                             "comma-separated (or * for a bot deliberately open to everyone)")
+        return settings
 
     @field_validator("allowed_users", "admin_ids", mode="before")
     @classmethod
@@ -93,6 +117,12 @@ class Settings(BaseSettings):
     def team_mode(self) -> bool:
         return bool(self.panel_key)
 
+    @property
+    def public(self) -> bool:
+        """ALLOWED_USERS=*: everyone may use the bot, by the operator's explicit choice.
+        Either way an empty `allowed_users` turns nobody away."""
+        return self._public
+
     def __repr__(self) -> str:
         return f"Settings(panel_url={self.panel_url!r}, team_mode={self.team_mode}, database_url=…)"
 
@@ -113,6 +143,9 @@ def load_settings(*, require_token: bool = True, **overrides: Any) -> Settings:
         raise ConfigError(str(exc)) from None
     if require_token and not settings.telegram_token:
         raise ConfigError("TELEGRAM_TOKEN: required (the token @BotFather gave you)")
-    if require_token and not settings.secret_key and not settings.team_mode:
-        raise ConfigError("SECRET_KEY: required to encrypt the panel keys users link")
+    if require_token and not settings.secret_key:
+        # Also in team mode: a key derived from PANEL_KEY would encrypt the team key with
+        # itself, and a new PANEL_KEY could not open what the old one stored.
+        raise ConfigError("SECRET_KEY: required to encrypt the stored panel keys "
+                          "(any long random string; keep it: changing it makes the stored keys unreadable)")
     return settings

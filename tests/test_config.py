@@ -69,20 +69,21 @@ def test_a_malformed_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch,
     assert message.startswith(f"{variable}:") and "\n" not in message
 
 
-def test_the_token_is_required_to_run_and_the_secret_key_in_own_key_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_token_and_the_secret_key_are_required_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="^TELEGRAM_TOKEN:"):
         load_settings()
     monkeypatch.setenv("TELEGRAM_TOKEN", "123:abc")
     with pytest.raises(ConfigError, match="^SECRET_KEY:"):
         load_settings()
-    monkeypatch.setenv("PANEL_KEY", "team-key-123")
-    assert load_settings().team_mode
+    monkeypatch.setenv("SECRET_KEY", "s")
+    assert not load_settings().team_mode
 
 
 def test_settings_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELEGRAM_TOKEN", "123456:SECRET-TOKEN")
     monkeypatch.setenv("SECRET_KEY", "very-secret")
     monkeypatch.setenv("PANEL_KEY", "panel-secret")
+    monkeypatch.setenv("ALLOWED_USERS", "42")
     settings = load_settings()
     for text in (repr(settings), str(settings)):
         assert "SECRET-TOKEN" not in text and "very-secret" not in text and "panel-secret" not in text
@@ -91,7 +92,7 @@ def test_settings_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_python_m_bot_without_a_token_stops_with_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
     env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "TELEGRAM_TOKEN" in lines[0]
@@ -108,3 +109,37 @@ def test_webhook_mode_needs_a_secret_token_of_telegrams_alphabet(monkeypatch: py
     monkeypatch.setenv("PORT", "8443")
     settings = load_settings(require_token=False)
     assert settings.webhook_secret == "s3cret-Token_1" and settings.port == 8443
+
+
+def test_team_mode_without_allowed_users_stops_start_up_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Otherwise anyone on Telegram could order on the team's key.
+    monkeypatch.setenv("TELEGRAM_TOKEN", "123:abc")
+    monkeypatch.setenv("SECRET_KEY", "s")
+    monkeypatch.setenv("PANEL_KEY", "team-key-123")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert str(error.value).startswith("ALLOWED_USERS:") and "\n" not in str(error.value)
+    monkeypatch.setenv("ALLOWED_USERS", "42")
+    settings = load_settings()
+    assert settings.team_mode and settings.allowed_users == {42} and not settings.public
+
+
+def test_allowed_users_star_is_a_deliberately_public_bot(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANEL_KEY", "team-key-123")
+    monkeypatch.setenv("ALLOWED_USERS", " * ")
+    settings = load_settings(require_token=False)
+    assert settings.public and settings.allowed_users == frozenset()  # nobody is turned away
+    assert load_settings(require_token=False, allowed_users="*").public
+    monkeypatch.setenv("ALLOWED_USERS", "*,42")
+    with pytest.raises(ConfigError, match="^ALLOWED_USERS:"):
+        load_settings(require_token=False)
+
+
+def test_the_secret_key_is_required_in_team_mode_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Never derived from PANEL_KEY: the team key would be encrypted with itself, and a new
+    # PANEL_KEY could no longer open what the old one encrypted.
+    monkeypatch.setenv("TELEGRAM_TOKEN", "123:abc")
+    monkeypatch.setenv("PANEL_KEY", "team-key-123")
+    monkeypatch.setenv("ALLOWED_USERS", "42")
+    with pytest.raises(ConfigError, match="^SECRET_KEY:"):
+        load_settings()

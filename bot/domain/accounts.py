@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
+from bot.domain.notices import KIND_KEY_UNDECRYPTABLE
 from bot.domain.panels import Panels
 from bot.panel.client import PanelClient
 from bot.panel.models import Balance
 from bot.recent import Recent
-from bot.store import PanelAccount, Store
+from bot.store import DecryptError, KeyBox, Notice, PanelAccount, Store
+from bot.store.repo import PAUSED_UNDECRYPTABLE
+
+log = logging.getLogger(__name__)
 
 MIN_KEY_LENGTH = 8
 MAX_KEY_LENGTH = 200
@@ -43,9 +48,19 @@ class Accounts:
         return self.team_key is not None
 
     async def setup(self) -> None:
-        """In team mode, the shared account row exists (currency filled on first balance)."""
-        if self.team_key is not None and await self.store.account_for(None, self.panels.url) is None:
+        """In team mode, the shared account row holds PANEL_KEY: made on the first start
+        (currency filled on first balance), linked again (which lifts a pause) when
+        PANEL_KEY was changed or SECRET_KEY can no longer open the stored one."""
+        if self.team_key is None:
+            return
+        account = await self.store.account_for(None, self.panels.url)
+        if account is None:
             await self.store.link_account(None, self.panels.url, self.team_key, None)
+        elif account.key_fingerprint != KeyBox.fingerprint(self.panels.url, self.team_key):
+            log.info("team account: PANEL_KEY was changed; the new key replaces the stored one")
+            await self.store.link_account(None, self.panels.url, self.team_key, None)
+        elif self._reveal(account) is None:
+            await self._team_relink(account)
 
     async def linked(self, user_id: int) -> Linked | None:
         known = self._linked.get(user_id)
@@ -79,8 +94,44 @@ class Accounts:
             if self.team_key is None:
                 return None
             account = await self.store.link_account(None, self.panels.url, self.team_key, None)
-        key = self.store.reveal_key(account)
+        key = self._reveal(account)
+        if key is None:
+            if self.team_key is None:
+                await self._undecryptable(account)
+                return None
+            account, key = await self._team_relink(account), self.team_key
+        elif account.pause_reason == PAUSED_UNDECRYPTABLE:
+            # SECRET_KEY was put back: the key is usable again, and watched again.
+            account = await self.store.link_account(account.user_id, self.panels.url, key, account.currency)
         return Linked(account, self.panels.client(key), key)
+
+    def _reveal(self, account: PanelAccount) -> str | None:
+        try:
+            return self.store.reveal_key(account)
+        except DecryptError:
+            return None
+
+    async def _team_relink(self, account: PanelAccount) -> PanelAccount:
+        assert self.team_key is not None
+        log.warning("team account: the stored key cannot be decrypted with the configured SECRET_KEY "
+                    "(was SECRET_KEY replaced instead of rotated?); linked again from PANEL_KEY")
+        return await self.store.link_account(None, self.panels.url, self.team_key, account.currency)
+
+    async def _undecryptable(self, account: PanelAccount) -> None:
+        """The owner's key is lost to a replaced SECRET_KEY: they are shown the link prompt
+        (as not linked) and told once; the account is paused so the watcher leaves it."""
+        if account.pause_reason == PAUSED_UNDECRYPTABLE or account.id is None or account.user_id is None:
+            return
+        notice = Notice(
+            user_id=account.user_id,
+            kind=KIND_KEY_UNDECRYPTABLE,
+            dedupe_key=f"{KIND_KEY_UNDECRYPTABLE}:{account.id}:{account.key_fingerprint}",
+            payload={"key_hint": account.key_hint},
+        )
+        if await self.store.pause_undecryptable(account.id, notice):
+            log.warning("panel account %d (user %d): the stored key cannot be decrypted with the configured "
+                        "SECRET_KEY; check SECRET_KEY (to change it, rotate: SECRET_KEY=new,old). The account is "
+                        "paused and its owner asked to link the key again", account.id, account.user_id)
 
     @staticmethod
     def looks_like_key(text: str) -> bool:

@@ -98,6 +98,8 @@ def _draft_of(row: Row[Any]) -> Draft:
 _SETTLED_STATES = frozenset({DraftState.PLACED.value, DraftState.UNKNOWN.value, DraftState.FAILED.value,
                              DraftState.ABANDONED.value})
 _FINISH_STATES = frozenset({DraftState.PLACED, DraftState.UNKNOWN, DraftState.DRAFT, DraftState.FAILED})
+# PanelAccount.pause_reason for a stored key that the configured SECRET_KEY cannot open.
+PAUSED_UNDECRYPTABLE = "undecryptable"
 _ORDER_COLUMNS = frozenset(Order.model_fields) - {"id"}
 _ORDER_MUTABLE = _ORDER_COLUMNS - {"account_id", "panel_order_id", "user_id", "draft_id", "created_at"}
 # What the watcher reads of an order to check it and to announce a change.
@@ -407,6 +409,7 @@ class Store:
             "key_fingerprint": KeyBox.fingerprint(panel_url, key),
             "currency": currency,
             "paused": False,
+            "pause_reason": None,
         }
         # Read-then-write; on PostgreSQL a concurrent first link can win the insert, so a
         # unique violation means "it exists now": go round once more and update it.
@@ -444,6 +447,22 @@ class Store:
     def reveal_key(self, account: PanelAccount) -> str:
         """The plaintext API key; the only way back from `key_encrypted`."""
         return self._require_keybox().decrypt(account.key_encrypted)
+
+    async def pause_undecryptable(self, account_id: int, notice: Notice | None) -> bool:
+        """Pause an account whose stored key the SECRET_KEY cannot open, queueing `notice`
+        with it; False when it was already paused for that (so its owner is asked once)."""
+        async with self.session() as s:
+            result = await s.exec(
+                update(PanelAccount)
+                .where(col(PanelAccount.id) == account_id,
+                       func.coalesce(col(PanelAccount.pause_reason), "") != PAUSED_UNDECRYPTABLE)
+                .values(paused=True, pause_reason=PAUSED_UNDECRYPTABLE)
+            )
+            if result.rowcount != 1:
+                return False
+            if notice is not None:
+                await self._enqueue(s, notice)
+            return True
 
     async def set_account_paused(self, account_id: int, paused: bool) -> bool:
         async with self.session() as s:
