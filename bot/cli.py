@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
+import sys
 
 USAGE = """usage: python -m bot [COMMAND] [OPTIONS]
 
@@ -22,6 +25,66 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+# How long start-up waits for the database to accept a connection.
+DATABASE_CONNECT_SECONDS = 15.0
+
+
+def database_problem(url: str) -> str | None:
+    """Why the database at `url` cannot be used now (one line, no credentials), or None.
+
+    Checked before anything else starts, so that a wrong DATABASE_URL or a database
+    that is not up stops the process with that reason rather than a traceback from
+    whichever step touched it first."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from bot.store.db import make_engine, normalize_url
+
+    async def probe() -> None:
+        engine = make_engine(url)
+        try:
+            async with asyncio.timeout(DATABASE_CONNECT_SECONDS), engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(probe())
+    except ConnectionRefusedError:
+        reason = "connection refused"
+    except socket.gaierror:
+        reason = "host not found"
+    except TimeoutError:
+        reason = f"no answer within {DATABASE_CONNECT_SECONDS:.0f} seconds"
+    except DBAPIError as error:
+        reason = str(error.orig).splitlines()[0] if error.orig is not None else type(error).__name__
+    except (SQLAlchemyError, OSError, ValueError) as error:
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+    else:
+        return None
+    try:
+        where = make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        where = "?"
+    return f"DATABASE_URL: cannot use the database {where}: {reason.lower()}"
+
+
+def check_database(*, require_token: bool) -> bool:
+    """For the commands that need the database: False (said in one line) when unusable.
+    Settings errors come first and are left to the command, which names the variable."""
+    from bot.config import ConfigError, load_settings
+
+    try:
+        url = load_settings(require_token=require_token).database_url
+    except ConfigError:
+        return True
+    problem = database_problem(url)
+    if problem is not None:
+        print(f"Not starting: {problem}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv and not argv[0].startswith("-") else ("run", argv)
     if command in ("-h", "--help", "help"):
@@ -35,6 +98,9 @@ def main(argv: list[str]) -> int:
         from bot.demo import main as demo_main
 
         return demo_main(rest)
+    if command in ("watcher", "migrate", "run") and not any(arg in ("-h", "--help") for arg in rest) \
+            and not check_database(require_token=command != "migrate"):
+        return 3
     if command == "watcher":
         from bot.worker import main as watcher_main
 

@@ -1,0 +1,72 @@
+"""The processes as deployed, started when something they need is not there yet or goes
+away: an unreachable database stops them with one line, an unreachable Bot API is waited
+for, and SIGTERM ends the bot within 15 seconds whatever the panel does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.fakegram import FakeTelegram
+from bot.fakegram.http import FakeBotApiServer
+from bot.sandbox import SandboxPanel
+from tests.harness import TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = ("TELEGRAM_TOKEN", "TELEGRAM_API_URL", "PANEL_URL", "PANEL_KEY", "ALLOWED_USERS", "ADMIN_IDS",
+            "DATABASE_URL", "SECRET_KEY", "STATUS_POLL_SECONDS", "DEFAULT_LOCALE", "WEBHOOK_URL", "WEBHOOK_SECRET", "PORT")
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    env.update(PYTHONPATH=str(ROOT), TELEGRAM_TOKEN=TOKEN, SECRET_KEY="process secret", **settings)
+    return env
+
+
+async def run_to_exit(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
+                                                   stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, stderr.decode()
+
+
+UNREACHABLE = {
+    "closed-port": (f"postgresql://postgres@127.0.0.1:{closed_port()}/bot", "connection refused"),
+    "unwritable-sqlite": ("sqlite+aiosqlite:////proc/bot.db", "unable to open database file"),
+}
+
+
+@pytest.mark.parametrize("command", [[], ["watcher"], ["migrate"]], ids=["bot", "watcher", "migrate"])
+@pytest.mark.parametrize("database", UNREACHABLE.keys())
+async def test_an_unreachable_database_stops_start_up_with_one_line_naming_database_url(
+    tmp_path: Path, command: list[str], database: str
+) -> None:
+    url, reason = UNREACHABLE[database]
+    # The Bot API is unreachable too: the database is checked first, so this ends at once.
+    env = environment(DATABASE_URL=url, TELEGRAM_API_URL=f"http://127.0.0.1:{closed_port()}")
+    code, log = await run_to_exit(command, env, tmp_path)
+    assert code != 0, log
+    assert "Traceback" not in log, log
+    last = log.strip().splitlines()[-1]
+    assert "DATABASE_URL" in last and reason in last.lower(), log
+    assert "process secret" not in log and TOKEN not in log
