@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
+import signal
 import sys
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest, InvalidToken, NetworkError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -191,6 +195,51 @@ def log_start(settings: Settings) -> None:
         log.warning("ALLOWED_USERS=*: anyone on Telegram can use this bot and order on the team's panel key")
 
 
+# Pauses between tries to reach the Bot API at start-up: doubling, then at most this.
+BOT_API_FIRST_PAUSE = 1.0
+BOT_API_MAX_PAUSE = 30.0
+
+
+async def reach_bot_api(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+    """The bot's first call (getMe), tried until the Bot API answers: after a platform
+    restart the network may come up after the process. One line per failed try; a
+    refused token (InvalidToken) is not a network matter and is raised."""
+    pause = BOT_API_FIRST_PAUSE
+    host = urlsplit(settings.telegram_api_url).netloc
+    for attempt in itertools.count(1):
+        try:
+            await application.bot.initialize()
+            if attempt > 1:
+                log.info("Telegram's Bot API (%s) answered on try %d", host, attempt)
+            return
+        except NetworkError as error:
+            if isinstance(error, BadRequest):  # an answer, not an unreachable API
+                raise
+            log.warning("Telegram's Bot API (%s) is not reachable (try %d: %s); next try in %.0fs",
+                        host, attempt, error.message, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, BOT_API_MAX_PAUSE)
+
+
+def wait_for_bot_api(loop: asyncio.AbstractEventLoop, application: Application,  # type: ignore[type-arg]
+                     settings: Settings) -> bool:
+    """Run `reach_bot_api` before PTB's start-up (whose initialize is then a no-op);
+    False when SIGINT/SIGTERM came first."""
+    task = loop.create_task(reach_bot_api(application, settings))
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in stop_signals:
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        log.info("stopped while waiting for the Bot API")
+        return False
+    finally:
+        for signum in stop_signals:
+            loop.remove_signal_handler(signum)
+    return True
+
+
 def run(argv: list[str]) -> int:
     """`python -m bot`: take updates (long polling, or a webhook when WEBHOOK_URL is
     set) until SIGINT/SIGTERM."""
@@ -202,10 +251,17 @@ def run(argv: list[str]) -> int:
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
-    use_fast_event_loop()
+    loop = use_fast_event_loop()
     tune_collector()
     application = build_application(settings, take_updates=True, settle=True)
     log_start(settings)
+    try:
+        if not wait_for_bot_api(loop, application, settings):
+            return 0
+    except InvalidToken:
+        # PTB's own message quotes the token: say it without.
+        print("Not starting: TELEGRAM_TOKEN: Telegram refused this token (check it with @BotFather)", file=sys.stderr)
+        return 2
     try:
         if settings.webhook_url:
             application.run_webhook(

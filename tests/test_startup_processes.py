@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -70,3 +71,71 @@ async def test_an_unreachable_database_stops_start_up_with_one_line_naming_datab
     last = log.strip().splitlines()[-1]
     assert "DATABASE_URL" in last and reason in last.lower(), log
     assert "process secret" not in log and TOKEN not in log
+
+
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
+
+
+async def stop(process: asyncio.subprocess.Process, timeout: float = 30.0) -> tuple[int, str, float]:
+    """SIGTERM, then the exit code, the log and how long it took to exit."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        code = await asyncio.wait_for(process.wait(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    took = loop.time() - started
+    log = (await process.stderr.read()).decode() if process.stderr is not None else ""
+    return code, log, took
+
+
+async def test_the_bot_waits_for_a_bot_api_not_up_yet_with_one_line_per_try(tmp_path: Path) -> None:
+    """After a platform restart the network may come up after the bot: it keeps trying
+    (with growing pauses) instead of exiting with a traceback, then serves as usual."""
+    async with SandboxPanel(speed=0) as sandbox:
+        fake = FakeTelegram(TOKEN)
+        port = closed_port()
+        env = environment(TELEGRAM_API_URL=f"http://127.0.0.1:{port}", DATABASE_URL=str(tmp_path / "bot.db"),
+                          PANEL_URL=sandbox.url)
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+                                                       stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        api = FakeBotApiServer(fake)
+        try:
+            await asyncio.sleep(4)
+            assert process.returncode is None  # still waiting, not exited
+            await api.start(port=port)
+            ann = fake.user(3001)
+            ann.push_text("/start")
+            await ann.wait_for_reply(timeout=60)
+            await until(lambda: "API key" in ann.last_text)
+        finally:
+            code, log, _ = await stop(process)
+            await api.stop()
+        assert code == 0, log
+        assert "Traceback" not in log, log
+        tries = [line for line in log.splitlines() if "Bot API" in line and "not reachable" in line]
+        assert len(tries) >= 2, log
+        assert TOKEN not in log and TOKEN.split(":")[1] not in log
+
+
+async def test_a_token_telegram_refuses_stops_start_up_with_one_line_without_the_token(tmp_path: Path) -> None:
+    api = FakeBotApiServer(FakeTelegram("999999:another-bots-token"))
+    api_url = await api.start()
+    try:
+        env = environment(TELEGRAM_API_URL=api_url, DATABASE_URL=str(tmp_path / "bot.db"))
+        code, log = await run_to_exit([], env, tmp_path)
+    finally:
+        await api.stop()
+    assert code == 2, log
+    assert "Traceback" not in log and "TELEGRAM_TOKEN" in log.strip().splitlines()[-1]
+    assert TOKEN not in log and TOKEN.split(":")[1] not in log
