@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
@@ -102,9 +105,10 @@ def build_application(
         await accounts.setup()
         await register_commands(application)
         if watch and application.job_queue is not None:
-            application.job_queue.run_repeating(watch_orders, interval=settings.status_poll_seconds, first=5.0,
-                                                name="watch-orders")
-            application.job_queue.run_repeating(send_notifications, interval=1.0, first=1.0, name="send-notifications")
+            application.job_queue.run_repeating(tracked(watch_orders), interval=settings.status_poll_seconds,
+                                                first=5.0, name="watch-orders")
+            application.job_queue.run_repeating(tracked(send_notifications), interval=1.0, first=1.0,
+                                                name="send-notifications")
         if settle:
             settle_long_lived()
 
@@ -124,6 +128,7 @@ def build_application(
         .post_shutdown(post_shutdown)
         # Users at once, each user's updates in order (see bot/updates.py).
         .concurrent_updates(PerUserUpdates())
+        .application_class(BotApplication)
     )
     if rate_limiter:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
@@ -144,6 +149,62 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
         await application.bot.set_my_commands(commands, language_code=code.split("_")[0])
     default = [BotCommand(name, text) for name, text in command_descriptions(I18n("en"))]
     await application.bot.set_my_commands(default)
+
+
+# SIGTERM to exit within 15 s whatever the panel does: the updates in hand and the
+# running jobs get this long to finish, then are cancelled. An `add` cancelled here
+# leaves its draft SUBMITTING, which the next start shows as UNKNOWN (never resent).
+STOP_GRACE_SECONDS = 8.0
+
+
+class BotApplication(Application):  # type: ignore[type-arg]
+    """PTB's Application with a bounded stop: PTB waits for every update in hand and
+    every running job without limit, so one hung panel call held SIGTERM for its whole
+    timeout (and a watch cycle on a hung panel, for all its accounts)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.jobs_in_hand: set[asyncio.Task[Any]] = set()
+
+    async def stop(self) -> None:
+        if self.running:
+            await self._let_work_end(STOP_GRACE_SECONDS)
+        await super().stop()
+
+    async def _let_work_end(self, grace: float) -> None:
+        deps = self.bot_data.get("deps")
+        if deps is not None:
+            deps.watcher.request_stop()
+        tasks = set(self.jobs_in_hand)
+        if isinstance(self.update_processor, PerUserUpdates):
+            tasks |= self.update_processor.in_hand
+        tasks.discard(asyncio.current_task())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        if pending:
+            log.warning("stopping: %d updates or jobs still running after %.0fs are cancelled", len(pending), grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1.0)
+
+
+def tracked(callback: Callable[[BotContext], Awaitable[None]]) -> Callable[[BotContext], Coroutine[Any, Any, None]]:
+    """A job callback whose running task a bounded stop can wait for, then cancel."""
+
+    @functools.wraps(callback)
+    async def run(context: BotContext) -> None:
+        application = context.application
+        assert isinstance(application, BotApplication)
+        task = asyncio.current_task()
+        assert task is not None
+        application.jobs_in_hand.add(task)
+        try:
+            await callback(context)
+        finally:
+            application.jobs_in_hand.discard(task)
+
+    return run
 
 
 class SchemaOutOfDate(RuntimeError):

@@ -23,6 +23,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     # httpx logs every request URL at INFO, and the Bot API URL carries the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # APScheduler logs each run of each job at INFO: a line a second from the outbox job.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 # How long start-up waits for the database to accept a connection.

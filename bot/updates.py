@@ -54,6 +54,8 @@ class PerUserUpdates(BaseUpdateProcessor):
         self._slots = asyncio.Semaphore(limit)
         # Per sender: its lock and how many of its updates hold or wait for it.
         self._turns: dict[int, tuple[asyncio.Lock, list[int]]] = {}
+        # The tasks handling an update now or waiting their turn (for a bounded stop).
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def busy(self) -> int:
@@ -65,7 +67,21 @@ class PerUserUpdates(BaseUpdateProcessor):
         """Senders with an update in hand or waiting."""
         return len(self._turns)
 
+    @property
+    def in_hand(self) -> frozenset[asyncio.Task[Any]]:
+        """The tasks of the updates being handled or waiting their turn."""
+        return frozenset(self._tasks)
+
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await self._process(update, coroutine)
+        finally:
+            self._tasks.discard(task)
+
+    async def _process(self, update: object, coroutine: Awaitable[Any]) -> None:
         sender = sender_of(update)
         if sender is None:
             async with self._slots:
@@ -92,4 +108,4 @@ class PerUserUpdates(BaseUpdateProcessor):
         """Nothing to set up."""
 
     async def shutdown(self) -> None:
-        """Nothing to release: PTB waits for the updates in hand before shutting down."""
+        """Nothing to release: the updates in hand were waited for (bounded) at stop."""

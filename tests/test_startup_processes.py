@@ -12,12 +12,14 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.fakegram import FakeTelegram
 from bot.fakegram.http import FakeBotApiServer
 from bot.sandbox import SandboxPanel
+from bot.store import KeyBox, Store, migrate
 from tests.harness import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,3 +141,79 @@ async def test_a_token_telegram_refuses_stops_start_up_with_one_line_without_the
     assert code == 2, log
     assert "Traceback" not in log and "TELEGRAM_TOKEN" in log.strip().splitlines()[-1]
     assert TOKEN not in log and TOKEN.split(":")[1] not in log
+
+
+def start_bot(env: dict[str, str], cwd: Path) -> Any:
+    return asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=cwd, env=env,
+                                          stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+
+
+STOP_SECONDS = 15.0
+
+
+async def test_sigterm_ends_the_bot_within_15_seconds_with_an_add_hanging_on_the_panel(tmp_path: Path) -> None:
+    async with SandboxPanel(speed=0) as sandbox:
+        key = sandbox.add_account("stop-key-0123456789", balance=Decimal(100))
+        fake = FakeTelegram(TOKEN)
+        api = FakeBotApiServer(fake)
+        env = environment(TELEGRAM_API_URL=await api.start(), DATABASE_URL=str(tmp_path / "bot.db"), PANEL_URL=sandbox.url)
+        process = await start_bot(env, tmp_path)
+        ann = fake.user(3001)
+        try:
+            ann.push_text("/start")
+            await ann.wait_for_reply(timeout=60)
+            ann.push_text(key)
+            await until(lambda: "✅ Linked" in ann.last_text)
+            ann.push_text("/order 1012")
+            await until(lambda: "Order" in [label for row in ann.last_buttons for label, _ in row])
+            ann.push_press("Order")
+            await until(lambda: "link" in ann.last_text.lower() and ann.last_text != "")
+            ann.push_text("https://instagram.com/nasa")
+            await until(lambda: "quantity" in ann.last_text.lower())
+            ann.push_text("1000")
+            while "Check your order" not in ann.last_text:
+                await until(lambda: "Check your order" in ann.last_text or "Skip" in str(ann.last_buttons))
+                if "Check your order" not in ann.last_text:
+                    ann.push_press("Skip")
+                    await asyncio.sleep(0.3)
+            sandbox.faults.set("add", hang=True)
+            ann.push_press("Confirm")
+            await until(lambda: sandbox.count("add") == 1)  # the add is in flight, the panel silent
+            await asyncio.sleep(0.5)
+        finally:
+            code, log, took = await stop(process)
+            await api.stop()
+        assert took < STOP_SECONDS, (took, log)
+        assert code == 0, log
+        assert TOKEN not in log
+
+
+async def test_sigterm_ends_the_bot_within_15_seconds_during_a_watch_cycle_on_a_hung_panel_with_50_accounts(
+    tmp_path: Path
+) -> None:
+    async with SandboxPanel(speed=0) as sandbox:
+        db_path = tmp_path / "bot.db"
+        store = Store(str(db_path), keybox=KeyBox("process secret"))
+        await migrate.upgrade(store.engine)
+        for n in range(50):
+            key = sandbox.add_account(f"watch-key-{n:04d}-0123456789", balance=Decimal(100))
+            user_id = 5_000 + n
+            await store.ensure_user(user_id, "en")
+            account = await store.link_account(user_id, sandbox.url, key, "USD")
+            await store.add_order(panel_order_id=10_000 + n, account_id=account.id, user_id=user_id, service_id=1012,
+                                  service_name="Followers", quantity=100, status="Pending")
+        await store.dispose()
+        sandbox.faults.set("status", hang=True)
+        fake = FakeTelegram(TOKEN)
+        api = FakeBotApiServer(fake)
+        env = environment(TELEGRAM_API_URL=await api.start(), DATABASE_URL=str(db_path), PANEL_URL=sandbox.url,
+                          STATUS_POLL_SECONDS="60")
+        process = await start_bot(env, tmp_path)
+        try:
+            await until(lambda: sandbox.count("status") >= 1, timeout=60)  # the first cycle is under way
+            await asyncio.sleep(0.5)
+        finally:
+            code, log, took = await stop(process)
+            await api.stop()
+        assert took < STOP_SECONDS, (took, log)
+        assert code == 0, log

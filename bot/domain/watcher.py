@@ -112,6 +112,12 @@ class Watcher:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # Long enough for a slow cycle; a crashed watcher's orders return after it.
         self.lease_seconds = max(120.0, poll_seconds * 2)
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        """The process is stopping: a cycle returns at its next step and leaves what it has
+        not done to its leases (they expire, and another watcher or the next start takes it)."""
+        self.stop_requested = True
 
     async def run_cycle(self) -> CycleReport:
         started = asyncio.get_running_loop().time()
