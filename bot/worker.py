@@ -28,7 +28,7 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
     """Cycles every STATUS_POLL_SECONDS; between them, the outbox is sent each second
     by whichever process holds the sender role."""
     redact_in_logs(settings.telegram_token)
-    store = store or Store(settings.database_url, keybox=KeyBox(settings.secret_key or settings.panel_key or ""))
+    store = store or Store(settings.database_url, keybox=KeyBox(settings.secret_key or ""))
     panels = panels or Panels(settings.panel_url)
     if bot is None:
         api = settings.telegram_api_url

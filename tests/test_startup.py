@@ -173,3 +173,10 @@ async def test_a_draft_a_crash_left_submitting_is_unknown_after_a_restart(tmp_pa
         admin = bot.user(9001)
         await bot.send(admin, "/admin")
         assert "Unknown drafts to reconcile: 1" in admin.last_text
+
+
+async def test_a_deliberately_public_team_bot_serves_anyone(tmp_path: Path) -> None:
+    async with world(tmp_path, panel_key=KEY, allowed_users="*") as bot:
+        stranger = bot.user(2002)
+        await bot.send(stranger, "/balance")
+        assert "$100.00" in stranger.last_text
