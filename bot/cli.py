@@ -37,6 +37,7 @@ def database_problem(url: str) -> str | None:
     Checked before anything else starts, so that a wrong DATABASE_URL or a database
     that is not up stops the process with that reason rather than a traceback from
     whichever step touched it first."""
+    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -50,8 +51,22 @@ def database_problem(url: str) -> str | None:
         finally:
             await engine.dispose()
 
+    def probe_sqlite() -> None:
+        # Synchronously: aiosqlite's thread for a connection that failed to open can
+        # still call back into the probe's loop after it closed (a stray traceback).
+        make_engine(url)  # creates the file's folder, as the bot does
+        engine = create_engine(make_url(normalize_url(url)).set(drivername="sqlite"))
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        finally:
+            engine.dispose()
+
     try:
-        asyncio.run(probe())
+        if make_url(normalize_url(url)).get_backend_name() == "sqlite":
+            probe_sqlite()
+        else:
+            asyncio.run(probe())
     except ConnectionRefusedError:
         reason = "connection refused"
     except socket.gaierror:
@@ -71,7 +86,7 @@ def database_problem(url: str) -> str | None:
     return f"DATABASE_URL: cannot use the database {where}: {reason.lower()}"
 
 
-def check_database(*, require_token: bool) -> bool:
+def check_database(*, require_token: bool, prefix: str = "Not starting") -> bool:
     """For the commands that need the database: False (said in one line) when unusable.
     Settings errors come first and are left to the command, which names the variable."""
     from bot.config import ConfigError, load_settings
@@ -82,7 +97,7 @@ def check_database(*, require_token: bool) -> bool:
         return True
     problem = database_problem(url)
     if problem is not None:
-        print(f"Not starting: {problem}", file=sys.stderr)
+        print(f"{prefix}: {problem}", file=sys.stderr)
         return False
     return True
 
@@ -100,9 +115,12 @@ def main(argv: list[str]) -> int:
         from bot.demo import main as demo_main
 
         return demo_main(rest)
-    if command in ("watcher", "migrate", "run") and not any(arg in ("-h", "--help") for arg in rest) \
-            and not check_database(require_token=command != "migrate"):
+    if command in ("watcher", "run") and not check_database(require_token=True):
         return 3
+    # migrate keeps its own exit code for a database error (1).
+    if command == "migrate" and not any(arg in ("-h", "--help") for arg in rest) \
+            and not check_database(require_token=False, prefix="Database error"):
+        return 1
     if command == "watcher":
         from bot.worker import main as watcher_main
 
