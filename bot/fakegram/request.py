@@ -83,5 +83,10 @@ class FakeRequest(BaseRequest):
             body = {"ok": False, "error_code": 404, "description": "Not Found"}
             return 404, json.dumps(body).encode()
         params = _decode_parameters(request_data)
+        fault = self._fake.take_transport_fault(api_method)
+        if fault is not None and not fault[1]:
+            raise fault[0]
         status, body = await self._fake.call(api_method, params, token=token)
+        if fault is not None:
+            raise fault[0]  # handled by Telegram, but the answer never arrives
         return status, json.dumps(body, ensure_ascii=False).encode("utf-8")

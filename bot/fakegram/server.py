@@ -218,6 +218,14 @@ class _InjectedError:
     remaining: int
 
 
+@dataclass
+class _TransportFault:
+    method: str
+    error: BaseException
+    delivered: bool
+    remaining: int
+
+
 def _as_int(value: Any, name: str) -> int:
     if isinstance(value, bool):
         raise ApiError.bad_request(f"{name} is invalid")
@@ -308,6 +316,7 @@ class FakeTelegram:
         self._chat_sends: dict[int, deque[float]] = {}
 
         self._injected: list[_InjectedError] = []
+        self._transport_faults: list[_TransportFault] = []
         self._updates: list[JSONDict] = []
         self._next_update_id = 1
         self._next_query_id = 1
@@ -408,6 +417,24 @@ class FakeTelegram:
         """Make the next ``count`` calls of ``method`` ("*" = any) fail with this error."""
         error = ApiError(status, description, parameters)
         self._injected.append(_InjectedError(method.lower(), error, count))
+
+    def fail_transport(self, method: str, error: BaseException, *, delivered: bool = False, count: int = 1) -> None:
+        """Make the next ``count`` calls of ``method`` ("*" = any) raise ``error`` in the bot's
+        transport (``FakeRequest``), as a network or a library would. With ``delivered`` the
+        call is handled first and only its answer is lost: a ``TimedOut`` after Telegram
+        delivered the message."""
+        self._transport_faults.append(_TransportFault(method.lower(), error, delivered, count))
+
+    def take_transport_fault(self, method: str) -> tuple[BaseException, bool] | None:
+        """The transport fault for this call, if one is set: ``(error, delivered)``."""
+        name = method.lower()
+        for fault in self._transport_faults:
+            if fault.method in (name, "*") and fault.remaining > 0:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self._transport_faults.remove(fault)
+                return fault.error, fault.delivered
+        return None
 
     def push_update(self, update: JSONDict) -> JSONDict:
         """Queue an update for getUpdates (assigns ``update_id`` if missing); thread-safe."""

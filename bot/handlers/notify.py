@@ -11,21 +11,29 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 from telegram import Bot, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
-from bot.domain.watcher import KIND_KEY_INVALID, KIND_ORDER, KIND_REFILL
+from bot.domain import notices
+from bot.domain.notices import KIND_BROADCAST, KIND_KEY_INVALID, KIND_ORDER, KIND_REFILL
 from bot.handlers.orders import card_buttons
 from bot.handlers.texts import status_name
 from bot.handlers.ui import button, esc, keyboard
 from bot.i18n import I18n, best_locale
 from bot.store import Notification, Store, User
-from bot.store.admin import BROADCAST_KIND as KIND_BROADCAST
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +41,20 @@ GLOBAL_PER_SECOND = 30.0  # Telegram: about 30 messages a second in all
 PER_CHAT_SECONDS = 1.0  # and about one a second per private chat
 WINDOW = 1.1  # one second, and a margin: sends stamped here arrive a little bunched
 BLOCKED_RETRY = timedelta(days=1)
+# A failed send is retried after 15 s, then twice as long each time up to an hour, and
+# given up at the tenth attempt: about two hours, so a Telegram or network outage of an
+# hour loses nothing, while a notification nobody can send stops after a while.
 NETWORK_RETRY = timedelta(seconds=15)
+FAILURE_BACKOFF_CAP = timedelta(hours=1)
+MAX_ATTEMPTS = 10
+# A send Telegram may have delivered (no answer) is tried once more, this much later:
+# see Sender._unanswered.
+MAYBE_DELIVERED_PAUSE = timedelta(minutes=5)
+MAYBE_DELIVERED = "no answer"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _retry_seconds(error: RetryAfter) -> float:
@@ -121,14 +138,16 @@ class Sender:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def send_due(self, bot: Bot, *, limit: int = 500, now: datetime | None = None) -> int:
-        """One pass over the due outbox; returns how many messages went out."""
+        """One pass over the due outbox; returns how many messages went out. A notification
+        that fails is counted and retried later on its own: it never holds back the rest."""
         if self._lock.locked():
             return 0  # a pass is running; it will pick these up
         async with self._lock:
             if self.clock() < self._paused_until:
                 return 0
+            now = now or utcnow()
             # Claimed, not just read: another sending process skips these.
-            due = await self.store.claim_notifications(self.owner, now=now or utcnow(), limit=limit)
+            due = await self.store.claim_notifications(self.owner, now=now, limit=limit)
             users = await self.store.get_users(sorted({n.user_id for n in due}))
             sent = 0
             untouched: list[int] = []
@@ -139,7 +158,7 @@ class Sender:
                     await self.store.mark_notification_sent(notification.id)
                     continue
                 if user.blocked:
-                    await self.store.retry_notification(notification.id, (now or utcnow()) + BLOCKED_RETRY)
+                    await self.store.retry_notification(notification.id, now + BLOCKED_RETRY, counted=False)
                     continue
                 if self.clock() < self._chat_ready.get(user.telegram_id, 0.0):
                     untouched.append(notification.id)  # this chat had a message within the last second
@@ -153,41 +172,125 @@ class Sender:
             self.sent += sent
             return sent
 
-    async def _send_one(self, bot: Bot, user: User, notification: Notification, now: datetime | None) -> str:
+    async def _send_one(self, bot: Bot, user: User, notification: Notification, now: datetime) -> str:
         assert notification.id is not None
         if len(self._recent) == self.per_second:
             wait = self._recent[0] + WINDOW - self.clock()
             if wait > 0:
                 await asyncio.sleep(wait)
-        t = I18n(best_locale(user.locale, user.telegram_language, default=self.default_locale))
-        text, markup = render(t, notification)
         try:
+            t = I18n(best_locale(user.locale, user.telegram_language, default=self.default_locale))
+            text, markup = render(t, notification)
             await bot.send_message(user.telegram_id, text, reply_markup=markup, disable_web_page_preview=True)
         except RetryAfter as error:
             self._recent.append(self.clock())
             seconds = _retry_seconds(error)
             # Telegram's flood limit is per bot: hold every send, then retry this one.
             self._paused_until = self.clock() + seconds
-            await self.store.retry_notification(notification.id, (now or utcnow()) + timedelta(seconds=seconds))
+            await self.store.retry_notification(notification.id, now + timedelta(seconds=seconds), counted=False)
             log.warning("Telegram asked to wait %.0fs; notifications paused", seconds)
             return "paused"
         except Forbidden:
             await self.store.set_blocked(user.telegram_id, True)
-            await self.store.retry_notification(notification.id, (now or utcnow()) + BLOCKED_RETRY)
+            await self.store.retry_notification(notification.id, now + BLOCKED_RETRY, counted=False)
             log.info("user %s blocked the bot; their notifications wait", user.telegram_id)
             return "blocked"
         except BadRequest as error:
             # Not deliverable as written (chat gone, bad markup): retrying cannot help.
-            log.error("notification %s dropped by Telegram: %s", notification.id, error)
-            await self.store.mark_notification_sent(notification.id)
+            await self._give_up(bot, notification, error)
             return "failed"
         except NetworkError as error:
-            await self.store.retry_notification(notification.id, (now or utcnow()) + NETWORK_RETRY)
-            log.warning("notification %s: network error %s; will retry", notification.id, type(error).__name__)
-            return "retry"
+            if _maybe_delivered(error):
+                # It may be on the user's screen: pace this chat as if it were.
+                self._stamp(user)
+                return await self._unanswered(bot, notification, error, now)
+            # It never left: Telegram or the network is down for every chat, not this one.
+            self._recent.append(self.clock())
+            self._paused_until = self.clock() + NETWORK_RETRY.total_seconds()
+            await self._failed(bot, notification, error, now)
+            return "paused"
+        except Exception as error:  # noqa: BLE001 - a bug or an error nobody foresaw: this notification's alone
+            return await self._failed(bot, notification, error, now)
+        self._stamp(user)
+        await self.store.mark_notification_sent(notification.id)
+        return "sent"
+
+    def _stamp(self, user: User) -> None:
         # Stamped when Telegram answered, not when we asked: a send delayed on its way (or
         # retried by PTB's rate limiter) must not let the next thirty go out at once.
         self._recent.append(self.clock())
-        await self.store.mark_notification_sent(notification.id)
         self._chat_ready[user.telegram_id] = self.clock() + self.per_chat_seconds
-        return "sent"
+
+    async def _failed(self, bot: Bot, notification: Notification, error: Exception, now: datetime) -> str:
+        """A counted failure: retried later with a growing pause, given up after MAX_ATTEMPTS."""
+        assert notification.id is not None
+        attempts = notification.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            await self._give_up(bot, notification, error)
+            return "failed"
+        pause = min(FAILURE_BACKOFF_CAP, NETWORK_RETRY * 2 ** (attempts - 1))
+        await self.store.retry_notification(notification.id, now + pause, error=_describe(bot, error))
+        log.warning("notification %s (attempt %d of %d) failed: %s; retrying in %.0fs", notification.id,
+                    attempts, MAX_ATTEMPTS, _describe(bot, error), pause.total_seconds(),
+                    exc_info=not isinstance(error, TelegramError))
+        return "retry"
+
+    async def _unanswered(self, bot: Bot, notification: Notification, error: NetworkError, now: datetime) -> str:
+        """Telegram took the message but its answer never came: it may have been delivered.
+
+        Sending again at once is what doubled messages: a TimedOut usually means Telegram
+        was slow, not that the message was lost. So: one more try, only after
+        MAYBE_DELIVERED_PAUSE, and only for a message whose loss would matter (a final
+        status, a notice about the account, a broadcast); then give up. The trade-off: a
+        message that did arrive is doubled (minutes apart, never twice in a row); one that
+        did not arrive is lost only if Telegram leaves us without an answer twice. An
+        intermediate status or progress is not repeated at all: the next change (or the
+        order card) tells the user more than a late copy, and a double of it is noise.
+        """
+        assert notification.id is not None
+        described = f"{MAYBE_DELIVERED}: {_describe(bot, error)}"
+        repeated = (notification.last_error or "").startswith(MAYBE_DELIVERED)
+        if repeated or not worth_repeating(notification) or notification.attempts + 1 >= MAX_ATTEMPTS:
+            await self._give_up(bot, notification, described)
+            return "failed"
+        await self.store.retry_notification(notification.id, now + MAYBE_DELIVERED_PAUSE, error=described)
+        log.warning("notification %s: no answer from Telegram (%s); it may have arrived, so it is tried once "
+                    "more in %.0f min", notification.id, type(error).__name__,
+                    MAYBE_DELIVERED_PAUSE.total_seconds() / 60)
+        return "retry"
+
+    async def _give_up(self, bot: Bot, notification: Notification, error: Exception | str) -> None:
+        assert notification.id is not None
+        described = error if isinstance(error, str) else _describe(bot, error)
+        await self.store.give_up_notification(notification.id, described)
+        log.warning("notification %s (%s to user %s) given up after %d attempts: %s", notification.id,
+                    notification.kind, notification.user_id, notification.attempts + 1, described)
+
+
+def worth_repeating(notification: Notification) -> bool:
+    """Whether a second copy of this notification beats none (see Sender._unanswered)."""
+    if notification.kind == notices.KIND_PROGRESS:
+        return False
+    if notification.kind in (notices.KIND_ORDER, notices.KIND_REFILL):
+        return bool(notification.payload.get("final"))
+    return True
+
+
+def _maybe_delivered(error: NetworkError) -> bool:
+    """Could Telegram have delivered the message although we have no answer? Not when
+    the request never left (no connection, no free connection in our pool) or when
+    Telegram answered with an error; yes when the answer timed out or the connection
+    broke after the request was sent."""
+    cause = error.__cause__
+    if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return False
+    if isinstance(error, TimedOut):
+        return "Pool timeout" not in error.message
+    return isinstance(cause, (httpx.ReadError, httpx.RemoteProtocolError))
+
+
+def _describe(bot: Bot, error: Exception) -> str:
+    """The error for the log and `notifications.last_error`, without the bot's token
+    (an HTTP library's message may carry the URL)."""
+    text = f"{type(error).__name__}: {error}"[:500]
+    return text.replace(bot.token, "<redacted>") if bot.token else text

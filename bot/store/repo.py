@@ -1133,13 +1133,36 @@ class Store:
             )
             return result.rowcount == 1
 
-    async def retry_notification(self, notification_id: int, at: datetime) -> bool:
-        """Count a failed attempt and try again at `at` (e.g. after Telegram's RetryAfter)."""
+    async def retry_notification(
+        self, notification_id: int, at: datetime, *, error: str | None = None, counted: bool = True
+    ) -> bool:
+        """Try again at `at`. A failed attempt is counted (the sender gives up after a few)
+        and its `error` kept; a wait that is nobody's failure (Telegram's RetryAfter, a
+        user who blocked the bot) is not counted."""
+        values: dict[str, Any] = {"next_attempt_at": at, "claimed_by": None, "claimed_until": None}
+        if counted:
+            values["attempts"] = col(Notification.attempts) + 1
+        if error is not None:
+            values["last_error"] = error
         async with self.session() as s:
             result = await s.exec(
                 update(Notification)
                 .where(col(Notification.id) == notification_id, col(Notification.sent_at).is_(None))
-                .values(attempts=col(Notification.attempts) + 1, next_attempt_at=at, claimed_by=None, claimed_until=None)
+                .values(**values)
+            )
+            return result.rowcount == 1
+
+    async def give_up_notification(self, notification_id: int, error: str) -> bool:
+        """Never send it: it failed too often. `failed_at` says it was not delivered;
+        `sent_at` is set too because it means "done with it", so that nothing claims,
+        wakes or keeps it longer than a sent one."""
+        now = utcnow()
+        async with self.session() as s:
+            result = await s.exec(
+                update(Notification)
+                .where(col(Notification.id) == notification_id, col(Notification.sent_at).is_(None))
+                .values(attempts=col(Notification.attempts) + 1, failed_at=now, sent_at=now, last_error=error,
+                        claimed_by=None, claimed_until=None)
             )
             return result.rowcount == 1
 
