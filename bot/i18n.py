@@ -9,7 +9,7 @@ from __future__ import annotations
 import gettext
 import io
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
@@ -18,7 +18,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
@@ -107,10 +107,14 @@ class I18n:
     def number(self, value: int | Decimal) -> str:
         return format_decimal(value, locale=self.locale)
 
+    def percent(self, share: Decimal) -> str:
+        """0.6 -> "60%" (or "60 %", "%60", as the locale writes it), in whole percent."""
+        return format_percent(share, locale=self.locale)
+
     def datetime(self, when: datetime) -> str:
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        return format_datetime(when, format="medium", tzinfo=timezone.utc, locale=self.locale) + " UTC"
+            when = when.replace(tzinfo=UTC)
+        return format_datetime(when, format="medium", tzinfo=UTC, locale=self.locale) + " UTC"
 
     def language_name(self) -> str:
         return Locale.parse(self.locale).get_display_name(self.locale) or self.locale

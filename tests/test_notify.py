@@ -194,3 +194,88 @@ async def test_an_unexpected_telegram_error_is_retried_after_a_pause_and_deliver
         clock.now += 60
         assert await sender.send_due(bot.app.bot, now=at(60)) == 1
         assert len(received(ann, "📦 Order #77")) == 1
+
+
+# --- what each notice says, and to whom ------------------------------------------------------
+
+
+async def send_all(bot: World, at: Moment) -> int:
+    assert bot.app is not None
+    sender = Sender(bot.store, clock=Clock())  # type: ignore[arg-type]
+    return await sender.send_due(bot.app.bot, now=at(0))
+
+
+async def with_setting(bot: World, user_id: int, label: str) -> FakeUser:
+    user = await started(bot, user_id)
+    await bot.send(user, "/notifications")
+    if label != "Every change":  # the default, already ticked
+        await bot.press(user, label)
+    return user
+
+
+async def test_every_change_mode_announces_delivery_progress_and_final_only_does_not(tmp_path: Path, at: Moment) -> None:
+    async with world(tmp_path) as bot:
+        ann = await with_setting(bot, 1001, "Every change")
+        bob = await with_setting(bot, 1002, "Final status only")
+        progress = final_status(77, status="In progress", final=False) | {"quantity": 2000, "remains": 800, "order_pk": 5}
+        for user in (ann, bob):
+            await queue(bot, user, notices.KIND_PROGRESS, progress)
+            await queue(bot, user, notices.KIND_ORDER, final_status(78, status="In progress", final=False))
+        assert await send_all(bot, at) == 1  # ann's second message waits for the chat's pace
+        (text,) = received(ann, "📦 Order #77")
+        assert text.startswith("📦 Order #77: 1,200 of 2,000 delivered (60%)")
+        assert "Service: 1012 · Instagram likes" in text
+        assert ann.last_buttons[0] == [("📦 Open order", "O:5")]
+        assert [m.text for m in bob.messages if m.text.startswith("📦")] == []  # neither progress nor a status
+        await queue(bot, bob, notices.KIND_ORDER, final_status(79))
+        assert await send_all(bot, at) >= 1
+        assert received(bob, "📦 Order #79: Completed")
+
+
+async def test_an_order_or_refill_no_longer_followed_is_told_to_its_owner_even_with_notifications_off(
+    tmp_path: Path, at: Moment
+) -> None:
+    async with world(tmp_path) as bot:
+        carl = await with_setting(bot, 1003, "Off")
+        await queue(bot, carl, notices.KIND_ORDER_LOST, {"order_pk": 5, "order_id": 77, "service_name": "Likes",
+                                                         "error": "Incorrect order ID"})
+        assert await send_all(bot, at) == 1
+        assert carl.last_text == ("⚠️ I stopped following order #77: the panel says “Incorrect order ID”. "
+                                  "Check it on the panel.")
+        assert carl.last_buttons == [[("📦 Open order", "O:5")]]
+        await queue(bot, carl, notices.KIND_REFILL_LOST, {"refill_id": 9, "order_id": 77, "order_pk": 5,
+                                                          "service_name": "Likes", "error": "Refill <9> & co"})
+        await queue(bot, carl, notices.KIND_ORDER, final_status(80))  # off: not this one
+        assert await send_all(bot, at) == 1
+        assert carl.last_text == ("⚠️ I stopped following refill #9 of order #77: the panel says “Refill <9> & co”. "
+                                  "Check it on the panel.")
+
+
+async def test_a_saved_key_that_no_longer_decrypts_asks_its_owner_to_link_it_again(tmp_path: Path, at: Moment) -> None:
+    async with world(tmp_path) as bot:
+        ann = await with_setting(bot, 1001, "Off")
+        await queue(bot, ann, notices.KIND_KEY_UNDECRYPTABLE, {"key_hint": "abcd…wxyz"})
+        assert await send_all(bot, at) == 1
+        assert "I can no longer read your saved API key abcd…wxyz" in ann.last_text
+        assert "/connect" in ann.last_text
+
+
+async def test_admins_are_told_when_an_account_pauses_and_when_it_works_again(tmp_path: Path, at: Moment) -> None:
+    async with world(tmp_path) as bot:
+        admin = await with_setting(bot, 1009, "Off")
+        team = {"account_id": 1, "key_hint": "team…1234", "team": True, "owner": None}
+        own = {"account_id": 2, "key_hint": "abcd…wxyz", "team": False, "owner": 1001}
+        await queue(bot, admin, notices.KIND_ACCOUNT_PAUSED, team)
+        assert await send_all(bot, at) == 1
+        text = admin.last_text
+        assert "team panel account" in text and "team…1234" in text and "PANEL_KEY" in text
+        assert "automatically" in text
+        await queue(bot, admin, notices.KIND_ACCOUNT_PAUSED, own)
+        assert await send_all(bot, at) == 1
+        assert "abcd…wxyz" in admin.last_text and "1001" in admin.last_text and "automatically" in admin.last_text
+        await queue(bot, admin, notices.KIND_ACCOUNT_RESUMED, team)
+        assert await send_all(bot, at) == 1
+        assert "team…1234" in admin.last_text and "again" in admin.last_text
+        await queue(bot, admin, notices.KIND_ACCOUNT_RESUMED, own)
+        assert await send_all(bot, at) == 1
+        assert "abcd…wxyz" in admin.last_text and "1001" in admin.last_text

@@ -28,10 +28,21 @@ from telegram.error import (
 )
 
 from bot.domain import notices
-from bot.domain.notices import KIND_BROADCAST, KIND_KEY_INVALID, KIND_ORDER, KIND_REFILL
+from bot.domain.notices import (
+    KIND_ACCOUNT_PAUSED,
+    KIND_ACCOUNT_RESUMED,
+    KIND_BROADCAST,
+    KIND_KEY_INVALID,
+    KIND_KEY_UNDECRYPTABLE,
+    KIND_ORDER,
+    KIND_ORDER_LOST,
+    KIND_PROGRESS,
+    KIND_REFILL,
+    KIND_REFILL_LOST,
+)
 from bot.handlers.orders import card_buttons
 from bot.handlers.texts import status_name
-from bot.handlers.ui import button, esc, keyboard
+from bot.handlers.ui import button, clip, esc, keyboard
 from bot.i18n import I18n, best_locale
 from bot.store import Notification, Store, User
 
@@ -51,6 +62,7 @@ MAX_ATTEMPTS = 10
 # see Sender._unanswered.
 MAYBE_DELIVERED_PAUSE = timedelta(minutes=5)
 MAYBE_DELIVERED = "no answer"
+ERROR_LIMIT = 200  # characters of a panel's error text quoted to a user
 
 
 def utcnow() -> datetime:
@@ -63,48 +75,113 @@ def _retry_seconds(error: RetryAfter) -> float:
 
 
 def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The message for one stored change, written now in the user's language."""
+    """The message for one stored change, written now in the user's language. Anything
+    from the panel or a user in the payload is escaped; so is money (see I18n.money)."""
     data = notification.payload
-    if notification.kind == KIND_ORDER:
-        lines = [
-            t._("📦 Order #{order_id}: <b>{status}</b>", order_id=data["order_id"], status=esc(status_name(t, data.get("status")))),
-            t._("Service: {id} · {name}", id=data.get("service_id", ""), name=esc(data.get("service_name", ""))),
-        ]
-        quantity, remains = data.get("quantity"), data.get("remains")
-        if isinstance(quantity, int) and isinstance(remains, int):
+    kind = notification.kind
+    if kind in (KIND_ORDER, KIND_PROGRESS):
+        return _order_notice(t, data, progress=kind == KIND_PROGRESS)
+    if kind == KIND_REFILL:
+        text = t._("♻️ Refill #{refill_id} of order #{order_id}: <b>{status}</b>", refill_id=esc(data["refill_id"]),
+                   order_id=esc(data["order_id"]), status=esc(status_name(t, data.get("status"))))
+        return text, _open_order(t, data)
+    if kind == KIND_ORDER_LOST:
+        return t._(
+            "⚠️ I stopped following order #{order_id}: the panel says “{error}”. Check it on the panel.",
+            order_id=esc(data["order_id"]), error=esc(clip(str(data.get("error") or ""), ERROR_LIMIT)),
+        ), _open_order(t, data)
+    if kind == KIND_REFILL_LOST:
+        return t._(
+            "⚠️ I stopped following refill #{refill_id} of order #{order_id}: the panel says “{error}”. "
+            "Check it on the panel.",
+            refill_id=esc(data["refill_id"]), order_id=esc(data["order_id"]),
+            error=esc(clip(str(data.get("error") or ""), ERROR_LIMIT)),
+        ), _open_order(t, data)
+    if kind == KIND_KEY_INVALID:
+        return t._(
+            "🔑 The panel no longer accepts your API key {hint}, so I stopped checking your orders. "
+            "Send /connect with a valid key to continue.", hint=esc(data.get("key_hint", ""))
+        ), None
+    if kind == KIND_KEY_UNDECRYPTABLE:
+        return t._(
+            "🔑 I can no longer read your saved API key {hint}, so I stopped checking your orders. "
+            "Please link it again with /connect.", hint=esc(data.get("key_hint", ""))
+        ), None
+    if kind in (KIND_ACCOUNT_PAUSED, KIND_ACCOUNT_RESUMED):
+        return _account_notice(t, data, paused=kind == KIND_ACCOUNT_PAUSED), None
+    if kind == KIND_BROADCAST:
+        return esc(str(data.get("text", ""))), None
+    raise ValueError(f"unknown notification kind {kind!r}")
+
+
+def _order_notice(t: I18n, data: dict[str, Any], *, progress: bool) -> tuple[str, InlineKeyboardMarkup | None]:
+    quantity, remains = data.get("quantity"), data.get("remains")
+    counted = isinstance(quantity, int) and isinstance(remains, int) and quantity > 0
+    if progress and counted:
+        assert isinstance(quantity, int) and isinstance(remains, int)
+        delivered = min(quantity, max(0, quantity - remains))
+        head = t._("📦 Order #{order_id}: {delivered} of {quantity} delivered ({percent})", order_id=esc(data["order_id"]),
+                   delivered=t.number(delivered), quantity=t.number(quantity), percent=t.percent(Decimal(delivered) / quantity))
+    else:
+        head = t._("📦 Order #{order_id}: <b>{status}</b>", order_id=esc(data["order_id"]),
+                   status=esc(status_name(t, data.get("status"))))
+    lines = [head, t._("Service: {id} · {name}", id=esc(data.get("service_id", "")), name=esc(data.get("service_name", "")))]
+    if not progress:
+        if counted:
+            assert isinstance(quantity, int) and isinstance(remains, int)
             delivered = max(0, quantity - remains)
             lines.append(t._("Delivered: {delivered} · Remains: {remains}", delivered=t.number(delivered), remains=t.number(remains)))
         elif isinstance(remains, int):
             lines.append(t._("Remains: {count}", count=t.number(remains)))
         if data.get("charge") is not None:
             lines.append(t._("Charge: {charge}", charge=t.money(Decimal(str(data["charge"])), data.get("currency"))))
-        pk = data.get("order_pk")
-        if not pk:
-            return "\n".join(lines), None
-        # The order card's own buttons, as the order stands after this change.
-        order = SimpleNamespace(id=pk, refill=bool(data.get("refill")), cancel=bool(data.get("cancel")),
-                                final=bool(data.get("final")), status=data.get("status"), draft_id=data.get("draft_id"))
-        rows = [[button(t._("📦 Open order"), f"O:{pk}")], *card_buttons(t, order)[1:]]
-        return "\n".join(lines), keyboard(rows)
-    if notification.kind == KIND_REFILL:
-        text = t._("♻️ Refill #{refill_id} of order #{order_id}: <b>{status}</b>", refill_id=data["refill_id"],
-                   order_id=data["order_id"], status=esc(status_name(t, data.get("status"))))
-        pk = data.get("order_pk")
-        return text, keyboard([[button(t._("📦 Open order"), f"O:{pk}")]]) if pk else None
-    if notification.kind == KIND_KEY_INVALID:
+    pk = data.get("order_pk")
+    if not pk:
+        return "\n".join(lines), None
+    # The order card's own buttons, as the order stands after this change.
+    order = SimpleNamespace(id=pk, refill=bool(data.get("refill")), cancel=bool(data.get("cancel")),
+                            final=bool(data.get("final")), status=data.get("status"), draft_id=data.get("draft_id"))
+    rows = [[button(t._("📦 Open order"), f"O:{pk}")], *card_buttons(t, order)[1:]]
+    return "\n".join(lines), keyboard(rows)
+
+
+def _open_order(t: I18n, data: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    pk = data.get("order_pk")
+    return keyboard([[button(t._("📦 Open order"), f"O:{pk}")]]) if pk else None
+
+
+def _account_notice(t: I18n, data: dict[str, Any], *, paused: bool) -> str:
+    """To admins: a panel account whose key the panel refuses (confirmed), or accepts again."""
+    hint = esc(data.get("key_hint") or "")
+    if data.get("team"):
+        if paused:
+            return t._(
+                "⏸ The team panel account (key {hint}) is paused: the panel refuses its key. Orders placed on it "
+                "are not checked meanwhile. I try the key again automatically, with growing pauses, and tell you "
+                "when it works again. If the key was changed on the panel, set the new one in PANEL_KEY and restart.",
+                hint=hint)
+        return t._("▶️ The team panel account (key {hint}) works again: the panel accepts its key, and its orders "
+                   "are checked again.", hint=hint)
+    owner = esc(data.get("owner") or "")
+    if paused:
         return t._(
-            "🔑 The panel no longer accepts your API key {hint}, so I stopped checking your orders. "
-            "Send /connect with a valid key to continue.", hint=esc(data.get("key_hint", ""))
-        ), None
-    return esc(str(data.get("text", ""))), None
+            "⏸ The panel account of user {owner} (key {hint}) is paused: the panel refuses the key. Its orders "
+            "are not checked meanwhile; the user was asked to link a valid key. I also try the key again "
+            "automatically, with growing pauses, and tell you when it works again.", owner=owner, hint=hint)
+    return t._("▶️ The panel account of user {owner} (key {hint}) works again: the panel accepts the key, and its "
+               "orders are checked again.", owner=owner, hint=hint)
 
 
 def wanted(user: User, notification: Notification) -> bool:
-    """The user's /notifications choice: every change, final statuses only, or off."""
-    if notification.kind in (KIND_KEY_INVALID, KIND_BROADCAST):
-        return True  # about the account or from the operator, not order updates
+    """The user's /notifications choice: every change (statuses and delivery progress),
+    final statuses only, or off; notices about their account or from the operator are
+    always sent."""
+    if notification.kind in notices.ALWAYS_SENT:
+        return True
     if user.notifications == "off":
         return False
+    if notification.kind == KIND_PROGRESS:
+        return user.notifications == "all"
     if user.notifications == "final":
         return bool(notification.payload.get("final"))
     return True
