@@ -85,7 +85,7 @@ def build_application(
         store = make_store(settings)
     panels = panels or make_panels(settings)
     accounts = Accounts(store, panels, team_key=settings.panel_key)
-    watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds)
+    watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds, admin_ids=settings.admin_ids)
     sender = Sender(store, default_locale=settings.default_locale)
     deps = Deps(settings=settings, store=store, panels=panels, accounts=accounts, watcher=watcher, sender=sender)
 

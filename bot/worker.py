@@ -37,7 +37,7 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
     from bot.app import ensure_schema
 
     await ensure_schema(store)
-    watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds)
+    watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds, admin_ids=settings.admin_ids)
     sender = Sender(store, default_locale=settings.default_locale)
     await bot.initialize()
     log.info("watcher %s started: every %.0fs", watcher.owner, settings.status_poll_seconds)
@@ -52,10 +52,19 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
     async def watch_loop() -> None:
         while not stop.is_set():
             started = loop.time()
-            report = await watcher.run_cycle()
-            log.info("cycle: %d accounts, %d orders, %d changes, %d failed, %.2fs", report.accounts,
-                     report.orders, report.changes, len(report.failed_accounts), report.seconds)
+            try:
+                report = await watcher.run_cycle()
+            except Exception:  # e.g. the database away for a moment: the next cycle tries again
+                log.exception("watch cycle failed; next one in %.0fs", settings.status_poll_seconds)
+            else:
+                log.info("cycle: %d accounts, %d orders, %d changes, %d failed, %.2fs", report.accounts,
+                         report.orders, report.changes, len(report.failed_accounts), report.seconds)
             await pause(settings.status_poll_seconds - (loop.time() - started))
+
+    async def stop_watcher() -> None:
+        # SIGTERM: the cycle in progress returns at once, leaving the rest to its leases.
+        await stop.wait()
+        watcher.request_stop()
 
     async def send_loop() -> None:
         # Its own task: a backlog of notifications must not delay the next cycle.
@@ -65,7 +74,7 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
             await pause(SEND_EVERY)
 
     try:
-        await asyncio.gather(watch_loop(), send_loop())
+        await asyncio.gather(watch_loop(), send_loop(), stop_watcher())
     finally:
         await bot.shutdown()
         await panels.aclose()

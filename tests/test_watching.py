@@ -201,7 +201,8 @@ async def test_an_invalid_key_is_told_once_and_its_watch_pauses(tmp_path: Path) 
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         await place(bot, ann)
-        bot.sandbox.faults.set("status", error="Invalid API key")
+        # Confirmed: `balance` refuses the key too (one refused status alone does not pause).
+        bot.sandbox.faults.set("*", error="Invalid API key")
         assert await cycle(bot) == 1
         assert await cycle(bot) == 0
         (text,) = notices(ann)

@@ -212,9 +212,13 @@ class PanelClient:
         base: float = min(self._max_backoff, self._backoff * (2**attempt))
         return base * (0.5 + random.random() / 2)
 
-    async def _call(self, action: str, fields: Mapping[str, str], success_key: str | None = None) -> Any:
-        """Send one action, retrying where that is safe, and raise the classified error."""
+    async def _call(self, action: str, fields: Mapping[str, str], success_key: str | None = None,
+                    *, retries: int | None = None) -> Any:
+        """Send one action, retrying where that is safe, and raise the classified error.
+        `retries` overrides the client's own count for this call (the watcher's cycle is
+        its retry: 0)."""
         is_read = action in READS
+        limit = self._retries if retries is None else retries
         attempt = 0
         while True:
             try:
@@ -223,7 +227,7 @@ class PanelClient:
             except _Failure as failure:
                 retryable = is_read or not failure.sent
                 too_long = failure.retry_after is not None and failure.retry_after > self._max_retry_after
-                if retryable and attempt < self._retries and not too_long:
+                if retryable and attempt < limit and not too_long:
                     delay = self._delay(attempt, failure.retry_after)
                     log.info("panel %s failed (%s); retry %d in %.1fs", action, failure.reason, attempt + 1, delay)
                     attempt += 1
@@ -260,8 +264,8 @@ class PanelClient:
         payload = await self._call("services", {})
         return parse_services(payload)
 
-    async def balance(self) -> Balance:
-        payload = await self._call("balance", {}, "balance")
+    async def balance(self, *, retries: int | None = None) -> Balance:
+        payload = await self._call("balance", {}, "balance", retries=retries)
         amount = to_decimal(payload.get("balance")) if isinstance(payload, dict) else None
         if amount is None:
             raise self._garbled("balance", payload)
@@ -292,12 +296,12 @@ class PanelClient:
             raise self._garbled("status", payload)
         return result
 
-    async def statuses(self, order_ids: Iterable[int]) -> dict[int, OrderStatus]:
+    async def statuses(self, order_ids: Iterable[int], *, retries: int | None = None) -> dict[int, OrderStatus]:
         """Statuses of any number of orders, in calls of at most 100 ids. Per-id errors
         come back as `OrderStatus.error`, not as exceptions."""
         results: dict[int, OrderStatus] = {}
         for chunk in _chunks(order_ids):
-            payload = await self._call("status", {"orders": ",".join(map(str, chunk))})
+            payload = await self._call("status", {"orders": ",".join(map(str, chunk))}, retries=retries)
             items = self._by_id(payload, "order")
             if len(chunk) == 1 and chunk[0] not in items and isinstance(payload, dict) and "status" in payload:
                 items = {chunk[0]: payload}
@@ -369,10 +373,10 @@ class PanelClient:
             raise self._garbled("refill_status", payload)
         return RefillStatus(refill_id, normalize_status(value))
 
-    async def refill_statuses(self, refill_ids: Iterable[int]) -> dict[int, RefillStatus]:
+    async def refill_statuses(self, refill_ids: Iterable[int], *, retries: int | None = None) -> dict[int, RefillStatus]:
         results: dict[int, RefillStatus] = {}
         for chunk in _chunks(refill_ids):
-            payload = await self._call("refill_status", {"refills": ",".join(map(str, chunk))})
+            payload = await self._call("refill_status", {"refills": ",".join(map(str, chunk))}, retries=retries)
             items = self._by_id(payload, "refill")
             for refill_id in chunk:
                 entry = items.get(refill_id)

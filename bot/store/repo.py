@@ -104,8 +104,11 @@ _ORDER_COLUMNS = frozenset(Order.model_fields) - {"id"}
 _ORDER_MUTABLE = _ORDER_COLUMNS - {"account_id", "panel_order_id", "user_id", "draft_id", "created_at"}
 # What the watcher reads of an order to check it and to announce a change.
 CHECK_COLUMNS = ("id", "panel_order_id", "account_id", "user_id", "service_id", "service_name", "quantity",
-                 "charge", "currency", "status", "start_count", "remains", "final", "refill", "cancel", "draft_id")
-_REFILL_MUTABLE = frozenset({"status", "final", "updated_at", "lease_owner", "lease_until"})
+                 "charge", "currency", "status", "start_count", "remains", "final", "refill", "cancel", "draft_id",
+                 "check_errors", "progress_at", "progress_remains", "created_at")
+_REFILL_MUTABLE = frozenset({"status", "final", "updated_at", "lease_owner", "lease_until", "check_errors"})
+# PanelAccount.pause_reason for a key the panel refuses (confirmed); retried with backoff.
+PAUSED_INVALID_KEY = "invalid_key"
 
 
 class StoreError(Exception):
@@ -797,9 +800,12 @@ class Store:
         """Apply `changes` (status, remains, final, next_check_at...) and queue `notice`
         in the same transaction, so a stored change is never left unannounced."""
         self._check_order_fields(changes, _ORDER_MUTABLE)
+        # A status read before a final one was stored (a slow watcher, a lagging panel
+        # replica) must not reopen the order: it would never be watched again.
+        guard = [col(Order.final) == False] if "status" in changes and not changes.get("final") else []  # noqa: E712
         async with self.session() as s:
             result = await s.exec(
-                update(Order).where(col(Order.id) == order_id).values({"updated_at": utcnow(), **changes})
+                update(Order).where(col(Order.id) == order_id, *guard).values({"updated_at": utcnow(), **changes})
             )
             if result.rowcount != 1:
                 return False
@@ -879,31 +885,59 @@ class Store:
     async def apply_checks(
         self,
         owner: str,
-        changes: list[tuple[int, dict[str, Any], Notice | None]],
-        checked: list[int],
-        next_check_at: datetime,
-    ) -> None:
+        changes: list[tuple[Any, ...]],
+        checked: list[int] | Mapping[datetime, list[int]],
+        next_check_at: datetime | None = None,
+    ) -> int:
         """Store a cycle's changes with their notifications and release its leases, in
         one transaction: per-order transactions cost a cycle seconds, and concurrent
-        writers queue behind SQLite's single lock."""
-        if not changes and not checked:
-            return
+        writers queue behind SQLite's single lock.
+
+        `changes`: (order id, columns, notice or None[, status read]). With the status
+        the watcher read, a change is stored (and announced) only if the order still has
+        that status and is not final: a Refresh that stored a newer answer meanwhile wins.
+        `checked`: order ids, or order ids by their next check time. Returns how many
+        changes were stored."""
+        if isinstance(checked, Mapping):
+            schedule = {when: list(ids) for when, ids in checked.items() if ids}
+        else:
+            assert next_check_at is not None or not checked
+            schedule = {next_check_at: list(checked)} if checked and next_check_at is not None else {}
+        if not changes and not schedule:
+            return 0
         now = utcnow()
-        # Orders whose changes touch the same columns go in one executemany.
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-        for order_id, values, _notice in changes:
-            groups[tuple(sorted(values))].append({"b_id": order_id, "b_updated_at": now, **{f"b_{k}": v for k, v in values.items()}})
         table = Order.__table__  # type: ignore[attr-defined]
         async with self.session() as s:
             conn = await s.connection()
+            conditional = [entry[0] for entry in changes if len(entry) > 3 and entry[3] is not None]
+            current: dict[int, tuple[str, bool]] = {}
+            for start in range(0, len(conditional), 5000):
+                read = core_select(table.c.id, table.c.status, table.c.final).where(
+                    table.c.id.in_(conditional[start : start + 5000]))
+                if self.dialect == "postgresql":
+                    read = read.with_for_update(of=table)
+                current.update({row.id: (row.status, row.final) for row in await conn.execute(read)})
+            kept = []
+            for entry in changes:
+                if len(entry) > 3 and entry[3] is not None:
+                    found = current.get(entry[0])
+                    if found is None or found[1] or found[0] != entry[3]:
+                        continue
+                kept.append(entry)
+            # Orders whose changes touch the same columns go in one executemany.
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+            for entry in kept:
+                order_id, values = entry[0], entry[1]
+                groups[tuple(sorted(values))].append(
+                    {"b_id": order_id, "b_updated_at": now, **{f"b_{k}": v for k, v in values.items()}})
             for keys, params in groups.items():
                 statement = (
                     update(table)
-                    .where(table.c.id == bindparam("b_id"))
+                    .where(table.c.id == bindparam("b_id"), table.c.final == False)  # noqa: E712
                     .values({"updated_at": bindparam("b_updated_at"), **{k: bindparam(f"b_{k}") for k in keys}})
                 )
                 await conn.execute(statement, params)
-            notices = [notice for _id, _values, notice in changes if notice is not None]
+            notices = [entry[2] for entry in kept if entry[2] is not None]
             for start in range(0, len(notices), 500):
                 rows = [
                     {"user_id": n.user_id, "kind": n.kind, "payload": dict(n.payload), "dedupe_key": n.dedupe_key,
@@ -911,12 +945,80 @@ class Store:
                     for n in notices[start : start + 500]
                 ]
                 await s.exec(self._insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))
-            for start in range(0, len(checked), 5000):
-                await s.exec(
-                    update(Order)
-                    .where(col(Order.id).in_(checked[start : start + 5000]), col(Order.lease_owner) == owner)
-                    .values(lease_owner=None, lease_until=None, next_check_at=next_check_at)
-                )
+            for when, ids in schedule.items():
+                for start in range(0, len(ids), 5000):
+                    await s.exec(
+                        update(Order)
+                        .where(col(Order.id).in_(ids[start : start + 5000]), col(Order.lease_owner) == owner)
+                        .values(lease_owner=None, lease_until=None, next_check_at=when)
+                    )
+            return len(kept)
+
+    # --- the watcher's view of an account's key -------------------------------------------
+
+    async def count_refusal(self, account_id: int) -> int:
+        """One more consecutive "invalid key" answer; returns how many in a row now."""
+        async with self.session() as s:
+            await s.exec(update(PanelAccount).where(col(PanelAccount.id) == account_id)
+                         .values(refusals=col(PanelAccount.refusals) + 1))
+            found = (await s.exec(select(PanelAccount.refusals).where(col(PanelAccount.id) == account_id))).first()
+            return int(found or 0)
+
+    async def reset_refusals(self, account_id: int) -> None:
+        async with self.session() as s:
+            await s.exec(update(PanelAccount).where(col(PanelAccount.id) == account_id, col(PanelAccount.refusals) != 0)
+                         .values(refusals=0))
+
+    async def pause_account(self, account_id: int, reason: str, retry_at: datetime | None,
+                            notices: list[Notice]) -> bool:
+        """Pause a usable account, queueing `notices` with it; False when it was already
+        paused (another watcher got there first: nobody is told twice)."""
+        async with self.session() as s:
+            result = await s.exec(
+                update(PanelAccount)
+                .where(col(PanelAccount.id) == account_id, col(PanelAccount.paused) == False)  # noqa: E712
+                .values(paused=True, pause_reason=reason, refusals=0, retry_at=retry_at)
+            )
+            if result.rowcount != 1:
+                return False
+            for notice in notices:
+                await self._enqueue(s, notice)
+            return True
+
+    async def resume_account(self, account_id: int, reason: str, notices: list[Notice]) -> bool:
+        """Lift a pause for `reason` (the key worked again), queueing `notices` with it."""
+        async with self.session() as s:
+            result = await s.exec(
+                update(PanelAccount)
+                .where(col(PanelAccount.id) == account_id, col(PanelAccount.paused) == True,  # noqa: E712
+                       col(PanelAccount.pause_reason) == reason)
+                .values(paused=False, pause_reason=None, refusals=0, retry_at=None)
+            )
+            if result.rowcount != 1:
+                return False
+            for notice in notices:
+                await self._enqueue(s, notice)
+            return True
+
+    async def lease_paused_accounts(self, reason: str, *, now: datetime, seconds: float,
+                                    limit: int = 1000) -> list[PanelAccount]:
+        """Take the accounts paused for `reason` whose retry is due: their `retry_at` is
+        moved `seconds` on, so another watcher does not try the same key meanwhile."""
+        due = (
+            select(PanelAccount.id)
+            .where(col(PanelAccount.paused) == True, col(PanelAccount.pause_reason) == reason,  # noqa: E712
+                   col(PanelAccount.retry_at).is_(None) | (col(PanelAccount.retry_at) <= now))
+            .order_by(col(PanelAccount.id))
+            .limit(limit)
+        )
+        return await self._take(PanelAccount, due, retry_at=now + timedelta(seconds=seconds))
+
+    async def retry_account_at(self, account_id: int, retry_at: datetime, *, tries: int) -> None:
+        """A paused account's next try; `tries` (kept in `refusals` while paused) sets the backoff."""
+        async with self.session() as s:
+            await s.exec(update(PanelAccount).where(col(PanelAccount.id) == account_id,
+                                                    col(PanelAccount.paused) == True)  # noqa: E712
+                         .values(retry_at=retry_at, refusals=tries))
 
     async def finish_orders(self, owner: str, order_ids: list[int], next_check_at: datetime) -> int:
         """Release this watcher's leases and schedule the next check."""
