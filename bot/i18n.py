@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
+from html import escape
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -94,15 +95,19 @@ class I18n:
         text = _translations(self.locale).ngettext(singular, plural, n)
         return text.format(n=self.number(n), **params)
 
-    def money(self, amount: Decimal, currency: str | None) -> str:
+    def money(self, amount: Decimal, currency: str | None, *, html: bool = True) -> str:
+        """The amount in the panel's currency, ready for an HTML message: the currency is
+        the panel's text (`R&D`, even a tag), so it is escaped here, where every message
+        gets its money. `html=False` for plain text (button labels)."""
         value = _rounded(amount)
         if not currency:
             return format_decimal(value, locale=self.locale, decimal_quantization=False)
         try:
-            return format_currency(value, currency, locale=self.locale, currency_digits=False,
+            text = format_currency(value, currency, locale=self.locale, currency_digits=False,
                                    decimal_quantization=False)
         except (ValueError, UnknownLocaleError):
-            return f"{format_decimal(value, locale=self.locale, decimal_quantization=False)} {currency}"
+            text = f"{format_decimal(value, locale=self.locale, decimal_quantization=False)} {currency}"
+        return escape(text, quote=False) if html else text
 
     def number(self, value: int | Decimal) -> str:
         return format_decimal(value, locale=self.locale)

@@ -279,3 +279,46 @@ async def test_admins_are_told_when_an_account_pauses_and_when_it_works_again(tm
         await queue(bot, admin, notices.KIND_ACCOUNT_RESUMED, own)
         assert await send_all(bot, at) == 1
         assert "abcd…wxyz" in admin.last_text and "1001" in admin.last_text
+
+
+# --- the panel's currency is text, not HTML ----------------------------------------------------
+
+
+@pytest.mark.parametrize("currency", ["R&D", '<a href="https://evil.example">$</a>'])
+async def test_a_panels_currency_is_shown_literally_in_balance_confirm_and_notifications(
+    tmp_path: Path, at: Moment, currency: str
+) -> None:
+    async with world(tmp_path) as bot:
+        key = "rnd-panel-key-0123456789abcdef"
+        bot.sandbox.add_account(key, balance="100", currency=currency)
+        ann = bot.user(1001)
+        await bot.send(ann, "/start")
+        await bot.send(ann, key)
+        assert ann.last_text.startswith("✅") and f"Balance: {currency}100.00" in ann.last_text
+        await bot.send(ann, "/balance")
+        assert ann.last_text == f"💰 Balance: {currency}100.00"
+        await bot.send(ann, "instagram likes")  # search: services as buttons, plain text
+        labels = [label for row in ann.last_buttons for label, _data in row]
+        assert any(label.startswith(f"{currency}0.") for label in labels), labels
+        await bot.send(ann, "/order 1012")
+        await bot.press(ann, "Order")
+        await bot.send(ann, "https://instagram.com/nasa")
+        while "Check your order" not in ann.last_text:
+            if "Send quantity" in ann.last_text:
+                await bot.send(ann, "1000")
+            else:
+                await bot.press(ann, "Skip")
+        assert f"Balance: {currency}100.00" in ann.last_text and f"Price: {currency}" in ann.last_text
+        await bot.press(ann, "Confirm")
+        assert "placed" in ann.last_text and f"Charge: {currency}" in ann.last_text
+        order_id = int(ann.last_text.split("#")[1].split()[0])
+        bot.sandbox.set_status(order_id, "Completed", remains=0)
+        assert bot.app is not None
+        deps = bot.app.bot_data["deps"]
+        deps.watcher.clock = lambda: at(120)
+        await deps.watcher.run_cycle()
+        assert await Sender(bot.store, clock=Clock()).send_due(bot.app.bot, now=at(120)) == 1  # type: ignore[arg-type]
+        (text,) = received(ann, f"📦 Order #{order_id}")
+        assert f"Charge: {currency}" in text
+        # Shown as text: no link came through from the panel.
+        assert not any(e["type"] == "text_link" for m in ann.messages for e in m.entities)

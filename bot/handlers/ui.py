@@ -62,7 +62,7 @@ def nav_row(t: I18n, count: int, page: int, prefix: str, size: int = PAGE_SIZE) 
 
 
 def service_button_text(t: I18n, service: Service, currency: str | None) -> str:
-    return f"{t.money(service.rate, currency)} · {service.name}"
+    return f"{t.money(service.rate, currency, html=False)} · {service.name}"
 
 
 def fit(text: str, limit: int = MAX_TEXT) -> str:
