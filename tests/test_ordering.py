@@ -4,6 +4,7 @@ form, confirm; what the user sees and what the panel receives."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -518,3 +519,33 @@ async def test_an_unknown_telegram_language_falls_back_to_the_default(tmp_path: 
 
 def test_decimal_sanity() -> None:
     assert Decimal("0.90") * 1000 / 1000 == Decimal("0.9")
+
+
+@pytest.mark.parametrize("also_down", [False, True], ids=["record-fails", "database-gone"])
+async def test_an_order_the_panel_took_but_the_bot_could_not_record_says_do_not_order_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, also_down: bool
+) -> None:
+    async with world(tmp_path) as bot:
+        ann = await bot.linked_user()
+        await _to_confirm(bot, ann)
+        assert bot.store is not None
+
+        async def database_gone(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError("the database went away")
+
+        monkeypatch.setattr(bot.store, "record_placement", database_gone)
+        if also_down:  # nothing can be written any more, not even the draft's state
+            monkeypatch.setattr(bot.store, "finish_draft", database_gone)
+            monkeypatch.setattr(bot.store, "set_flow", database_gone)
+        caplog.set_level(logging.WARNING)
+        # raise_errors: a failure handed to the generic error handler fails here.
+        await bot.press(ann, "Confirm")
+        [placed] = bot.sandbox.orders(KEY)
+        order_id = str(placed.id)
+        assert order_id in ann.last_text
+        assert "do not order it again" in ann.last_text.lower()
+        assert "Something went wrong" not in ann.all_text()
+        assert "try again" not in ann.last_text.lower()
+        # With the database gone, the log is where the panel's order id is kept.
+        assert any(r.levelno >= logging.WARNING and order_id in r.getMessage() for r in caplog.records)
+        assert bot.sandbox.count("add") == 1

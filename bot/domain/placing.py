@@ -23,6 +23,7 @@ class Outcome(enum.Enum):
     REFUSED = "refused"  # the panel said no; the draft is editable again
     UNAVAILABLE = "unavailable"  # the request provably did not go through; editable again
     UNKNOWN = "unknown"  # the request may have gone through: check the panel
+    UNRECORDED = "unrecorded"  # the panel gave an order id, but storing it failed
     INVALID = "invalid"  # a field no longer passes (e.g. the service's limits changed)
     CHANGED = "changed"  # price or limits changed since the confirm screen
     GONE = "gone"  # the service is no longer in the catalog
@@ -36,6 +37,7 @@ class PlaceResult:
     invalid: FieldInvalid | None = None
     service: Service | None = None
     retry_after: float | None = None
+    panel_order_id: int | None = None
 
 
 def service_of(snapshot: dict[str, Any]) -> Service:
@@ -75,24 +77,32 @@ async def place_draft(
 
     if not await store.claim_draft(draft_id, user_id):
         return PlaceResult(Outcome.ALREADY)
+    # From here on the request may leave: no failure is raised to the caller, whose
+    # generic answer ("try again") would invite a real duplicate. A cancellation (the
+    # process stopping) still propagates; the draft then stays SUBMITTING, which the
+    # next start turns into UNKNOWN.
     try:
         order_id = await client.add(params)
     except OutcomeUnknown as unknown:
         log.warning("draft %s: add outcome unknown (%s)", draft_id, unknown.reason)
-        await store.finish_draft(draft_id, DraftState.UNKNOWN, error=unknown.reason)
+        await _finish(store, draft_id, DraftState.UNKNOWN, error=unknown.reason)
         return PlaceResult(Outcome.UNKNOWN, service=current)
     except PanelRefusal as refusal:
-        await store.finish_draft(draft_id, DraftState.DRAFT, error=refusal.text)
+        await _finish(store, draft_id, DraftState.DRAFT, error=refusal.text)
         return PlaceResult(Outcome.REFUSED, refusal=refusal.refusal, service=current)
     except PanelUnavailable as unavailable:
-        await store.finish_draft(draft_id, DraftState.DRAFT, error=unavailable.reason)
+        await _finish(store, draft_id, DraftState.DRAFT, error=unavailable.reason)
         return PlaceResult(Outcome.UNAVAILABLE, service=current, retry_after=unavailable.retry_after)
-    except BaseException:
-        # Anything else after the claim (a bug, a cancelled task): the request may
-        # have left, so it must never be re-sent automatically.
-        await store.finish_draft(draft_id, DraftState.UNKNOWN, error="interrupted")
-        raise
+    except Exception:
+        # A bug or an unexpected failure: the request may have left, so it must never be
+        # re-sent automatically.
+        log.exception("draft %s: add failed unexpectedly; the order may have been placed", draft_id)
+        await _finish(store, draft_id, DraftState.UNKNOWN, error="interrupted")
+        return PlaceResult(Outcome.UNKNOWN, service=current)
 
+    # Written before recording: if the database is gone, this line is the only place
+    # that keeps the panel's order id.
+    log.warning("draft %s (user %s): the panel placed order %s; recording it", draft_id, user_id, order_id)
     price = quote(current, params)
     try:
         order = await store.record_placement(
@@ -110,9 +120,23 @@ async def place_draft(
             cancel=current.cancel,
             flow=flow_when_placed,
         )
-    except BaseException:
+    except Exception:
+        log.exception("draft %s (user %s): panel order %s was placed but could not be recorded", draft_id, user_id,
+                      order_id)
         # The panel has the order; keep its id on the draft so nobody orders it again.
-        await store.finish_draft(draft_id, DraftState.UNKNOWN, order_id=order_id, error="not recorded")
-        raise
+        await _finish(store, draft_id, DraftState.UNKNOWN, order_id=order_id, error="not recorded")
+        return PlaceResult(Outcome.UNRECORDED, service=current, panel_order_id=order_id)
     log.info("draft %s placed as order %s", draft_id, order_id)
-    return PlaceResult(Outcome.PLACED, order=order, service=current)
+    return PlaceResult(Outcome.PLACED, order=order, service=current, panel_order_id=order_id)
+
+
+async def _finish(store: Store, draft_id: int, state: DraftState, *, order_id: int | None = None,
+                  error: str | None = None) -> bool:
+    """finish_draft that never raises: False when the draft's state could not be written
+    (it then stays SUBMITTING, shown as UNKNOWN after the next start)."""
+    try:
+        await store.finish_draft(draft_id, state, order_id=order_id, error=error)
+    except Exception:
+        log.exception("draft %s: could not store its state %s", draft_id, state.value)
+        return False
+    return True

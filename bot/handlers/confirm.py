@@ -7,7 +7,7 @@ import logging
 
 from telegram import Update
 
-from bot.domain.placing import Outcome, place_draft, service_of
+from bot.domain.placing import Outcome, PlaceResult, place_draft, service_of
 from bot.handlers.account import load_catalog, main_menu, panel_down, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.form import STEP_CONFIRM, ask_next, next_field, prompt
@@ -128,28 +128,58 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
         store, linked.client, catalog, draft_id, user_id, currency=linked.account.currency, flow_when_placed=None
     )
     outcome = result.outcome
-    if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED):
+    if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED, Outcome.UNRECORDED):
         context.deps.accounts.forget_balance(linked)
+    if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.UNRECORDED):
+        # The panel may have the order: a failure now must not reach the generic "please
+        # try again" answer, an invitation to order it a second time.
+        try:
+            await _tell_sent(update, context, result, draft_id, linked.account.currency)
+        except Exception:
+            log.exception("draft %s: could not tell user %s what became of the order (%s)", draft_id, user_id,
+                          outcome.value)
+        return
+    await _tell_not_sent(update, context, result, draft_id, draft)
+
+
+async def _tell_sent(update: Update, context: BotContext, result: PlaceResult, draft_id: int,
+                     currency: str | None) -> None:
+    t = context.i18n
+    outcome = result.outcome
     if outcome is Outcome.PLACED:
         assert result.order is not None
-        await store.set_flow(user_id, None)
         order = result.order
         text = t._("✅ Order <b>#{order_id}</b> placed.", order_id=order.panel_order_id)
         if order.charge is not None:
-            text += "\n" + t._("Charge: {charge}", charge=t.money(order.charge, linked.account.currency))
+            text += "\n" + t._("Charge: {charge}", charge=t.money(order.charge, currency))
         text += "\n" + t._("I will tell you when its status changes.")
         markup = keyboard([[button(t._("Status"), f"O:{order.id}"), button(t._("🔁 Order again"), f"a:{draft_id}")]])
         await show(update, context, text, markup, edit=False)
-    elif outcome is Outcome.ALREADY:
+        return
+    if outcome is Outcome.UNRECORDED:
+        text = t._(
+            "⚠️ The panel accepted this order as <b>#{order_id}</b>, but I could not save it on my side. "
+            "It is placed: do not order it again. Check it on the panel.", order_id=result.panel_order_id)
+    else:
+        text = t._(
+            "⚠️ The panel did not confirm this order, and it may have been placed anyway. "
+            "Check your orders on the panel before ordering again: I will not send it a second time.")
+    try:
+        await context.deps.store.set_flow(context.user.telegram_id, None)
+    except Exception:
+        log.exception("could not clear user %s's flow", context.user.telegram_id)
+    await show(update, context, text, main_menu(t), edit=False)
+
+
+async def _tell_not_sent(update: Update, context: BotContext, result: PlaceResult, draft_id: int, draft: Draft) -> None:
+    t = context.i18n
+    store = context.deps.store
+    user_id = context.user.telegram_id
+    outcome = result.outcome
+    if outcome is Outcome.ALREADY:
         fresh = await store.get_draft(draft_id, user_id)
         if fresh is not None:
             await already(update, context, fresh)
-    elif outcome is Outcome.UNKNOWN:
-        await store.set_flow(user_id, None)
-        await show(update, context, t._(
-            "⚠️ The panel did not confirm this order, and it may have been placed anyway. "
-            "Check your orders on the panel before ordering again: I will not send it a second time."
-        ), main_menu(t), edit=False)
     elif outcome is Outcome.REFUSED:
         assert result.refusal is not None
         text = t._("❌ Not placed: {reason}", reason=refusal(t, result.refusal)) + "\n" + t._(
