@@ -1,5 +1,7 @@
 """Sending the notification outbox: paced within Telegram's limits, RetryAfter delays
-and never drops, a blocked user is marked and skipped until they come back."""
+and never drops, a blocked user is marked and skipped until they come back, and a
+notification that fails is retried on its own and given up after MAX_ATTEMPTS (a send
+Telegram may have delivered is repeated at most once, later: see Sender._unanswered)."""
 
 from __future__ import annotations
 
