@@ -110,7 +110,7 @@ async def link_key(update: Update, context: BotContext, text: str) -> None:
         await show(update, context, t._("That does not look like an API key: it is a single word of letters and digits from the panel's API page. Send it again."), edit=False)
         return
     try:
-        account, balance = await asyncio.wait_for(
+        _account, balance = await asyncio.wait_for(
             context.deps.accounts.link(context.user.telegram_id, key), BALANCE_DEADLINE * 2
         )
     except PanelRefusal as refused:

@@ -26,6 +26,7 @@ from bot.handlers.ui import (
     keyboard,
     nav_row,
     page_slice,
+    parse_number,
     show,
 )
 from bot.i18n import I18n
@@ -42,7 +43,7 @@ ADMIN_STEPS = frozenset({STEP_ORDER_ID, STEP_BROADCAST, STEP_BROADCAST_READY})
 
 # Ao overview, Au:page unknown drafts, Ap:draft ask for the order id, Af:draft:page mark
 # failed, Ab ask for the broadcast text, As:broadcast send it, Ax leave the admin step.
-ADMIN_PATTERN = r"^(Ao|Au:\d+|Ap:\d+|Af:\d+:\d+|Ab|As:\d+\.\d+|Ax)$"
+ADMIN_PATTERN = r"^(Ao|Au:[0-9]{1,18}|Ap:[0-9]{1,18}|Af:[0-9]{1,18}:[0-9]{1,18}|Ab|As:[0-9]{1,18}\.[0-9]{1,18}|Ax)$"
 MAX_ORDER_ID = 2**63 - 1
 PREVIEW_CHARS = 3000
 
@@ -180,11 +181,10 @@ async def record_order_id(update: Update, context: BotContext, draft_id: int, te
     t = context.i18n
     store = context.deps.store
     admin_id = context.user.telegram_id
-    digits = text.strip().lstrip("#")
-    if not digits.isdigit() or not 0 < int(digits) <= MAX_ORDER_ID:
+    order_id = parse_number(text)
+    if order_id is None or not 0 < order_id <= MAX_ORDER_ID:
         await show(update, context, t._("That is not an order id. Send the panel's order id as a number, or /cancel."), edit=False)
         return
-    order_id = int(digits)
     draft = await admin_store.draft_by_id(store, draft_id)
     if draft is None or draft.state != DraftState.UNKNOWN:
         await store.set_flow(admin_id, None)

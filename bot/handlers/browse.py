@@ -15,6 +15,7 @@ from bot.handlers.ui import (
     keyboard,
     nav_row,
     page_slice,
+    parse_number,
     service_button_text,
     show,
 )
@@ -29,7 +30,8 @@ DESCRIPTION_LIMIT = 1500
 
 
 def _int(text: str) -> int:
-    return int(text) if text.isdigit() else -1
+    number = parse_number(text)
+    return -1 if number is None else number
 
 
 async def _catalog(update: Update, context: BotContext) -> tuple[Catalog, str | None] | None:
@@ -44,8 +46,9 @@ async def _catalog(update: Update, context: BotContext) -> tuple[Catalog, str | 
 
 async def order(update: Update, context: BotContext) -> None:
     """`/order` opens the platforms; `/order 123` the service card of 123."""
-    if context.args and context.args[0].strip().isdigit():
-        await open_service(update, context, int(context.args[0]))
+    number = parse_number(context.args[0]) if context.args and len(context.args) == 1 else None
+    if number is not None:
+        await open_service(update, context, number)
         return
     if context.args:
         await search(update, context, " ".join(context.args))
@@ -135,7 +138,7 @@ async def list_changed(update: Update, context: BotContext) -> None:
 async def search(update: Update, context: BotContext, query: str, page: int = 0) -> None:
     """Word search over service names and categories; a number opens that service."""
     query = query.strip()
-    if re.fullmatch(r"#?\d{1,12}", query):
+    if re.fullmatch(r"#?[0-9]{1,12}", query):
         await open_service(update, context, int(query.lstrip("#")))
         return
     loaded = await _catalog(update, context)
@@ -227,4 +230,4 @@ async def on_browse_callback(update: Update, context: BotContext) -> None:
         await open_service(update, context, numbers[0])
 
 
-BROWSE_PATTERN = r"^(p:\d+|c:\d+:\d+|s:\d+:\d+|q:\d+|v:\d+)$"
+BROWSE_PATTERN = r"^(p:[0-9]{1,18}|c:[0-9]{1,18}:[0-9]{1,18}|s:[0-9]{1,18}:[0-9]{1,18}|q:[0-9]{1,18}|v:[0-9]{1,18})$"

@@ -11,7 +11,7 @@ from bot.handlers.account import STEP_KEY, link_key, main_menu
 from bot.handlers.browse import open_service, search
 from bot.handlers.context import BotContext
 from bot.handlers.form import STEP_CONFIRM, STEP_FIELD, on_field_text
-from bot.handlers.ui import button, keyboard, show
+from bot.handlers.ui import button, keyboard, parse_number, show
 from bot.i18n import I18n, available_locales
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,9 @@ async def on_text(update: Update, context: BotContext) -> None:
         await show(update, context, context.i18n._("Press Confirm, Edit or Cancel on the order above, or /cancel."), edit=False)
     else:
         text = message.text.strip()
-        if text.lstrip("#").isdigit():
-            await open_service(update, context, int(text.lstrip("#")))
+        number = parse_number(text)
+        if number is not None:
+            await open_service(update, context, number)
         else:
             await search(update, context, text)
 

@@ -278,4 +278,4 @@ async def on_confirm_callback(update: Update, context: BotContext) -> None:
         await order_again(update, context, value)
 
 
-CONFIRM_PATTERN = r"^[ybxa]:\d+$"
+CONFIRM_PATTERN = r"^[ybxa]:[0-9]{1,18}$"

@@ -239,4 +239,4 @@ async def edit_menu(update: Update, context: BotContext, draft: Draft, service: 
     await show(update, context, t._("Which field do you want to change?"), keyboard(rows))
 
 
-FORM_PATTERN = r"^(n:\d+|k:\d+:\d+|h:\d+:\d+:\d+|e:\d+|f:\d+:\d+)$"
+FORM_PATTERN = r"^(n:[0-9]{1,18}|k:[0-9]{1,18}:[0-9]{1,18}|h:[0-9]{1,18}:[0-9]{1,18}:[0-9]{1,18}|e:[0-9]{1,18}|f:[0-9]{1,18}:[0-9]{1,18})$"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, Update
@@ -109,7 +109,7 @@ async def refresh_order(context: BotContext, order: Order) -> tuple[Order, str |
     changes = order_changes(order, status)
     if changes and order.id is not None:
         # The user sees this change now, so the watcher has nothing left to announce.
-        await context.deps.store.update_order(order.id, {**changes, "last_checked_at": datetime.now(timezone.utc)})
+        await context.deps.store.update_order(order.id, {**changes, "last_checked_at": datetime.now(UTC)})
         order = order.model_copy(update=changes)
     return order, None
 
@@ -121,7 +121,7 @@ async def open_order(update: Update, context: BotContext, pk: int, *, edit: bool
         return
     order, problem = await refresh_order(context, order)
     text = order_card(t, order)
-    text += "\n" + t._("Checked at {time}", time=t.datetime(datetime.now(timezone.utc)))
+    text += "\n" + t._("Checked at {time}", time=t.datetime(datetime.now(UTC)))
     if problem:
         text += "\n\n" + problem
     await show(update, context, text, keyboard(card_buttons(t, order)), edit=edit)
@@ -291,4 +291,4 @@ async def on_orders_callback(update: Update, context: BotContext) -> None:
         await cancel(update, context, int(parts[0]))
 
 
-ORDERS_PATTERN = r"^([OrRCY]:\d+|L:[aof]:\d+|M:(all|final|off))$"
+ORDERS_PATTERN = r"^([OrRCY]:[0-9]{1,18}|L:[aof]:[0-9]{1,18}|M:(all|final|off))$"

@@ -10,7 +10,7 @@ from telegram import Update
 from bot.handlers.account import panel_down, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.texts import refusal, status_name
-from bot.handlers.ui import button, esc, keyboard, show
+from bot.handlers.ui import button, esc, keyboard, parse_number, show
 from bot.panel.errors import PanelRefusal, PanelUnavailable
 
 MAX_IDS = 100
@@ -19,15 +19,19 @@ MAX_BUTTONS = 40
 DEADLINE = 10.0
 
 
+def _words(args: list[str]) -> list[str]:
+    return [p for p in re.split(r"[\s,;]+", " ".join(args)) if p]
+
+
 def parse_ids(args: list[str]) -> list[int]:
-    return list(dict.fromkeys(int(p) for p in re.split(r"[\s,;]+", " ".join(args)) if p.isdigit()))
+    return list(dict.fromkeys(n for n in map(parse_number, _words(args)) if n is not None))
 
 
 async def status_command(update: Update, context: BotContext) -> None:
     """`/status` (recent orders) or `/status 1 2 3` / `1,2,3` (up to 100 ids)."""
     t = context.i18n
     ids = parse_ids(context.args or [])
-    ignored = [p for p in re.split(r"[\s,;]+", " ".join(context.args or [])) if p and not p.isdigit()]
+    ignored = [p for p in _words(context.args or []) if parse_number(p) is None]
     if ignored and ids:
         await show(update, context, t._("Not order numbers, skipped: {items}", items=esc(", ".join(ignored)[:200])), edit=False)
     if context.args and not ids:

@@ -20,6 +20,17 @@ MAX_TEXT = 4096
 MAX_CALLBACK_BYTES = 64
 MAX_BUTTON_TEXT = 60
 PAGE_SIZE = 8
+# Ids and numbers users type: ASCII digits only ("²" and "①" pass str.isdigit() but not
+# int(); "٣" passes both), and short enough for a BIGINT column.
+MAX_DIGITS = 18
+
+
+def parse_number(text: str) -> int | None:
+    """A number the user typed ("123" or "#123"), or None for anything else."""
+    text = text.strip().removeprefix("#")
+    if 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 def esc(text: object) -> str:
