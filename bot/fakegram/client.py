@@ -79,6 +79,22 @@ class FakeUser:
         message = self.fake.add_user_message(self.id, text, entities)
         return {"update_id": self.fake.next_update_id(), "message": message.to_api()}
 
+    def update_dict_for_text_in(self, chat_id: int, text: str) -> JSONDict:
+        """The user's message in a group chat (``FakeTelegram.group``)."""
+        entities: list[JSONDict] = []
+        match = _COMMAND.match(text)
+        if match:
+            entities.append({"type": "bot_command", "offset": 0, "length": utf16_len(match.group())})
+        message = self.fake.add_user_message(self.id, text, entities, chat_id=chat_id)
+        return {"update_id": self.fake.next_update_id(), "message": message.to_api()}
+
+    def update_dict_for_edit(self, message: FakeMessage | int, text: str) -> JSONDict:
+        """The user edits one of their own earlier messages: an ``edited_message`` update."""
+        message_id = message if isinstance(message, int) else message.message_id
+        chat_id = self.id if isinstance(message, int) else message.chat_id
+        edited = self.fake.edit_user_message(chat_id, message_id, text)
+        return {"update_id": self.fake.next_update_id(), "edited_message": edited.to_api()}
+
     def update_for_text(self, text: str, bot: Bot | None = None) -> Update:
         return Update.de_json(self.update_dict_for_text(text), bot)
 

@@ -187,7 +187,8 @@ class FakeMessage:
 
 @dataclass
 class FakeChat:
-    """A private chat with one user (the only chat type the fake models)."""
+    """A private chat with one user, or (``type`` "group"/"supergroup", see
+    ``FakeTelegram.group``) a group the bot is in."""
 
     id: int
     first_name: str
@@ -196,8 +197,11 @@ class FakeChat:
     blocked: bool = False
     messages: dict[int, FakeMessage] = field(default_factory=dict)
     next_message_id: int = 1
+    type: str = "private"
 
     def to_api(self) -> JSONDict:
+        if self.type != "private":
+            return {"id": self.id, "type": self.type, "title": self.first_name}
         data: JSONDict = {"id": self.id, "type": "private", "first_name": self.first_name}
         if self.last_name:
             data["last_name"] = self.last_name
@@ -387,6 +391,15 @@ class FakeTelegram:
             id=user_id, first_name=first_name, username=username, last_name=last_name
         )
         return created
+
+    def group(self, chat_id: int, title: str = "Team chat", *, supergroup: bool = False) -> FakeChat:
+        """Get or create a group chat the bot is a member of (``chat_id`` negative)."""
+        existing = self.chats.get(chat_id)
+        if existing is not None:
+            return existing
+        chat = FakeChat(id=chat_id, first_name=title, type="supergroup" if supergroup else "group")
+        self.chats[chat_id] = chat
+        return chat
 
     def block(self, user_id: int) -> None:
         """The user blocks the bot: sends to them now fail with 403."""
@@ -723,9 +736,12 @@ class FakeTelegram:
     def _note_change(self, chat_id: int, message_id: int, kind: str) -> None:
         self.changes.append((chat_id, message_id, kind))
 
-    def add_user_message(self, user_id: int, text: str, entities: list[JSONDict]) -> FakeMessage:
-        """Store a message the user sent (used by the client driver)."""
-        chat = self._chat(user_id)
+    def add_user_message(
+        self, user_id: int, text: str, entities: list[JSONDict], *, chat_id: int | None = None
+    ) -> FakeMessage:
+        """Store a message the user sent (used by the client driver); in their private chat
+        unless ``chat_id`` names a group."""
+        chat = self._chat(user_id if chat_id is None else chat_id)
         user = self.users[user_id]
         message = FakeMessage(
             chat_id=chat.id,
@@ -839,6 +855,15 @@ class FakeTelegram:
                 "edit_date": message.edit_date,
             }
         )
+
+    def edit_user_message(self, chat_id: int, message_id: int, text: str) -> FakeMessage:
+        """The user edits a message they sent (used by the client driver)."""
+        message = self._chat(chat_id).messages[message_id]
+        self._snapshot(message)
+        message.text = message.raw_text = text
+        message.entities = []
+        message.edit_date = self._now()
+        return message
 
     def _delete_message(self, params: JSONDict) -> bool:
         chat, message = self._edit_target(params, missing="message to delete not found")

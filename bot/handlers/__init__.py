@@ -41,6 +41,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(orders.on_orders_callback, pattern=orders.ORDERS_PATTERN))
     application.add_handler(CallbackQueryHandler(common.on_language_callback, pattern=r"^l:[A-Za-z_]{2,10}$"))
     application.add_handler(CallbackQueryHandler(account.balance, pattern=r"^m:b$"))
+    application.add_handler(CallbackQueryHandler(account.on_pasted_key_callback, pattern=r"^K:[yn]$"))
     application.add_handler(CallbackQueryHandler(status.recent_orders, pattern=r"^m:o$"))
     application.add_handler(CallbackQueryHandler(admin.on_admin_callback, pattern=admin.ADMIN_PATTERN))
     application.add_handler(CallbackQueryHandler(common.stale_button))

@@ -11,8 +11,9 @@ from telegram.error import TelegramError
 from bot.domain.accounts import Accounts, Linked
 from bot.handlers.context import BotContext
 from bot.handlers.texts import refusal
-from bot.handlers.ui import button, esc, keyboard, show
+from bot.handlers.ui import button, drop_keyboard, esc, keyboard, show
 from bot.i18n import I18n
+from bot.logs import redact_in_logs, secrets_in
 from bot.panel.catalog import Catalog
 from bot.panel.errors import PanelRefusal, PanelUnavailable, RefusalKind
 from bot.store import KeyBox
@@ -96,18 +97,36 @@ async def connect(update: Update, context: BotContext) -> None:
     await show(update, context, t._("Send me your panel API key as a message. I will delete the message once the key is stored."))
 
 
-async def link_key(update: Update, context: BotContext, text: str) -> None:
-    """Check a pasted key with the panel, store it encrypted, delete the message."""
-    t = context.i18n
+async def delete_key_message(update: Update) -> bool:
+    """Delete the user's message that carried a key; False when Telegram would not."""
     message = update.effective_message
-    if message is not None:
-        try:
-            await message.delete()
-        except TelegramError as error:
-            log.info("could not delete the message with a key: %s", type(error).__name__)
+    if message is None:
+        return False
+    try:
+        await message.delete()
+    except TelegramError as error:
+        log.info("could not delete the message with a key: %s", type(error).__name__)
+        return False
+    return True
+
+
+def deletion_note(t: I18n, deleted: bool) -> str:
+    if deleted:
+        return t._("I deleted your message with the key.")
+    return t._("Please delete your message with the key yourself: I could not delete it.")
+
+
+async def link_key(update: Update, context: BotContext, text: str, *, in_message: bool = True) -> None:
+    """Check a key with the panel, store it encrypted; `in_message`: the update's message
+    carries the key and is deleted (and the user told whether it was)."""
+    t = context.i18n
     key = text.strip()
+    redact_in_logs(key)
+    note = ""
+    if in_message:
+        note = "\n" + deletion_note(t, await delete_key_message(update))
     if not Accounts.looks_like_key(key):
-        await show(update, context, t._("That does not look like an API key: it is a single word of letters and digits from the panel's API page. Send it again."), edit=False)
+        await show(update, context, t._("That does not look like an API key: it is a single word of letters and digits from the panel's API page. Send it again.") + note, edit=False)
         return
     try:
         _account, balance = await asyncio.wait_for(
@@ -118,20 +137,72 @@ async def link_key(update: Update, context: BotContext, text: str) -> None:
             reply = t._("❌ The panel did not accept this key (it said: «{text}»). Check it on the panel's API page and send it again.", text=esc(refused.text))
         else:
             reply = t._("❌ The panel refused the key: «{text}».", text=esc(refused.text))
-        await show(update, context, reply, edit=False)
+        await show(update, context, reply + note, edit=False)
         return
     except (PanelUnavailable, TimeoutError):
-        await show(update, context, panel_down(t) + "\n" + t._("Your key was not stored; send it again later."), edit=False)
+        await show(update, context, panel_down(t) + "\n" + t._("Your key was not stored; send it again later.") + note, edit=False)
         return
     await context.deps.store.set_flow(context.user.telegram_id, None)
     await show(
         update,
         context,
         t._("✅ Linked the key {hint}. Balance: {balance}.", hint=esc(KeyBox.mask(key)), balance=t.money(balance.amount, balance.currency))
-        + "\n" + t._("I deleted your message with the key."),
+        + note,
         main_menu(t),
         edit=False,
     )
+
+
+async def pasted_key(update: Update, context: BotContext, text: str) -> bool:
+    """A message with a key-shaped word outside the key prompt (a form field, a search,
+    a command's words): deleted, never stored nor echoed, and in own-key mode offered
+    for linking. False when the key prompt (or /connect) is where it belongs."""
+    t = context.i18n
+    deps = context.deps
+    user_id = context.user.telegram_id
+    team = deps.accounts.team_mode
+    words = text.split()
+    command = words[0].split("@")[0].lower() if words and words[0].startswith("/") else None
+    if not team and command == "/connect":
+        return False
+    if not team and command is None:
+        flow = await deps.store.get_flow(user_id) or {}
+        if flow.get("step") == STEP_KEY:
+            return False
+    keys = secrets_in(text)
+    for key in keys:
+        redact_in_logs(key)
+    deleted = await delete_key_message(update)
+    lines = [t._("🔑 That looks like a panel API key, so I did not use your message."), deletion_note(t, deleted)]
+    if team:
+        lines.append(t._("This bot orders with your team's shared panel account: never send a key here."))
+        await show(update, context, "\n".join(lines), edit=False)
+        return True
+    deps.pasted_keys.put(user_id, keys[0])
+    lines.append(t._("Link it as your panel key?"))
+    markup = keyboard([[button(t._("🔑 Link this key"), "K:y"), button(t._("No"), "K:n")]])
+    await show(update, context, "\n".join(lines), markup, edit=False)
+    return True
+
+
+async def on_pasted_key_callback(update: Update, context: BotContext) -> None:
+    """K:y links the key pasted a moment ago (kept in memory only); K:n forgets it."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await query.answer()
+    t = context.i18n
+    user_id = context.user.telegram_id
+    key = context.deps.pasted_keys.get(user_id)
+    context.deps.pasted_keys.pop(user_id)
+    await drop_keyboard(update)
+    if query.data != "K:y":
+        await show(update, context, t._("All right: I forgot that key."), edit=False)
+        return
+    if key is None or context.deps.accounts.team_mode:
+        await context.deps.store.set_flow(user_id, {"step": STEP_KEY})
+        await show(update, context, t._("I keep a pasted key only for a few minutes. Send it again as a message to link it."), edit=False)
+        return
+    await link_key(update, context, key, in_message=False)
 
 
 async def balance(update: Update, context: BotContext) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot
 
 from bot.config import Settings
@@ -14,6 +15,8 @@ from bot.domain.limits import RateLimit
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.i18n import I18n, best_locale
+from bot.logs import secrets_in
+from bot.recent import Recent
 from bot.store import Store, User
 
 if TYPE_CHECKING:
@@ -31,6 +34,11 @@ class Deps:
     # Updates per user (a burst, then about one a second) and confirmed orders per user.
     updates_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=1.0, burst=20))
     orders_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=1 / 30, burst=5))
+    # A key pasted outside the key prompt, offered for linking: in memory only, briefly.
+    pasted_keys: Recent[int, str] = field(default_factory=lambda: Recent(PASTED_KEY_SECONDS))
+
+
+PASTED_KEY_SECONDS = 300.0
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: ignore[type-arg]
@@ -55,10 +63,18 @@ class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: igno
 async def gate(update: Update, context: BotContext) -> None:
     """Runs first for every update: records the user, picks their language, and turns
     away users outside `ALLOWED_USERS` politely."""
+    if update.edited_message is not None or update.edited_channel_post is not None:
+        # An edit of an old message is not an answer to the current prompt.
+        raise ApplicationHandlerStop
     tg_user = update.effective_user
     if tg_user is None:
         raise ApplicationHandlerStop
     deps = context.deps
+    chat = update.effective_chat
+    if chat is not None and chat.type != ChatType.PRIVATE:
+        # A key sent there would be seen by all, and so would every answer.
+        await not_private(update, context)
+        raise ApplicationHandlerStop
     user = await deps.store.ensure_user(tg_user.id, tg_user.language_code)
     if user.blocked:
         # They came back: what waited while they had blocked the bot is due now.
@@ -87,3 +103,20 @@ async def gate(update: Update, context: BotContext) -> None:
         elif update.effective_chat is not None:
             await context.bot.send_message(update.effective_chat.id, text)
         raise ApplicationHandlerStop
+    message = update.message
+    if message is not None and message.text and secrets_in(message.text):
+        from bot.handlers.account import pasted_key  # account imports this module
+
+        if await pasted_key(update, context, message.text):
+            raise ApplicationHandlerStop
+
+
+async def not_private(update: Update, context: BotContext) -> None:
+    """One line per message in a group or channel; nothing for service messages and the rest."""
+    message = update.message
+    tg_user = update.effective_user
+    if message is None or tg_user is None or not (message.text or message.caption):
+        return
+    t = I18n(best_locale(None, tg_user.language_code, default=context.deps.settings.default_locale))
+    await context.bot.send_message(message.chat.id, t._(
+        "I work in private chats only: open a chat with me to order. Never send your panel key in a group."))

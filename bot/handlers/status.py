@@ -68,8 +68,13 @@ async def statuses(update: Update, context: BotContext, ids: list[int]) -> None:
     else:
         known = [o for o in [await store.get_order(user_id, i) for i in ids] if o is not None]
     by_id = {o.panel_order_id: o for o in known}
+    # The team's shared key sees every member's orders: a member sees their own
+    # (admins see all). With an own key, every order on it is the user's.
+    shown = ids
+    if context.deps.accounts.team_mode and user_id not in context.deps.settings.admin_ids:
+        shown = [i for i in ids if i in by_id]
     try:
-        result = await asyncio.wait_for(linked.client.statuses(ids), DEADLINE)
+        result = await asyncio.wait_for(linked.client.statuses(shown), DEADLINE) if shown else {}
     except (PanelUnavailable, TimeoutError):
         await show(update, context, panel_down(t), edit=False)
         return
@@ -78,6 +83,9 @@ async def statuses(update: Update, context: BotContext, ids: list[int]) -> None:
         return
     lines = [t._("<b>Your orders</b>")]
     for order_id in ids:
+        if order_id not in result:
+            lines.append(t._("#{order_id}: not one of your orders placed through me", order_id=order_id))
+            continue
         item = result[order_id]
         if item.error is not None:
             lines.append(t._("#{order_id}: {problem}", order_id=order_id, problem=esc(refusal(t, item.error))))
