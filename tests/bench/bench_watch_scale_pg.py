@@ -91,7 +91,7 @@ async def setup(store: Store, sandbox: SandboxPanel, keys: list[str], orders: in
             "service": str(SERVICE_ID), "link": f"https://example.com/s/{k}/{i}", "quantity": str(QUANTITY)})
         key_of[panel_id] = k
         seen = sandbox.order(panel_id)
-        share = i % 10
+        share = (i // len(keys)) % 10  # every key has orders of every age
         if share == 0:
             created, next_check = now - timedelta(minutes=rng.uniform(0, 55)), now
         elif share <= 5:
