@@ -3,7 +3,9 @@ panel key ever in the logs or in the database as plain text."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,46 @@ async def place_unknown(bot, ann) -> None:  # type: ignore[no-untyped-def]
     await bot.send(ann, "1000")
     await bot.press(ann, "Confirm")
     assert "may have been placed" in ann.last_text
+
+
+PASTED_KEY = "0123456789abcdef0123456789abcdef"
+
+
+async def test_keys_pasted_while_polling_are_not_in_the_debug_logs_nor_in_any_repr(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Updates come in as polling brings them (getUpdates, the update queue, PTB's own
+    DEBUG lines), with one key at the key prompt and one pasted into a form field."""
+    caplog.set_level(logging.DEBUG)
+    async with world(tmp_path) as bot:
+        bot.sandbox.add_account(PASTED_KEY, balance="7")
+        app = bot.app
+        assert app is not None and app.updater is not None
+        await app.start()
+        await app.updater.start_polling(poll_interval=0, timeout=timedelta(seconds=1))
+        ann = bot.user()
+        try:
+            for text in ("/start", KEY, "/order 1012"):
+                ann.push_text(text)
+                await ann.wait_for_reply(timeout=5)
+            ann.push_press("Order")
+            await ann.wait_for_reply(timeout=5)
+            ann.push_text(PASTED_KEY)
+            await ann.wait_for_reply(timeout=5)
+            assert "looks like a panel API key" in ann.last_text
+            ann.push_press("🔑 Link this key")
+            for _ in range(500):
+                if "✅ Linked" in ann.last_text:
+                    break
+                await asyncio.sleep(0.01)
+            assert "✅ Linked" in ann.last_text
+        finally:
+            await app.updater.stop()
+            await app.stop()
+        linked = await app.bot_data["deps"].accounts.linked(ann.id)
+        shown = repr(linked) + str(linked) + repr(linked.account) + repr(linked.client)
+    logs = caplog.text
+    assert "Processing update" in logs and "getUpdates" in logs  # PTB's DEBUG lines ran
+    for secret in (KEY, PASTED_KEY, TOKEN):
+        assert secret not in logs
+        assert secret not in shown

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.domain.notices import KIND_KEY_UNDECRYPTABLE
 from bot.domain.panels import Panels
+from bot.logs import redact_in_logs
 from bot.panel.client import PanelClient
 from bot.panel.models import Balance
 from bot.recent import Recent
@@ -26,8 +27,8 @@ class Linked:
     """A usable account: its row, a client on its key, and its key for catalog lookups."""
 
     account: PanelAccount
-    client: PanelClient
-    key: str
+    client: PanelClient = field(repr=False)
+    key: str = field(repr=False)  # never in a repr, and so never in a log line
 
 
 class Accounts:
@@ -37,6 +38,7 @@ class Accounts:
         self.store = store
         self.panels = panels
         self.team_key = team_key
+        redact_in_logs(team_key)
         # Which account a user orders with is read on most updates; it changes only
         # through `link` (here) or a watcher pausing a key (bounded by the expiry).
         self.cache_seconds = cache_seconds
@@ -107,9 +109,11 @@ class Accounts:
 
     def _reveal(self, account: PanelAccount) -> str | None:
         try:
-            return self.store.reveal_key(account)
+            key = self.store.reveal_key(account)
         except DecryptError:
             return None
+        redact_in_logs(key)
+        return key
 
     async def _team_relink(self, account: PanelAccount) -> PanelAccount:
         assert self.team_key is not None
