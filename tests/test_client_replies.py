@@ -194,7 +194,10 @@ async def test_cancel_is_a_request_and_per_id_errors_are_data() -> None:
         ("API is Disable for this user or User Not Found! Contact the Support      ", RefusalKind.INVALID_KEY, None, None),
         ("Incorrect request", RefusalKind.INCORRECT_REQUEST, None, None),
         ("There are missing required parameters. Please check your API Manual", RefusalKind.INCORRECT_REQUEST, None, None),
-        ("This action is Invalid", RefusalKind.INCORRECT_REQUEST, None, None),
+        ("This action is Invalid", RefusalKind.UNSUPPORTED_ACTION, None, None),
+        ("Quantity is required", RefusalKind.QUANTITY, None, None),
+        ("Comments field is required", RefusalKind.MISSING_FIELD, None, None),
+        ("Invalid Interval in minutes", RefusalKind.INVALID_FIELD, None, None),
         ("Incorrect service ID", RefusalKind.INCORRECT_SERVICE, None, None),
         ("error.incorrect_service_id", RefusalKind.INCORRECT_SERVICE, None, None),
         ("Service ID does not exists", RefusalKind.INCORRECT_SERVICE, None, None),
@@ -378,3 +381,131 @@ async def test_a_panel_echoing_the_key_in_its_error_does_not_leak_it() -> None:
     with pytest.raises(PanelRefusal) as refused:
         await panel.client().balance()
     assert KEY not in refused.value.text and refused.value.kind is RefusalKind.INVALID_KEY
+
+
+# --- refusal shapes and the SmartPanel family's words (reference/panel-api.md) -------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"status": "error", "message": "Invalid Interval in minutes"},
+        {"status": "Error", "message": "Invalid Interval in minutes"},
+        {"status": "fail", "message": "Invalid Interval in minutes"},
+        {"status": "error", "error": "Invalid Interval in minutes"},
+        {"error": "Invalid Interval in minutes"},
+    ],
+)
+async def test_a_status_error_message_reply_is_a_refusal_not_an_unknown_outcome(reply: dict[str, str]) -> None:
+    panel = Panel(add=reply)
+    with pytest.raises(PanelRefusal) as refused:
+        await panel.client(retries=3).add({"service": "1", "link": "https://a.b/c", "quantity": "100",
+                                           "runs": "3", "interval": "45"})
+    assert not isinstance(refused.value, OutcomeUnknown)
+    assert refused.value.text == "Invalid Interval in minutes"
+    assert refused.value.kind is RefusalKind.INVALID_FIELD and refused.value.refusal.field == "interval"
+    assert len(panel.sent) == 1
+
+
+async def test_a_status_error_message_reply_to_a_read_is_a_refusal() -> None:
+    panel = Panel(balance={"status": "error", "message": "API is Disable for this user or User Not Found! Contact the Support"},
+                  status={"status": "error", "message": "Incorrect order ID"})
+    client = panel.client()
+    with pytest.raises(PanelRefusal) as refused:
+        await client.balance()
+    assert refused.value.kind is RefusalKind.INVALID_KEY
+    with pytest.raises(PanelRefusal) as refused:
+        await client.statuses([5])
+    assert refused.value.kind is RefusalKind.INCORRECT_ORDER
+
+
+async def test_an_order_whose_status_is_error_is_a_status_not_a_refusal() -> None:
+    panel = Panel(status={"order": "9", "status": "Error", "charge": "0.3", "start_count": None,
+                          "remains": "100", "currency": "USD"})
+    status = await panel.client().status(9)
+    assert status.status == "Error" and status.is_final and status.error is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "field", "missing"),
+    [
+        ("Quantity is required", RefusalKind.QUANTITY, "quantity", True),
+        ("Comments field is required", RefusalKind.MISSING_FIELD, "comments", True),
+        ("Invalid Interval in minutes", RefusalKind.INVALID_FIELD, "interval", False),
+        ("Bad Link", RefusalKind.BAD_LINK, "link", False),
+        ("Quantity must to be greater than or equal to minimum amount 100", RefusalKind.QUANTITY, "quantity", False),
+        ("This services does not support Dripfeed feature!", RefusalKind.DRIPFEED_UNSUPPORTED, "runs", False),
+        ("This action is Invalid", RefusalKind.UNSUPPORTED_ACTION, None, False),
+        ("Service ID does not exists", RefusalKind.INCORRECT_SERVICE, None, False),
+    ],
+)
+def test_a_refusal_names_the_add_field_it_is_about(text: str, kind: RefusalKind, field: str | None, missing: bool) -> None:
+    from bot.panel.errors import classify
+
+    refusal = classify(text)
+    assert (refusal.kind, refusal.field, refusal.missing) == (kind, field, missing)
+
+
+@pytest.mark.parametrize("action", ["refill", "refill_status", "cancel"])
+async def test_an_action_the_panel_does_not_have_is_an_unsupported_action_refusal(action: str) -> None:
+    panel = Panel(**{action: {"error": "This action is Invalid"}})
+    client = panel.client(retries=3)
+    with pytest.raises(PanelRefusal) as refused:
+        if action == "refill":
+            await client.refill(1)
+        elif action == "refill_status":
+            await client.refill_status(1)
+        else:
+            await client.cancel(1)
+    assert refused.value.kind is RefusalKind.UNSUPPORTED_ACTION
+    assert len(panel.sent) == 1
+    with pytest.raises(PanelRefusal) as refused:
+        if action == "refill":
+            await client.refills([1, 2])
+        elif action == "refill_status":
+            await client.refill_statuses([1, 2])
+        else:
+            await client.cancels([1, 2])
+    assert refused.value.kind is RefusalKind.UNSUPPORTED_ACTION
+
+
+async def test_smartpanel_status_shapes_carry_their_own_fields_and_never_invent_delivery() -> None:
+    panel = Panel(status={
+        "501": {"order": "501", "status": "In progress", "charge": "0.0900", "start_count": "3572",
+                "remains": "57", "currency": "USD"},
+        "502": {"status": "In progress", "runs": "3", "orders": []},
+        "504": {"order": "504", "status": "Completed", "charge": "0.0800", "start_count": None,
+                "remains": "0", "currency": "USD"},
+        "506": {"order": "506", "status": "Pending", "charge": "0.3000", "start_count": None,
+                "remains": "0", "currency": "USD"},
+        "600": {"status": "Active", "expiry": True, "posts": "5", "orders": []},
+        " 507": {"order": "507", "status": "Partial", "charge": "0.0800", "start_count": "120",
+                 "remains": "7", "currency": "USD"},
+        "99999": "Incorrect order ID",
+    })
+    result = await panel.client().statuses([501, 502, 504, 506, 600, 507, 99999])
+    running, parent, completed, fresh, subscription, partial, unknown = (
+        result[i] for i in (501, 502, 504, 506, 600, 507, 99999))
+    assert running.started and running.remains == 57 and running.start_count == 3572
+    assert parent.status == IN_PROGRESS and parent.runs == 3 and parent.orders == ()
+    assert parent.charge is None and parent.remains is None and parent.currency is None
+    assert completed.status == COMPLETED and completed.start_count is None and completed.remains == 0
+    # A fresh Pending order with remains "0" has delivered nothing: remains is not known.
+    assert fresh.status == "Pending" and not fresh.started and fresh.remains is None and fresh.start_count is None
+    assert subscription.status == "Active" and subscription.posts == 5 and subscription.expiry is True
+    assert subscription.orders == () and subscription.remains is None and not subscription.is_final
+    assert partial.status == PARTIAL and partial.remains == 7
+    assert unknown.error is not None and unknown.error.kind is RefusalKind.INCORRECT_ORDER
+
+
+async def test_a_drip_feed_parent_lists_its_child_orders() -> None:
+    panel = Panel(status={"status": "Completed", "runs": "3", "orders": ["701", 702, "x"]})
+    status = await panel.client().status(700)
+    assert status.status == COMPLETED and status.runs == 3 and status.orders == (701, 702)
+
+
+async def test_a_single_status_as_a_bare_string_is_a_refusal() -> None:
+    panel = Panel(status="Incorrect order ID")
+    with pytest.raises(PanelRefusal) as refused:
+        await panel.client().status(5)
+    assert refused.value.kind is RefusalKind.INCORRECT_ORDER

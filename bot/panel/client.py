@@ -23,6 +23,7 @@ from bot.panel.errors import (
     OutcomeUnknown,
     PanelRefusal,
     PanelUnavailable,
+    PanelWebPage,
     Refusal,
     RefusalKind,
     classify,
@@ -77,7 +78,7 @@ class _Failure(Exception):
     """A transport-level failure, with whether the request may have reached the panel."""
 
     def __init__(self, reason: str, *, sent: bool, status_code: int | None = None,
-                 retry_after: float | None = None, refused: bool = False) -> None:
+                 retry_after: float | None = None, refused: bool = False, web_page: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.sent = sent
@@ -85,6 +86,8 @@ class _Failure(Exception):
         self.retry_after = retry_after
         # The server said it did not process the request (429, 3xx): safe, not unknown.
         self.refused = refused
+        # An HTML page with HTTP 4xx: a site, not its API (see PanelWebPage).
+        self.web_page = web_page
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -107,11 +110,29 @@ def _chunks(ids: Iterable[int]) -> list[list[int]]:
     return [unique[i : i + BATCH_LIMIT] for i in range(0, len(unique), BATCH_LIMIT)]
 
 
-def _is_error(payload: Any, success_key: str | None) -> bool:
-    """A reply is a refusal when `error` is its only key, or it lacks the success key."""
-    if not isinstance(payload, dict) or "error" not in payload:
-        return False
-    return len(payload) == 1 or success_key is None or success_key not in payload
+_FAILED = frozenset({"error", "fail", "failed", "failure"})
+# What may sit beside a status/message refusal: never an order's data.
+_REFUSAL_KEYS = frozenset({"status", "message", "msg", "error", "code"})
+
+
+def _refusal_text(payload: Any, success_key: str | None) -> str | None:
+    """The panel's words when the reply is a refusal, else None. Two shapes:
+    `{"error": ...}` alone or without the success key (the seed's), and
+    `{"status": "error", "message": ...}` (SmartPanel forks). An order whose own
+    status is "Error" has its data beside it and is not a refusal."""
+    if not isinstance(payload, dict):
+        return None
+    if "error" in payload and (len(payload) == 1 or success_key is None or success_key not in payload):
+        return str(payload["error"])
+    status = payload.get("status")
+    if not isinstance(status, str) or status.strip().lower() not in _FAILED:
+        return None
+    message = payload.get("message", payload.get("msg", payload.get("error")))
+    if message is None or isinstance(message, (dict, list)):
+        return None
+    if set(payload) <= _REFUSAL_KEYS or (success_key not in (None, "status") and success_key not in payload):
+        return str(message)
+    return None
 
 
 def _nested_error(value: Any) -> str | None:
@@ -200,7 +221,11 @@ class PanelClient:
             payload = json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
             body = response.content.lstrip()[:1].lower()
-            kind = "an HTML page" if body == b"<" else "malformed JSON"
+            html = body == b"<"
+            if html and 400 <= status < 500:
+                raise _Failure(f"the panel answered a web page (HTTP {status}), check PANEL_URL", sent=True,
+                               status_code=status, web_page=True) from None
+            kind = "an HTML page" if html else "malformed JSON"
             raise _Failure(f"answered {kind} (HTTP {status})", sent=True, status_code=status) from None
         if status >= 400 and not (isinstance(payload, dict) and "error" in payload):
             raise _Failure(f"HTTP {status}", sent=True, status_code=status)
@@ -225,7 +250,8 @@ class PanelClient:
                 payload = await self._send(action, fields)
                 break
             except _Failure as failure:
-                retryable = is_read or not failure.sent
+                # A web page is a wrong URL, not a passing fault: asking again will not help.
+                retryable = (is_read and not failure.web_page) or not failure.sent
                 too_long = failure.retry_after is not None and failure.retry_after > self._max_retry_after
                 if retryable and attempt < limit and not too_long:
                     delay = self._delay(attempt, failure.retry_after)
@@ -237,11 +263,13 @@ class PanelClient:
                     log.warning("panel %s: outcome unknown (%s)", action, failure.reason)
                     raise OutcomeUnknown(action, failure.reason) from None
                 log.warning("panel %s unavailable: %s", action, failure.reason)
-                raise PanelUnavailable(
+                unavailable = PanelWebPage if failure.web_page else PanelUnavailable
+                raise unavailable(
                     failure.reason, status_code=failure.status_code, retry_after=failure.retry_after
                 ) from None
-        if _is_error(payload, success_key):
-            raise PanelRefusal(self._classify(payload["error"]))
+        refused = _refusal_text(payload, success_key)
+        if refused is not None:
+            raise PanelRefusal(self._classify(refused))
         return payload
 
     def _classify(self, text: object) -> Refusal:
