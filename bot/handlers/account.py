@@ -122,11 +122,13 @@ async def link_key(update: Update, context: BotContext, text: str, *, in_message
     t = context.i18n
     key = text.strip()
     redact_in_logs(key)
-    note = ""
+    note, deleted = "", True
     if in_message:
-        note = "\n" + deletion_note(t, await delete_key_message(update))
+        deleted = await delete_key_message(update)
+        note = "\n" + deletion_note(t, deleted)
     if not Accounts.looks_like_key(key):
-        await show(update, context, t._("That does not look like an API key: it is a single word of letters and digits from the panel's API page. Send it again.") + note, edit=False)
+        # Most likely not a key at all: "I deleted your message with the key" would puzzle.
+        await show(update, context, t._("That does not look like an API key: it is a single word of letters and digits from the panel's API page. Send it again.") + ("" if deleted else note), edit=False)
         return
     try:
         _account, balance = await asyncio.wait_for(

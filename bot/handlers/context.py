@@ -113,6 +113,8 @@ async def gate(update: Update, context: BotContext) -> None:
 
 async def not_private(update: Update, context: BotContext) -> None:
     """One line per message in a group or channel; nothing for service messages and the rest."""
+    if update.callback_query is not None:
+        await update.callback_query.answer()
     message = update.message
     tg_user = update.effective_user
     if message is None or tg_user is None or not (message.text or message.caption):
