@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from bot import runtime
 from bot.sandbox.faults import CLI_SYNTAX
-from bot.sandbox.server import SandboxPanel
+from bot.sandbox.server import DIALECTS, SEED, SandboxPanel
 from bot.sandbox.state import money
 
 
@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=1.0, metavar="S", help="time scale: orders finish in 1-3 minutes / S (default 1)"
     )
     parser.add_argument("--seed", type=int, default=0, help="which orders end Partial, start counts (default 0)")
+    parser.add_argument(
+        "--dialect", choices=DIALECTS, default=SEED,
+        help="how the panel speaks: seed (API v2 as documented, the default) or smartpanel "
+             "(that family: /api/v1, text/html replies, no refill/cancel, its own add rules)",
+    )
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", help="a fault, see below (repeatable)")
     return parser
 
@@ -51,7 +56,8 @@ def main(argv: list[str]) -> int:
         print(f"error: --balance: not an amount: {args.balance!r}", file=sys.stderr)
         return 2
     try:
-        sandbox = SandboxPanel(args.catalog, speed=args.speed, seed=args.seed, currency=args.currency)
+        sandbox = SandboxPanel(args.catalog, speed=args.speed, seed=args.seed, currency=args.currency,
+                               dialect=args.dialect)
         for spec in args.fault:
             sandbox.faults.parse(spec)
     except (OSError, ValueError) as exc:
@@ -78,7 +84,8 @@ async def _serve(sandbox: SandboxPanel, host: str, port: int) -> None:
         loop.add_signal_handler(signum, stop.set)
     url = await sandbox.start(host, port)
     try:
-        print(f"Sandbox panel: {url}", flush=True)
+        print(f"Sandbox panel: {url}" + (f" ({sandbox.dialect} dialect)" if sandbox.dialect != SEED else ""),
+              flush=True)
         print(f"  services: {len(sandbox.services)}; speed x{sandbox.speed:g}", flush=True)
         # The only place full keys are ever shown: the operator needs them.
         for key in sandbox.keys:

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.sandbox import faults as fault_pages
+from bot.sandbox import smartpanel
 from bot.sandbox.catalog import builtin_catalog, load_catalog
 from bot.sandbox.faults import Fault, Faults
 from bot.sandbox.state import (
@@ -35,6 +36,8 @@ from bot.sandbox.state import (
 
 API_PATH = "/api/v2"
 MAX_LOGGED_REQUESTS = 200_000
+SEED = "seed"
+DIALECTS = (SEED, smartpanel.NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,9 @@ class SandboxPanel:
     """A local SMM panel speaking API v2 over real HTTP, for tests, demos and benchmarks.
 
     `catalog` is a list of service dicts, a path to a services JSON file, or None for
-    the built-in catalog. `speed` scales real time (0 stops it; `advance` moves it)."""
+    the built-in catalog. `speed` scales real time (0 stops it; `advance` moves it).
+    `dialect` is "seed" (the API document the bot was built from) or "smartpanel"
+    (that family's path, reply shapes and rules, see `bot/sandbox/smartpanel.py`)."""
 
     def __init__(
         self,
@@ -69,14 +74,22 @@ class SandboxPanel:
         speed: float = 1.0,
         seed: int = 0,
         currency: str = "USD",
+        dialect: str = SEED,
     ) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r} (one of {', '.join(DIALECTS)})")
         if catalog is None:
             items = builtin_catalog()
         elif isinstance(catalog, (str, Path)):
             items = load_catalog(catalog)
         else:
             items = [dict(item) for item in catalog]  # updates must not touch the caller's
+        if dialect == smartpanel.NAME:
+            items = smartpanel.catalog(items)
+        self.dialect = dialect
         self.state = PanelState(items, speed=speed, seed=seed, currency=currency)
+        self._smart = smartpanel.SmartPanelDialect(self.state) if dialect == smartpanel.NAME else None
+        self.api_path = smartpanel.API_PATH if self._smart is not None else API_PATH
         self.faults = Faults()
         self.requests: list[RequestRecord] = []
         self._services_body: str | None = None
@@ -100,8 +113,12 @@ class SandboxPanel:
             raise RuntimeError("the sandbox is already running")
         self._stopping = asyncio.Event()
         app = web.Application(client_max_size=4 * 1024 * 1024)
-        app.router.add_route("*", API_PATH, self._handle)
-        app.router.add_route("*", API_PATH + "/", self._handle)
+        app.router.add_route("*", self.api_path, self._handle)
+        app.router.add_route("*", self.api_path + "/", self._handle)
+        if self._smart is not None:
+            for path in self._smart.other_paths:
+                app.router.add_route("*", path, _forbidden)
+                app.router.add_route("*", path + "/", _forbidden)
         # No access log: a benchmark's thousands of requests must not cost stdout.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
@@ -116,7 +133,7 @@ class SandboxPanel:
         shown = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         if ":" in shown:
             shown = f"[{shown}]"
-        self._url = f"http://{shown}:{bound_port}{API_PATH}"
+        self._url = f"http://{shown}:{bound_port}{self.api_path}"
         return self._url
 
     async def stop(self) -> None:
@@ -141,9 +158,15 @@ class SandboxPanel:
 
     @property
     def url(self) -> str:
+        """The API endpoint (…/api/v2, or …/api/v1 in the SmartPanel dialect)."""
         if self._url is None:
             raise RuntimeError("the sandbox is not started")
         return self._url
+
+    @property
+    def base_url(self) -> str:
+        """The panel's address without the API path, as an operator may type it."""
+        return self.url[: -len(self.api_path)]
 
     # --- accounts, orders and time for tests --------------------------------------------
 
@@ -235,7 +258,7 @@ class SandboxPanel:
 
         fault = self.faults.take(action) if self.faults else None
         if fault is None:
-            return _json_response(self._dispatch(key, action, fields))
+            return self._json_response(self._dispatch(key, action, fields))
         return await self._faulty(fault, key, action, fields)
 
     async def _faulty(self, fault: Fault, key: str, action: str, fields: dict[str, str]) -> web.StreamResponse:
@@ -252,7 +275,7 @@ class SandboxPanel:
                 headers={"Retry-After": str(max(0, math.ceil(fault.rate_limit)))},
             )
         if fault.error is not None:
-            return _json_response(_dumps({"error": fault.error}))
+            return self._json_response(self._encode({"error": fault.error}))
         # The panel does the work before the reply goes wrong: the dangerous case.
         body = self._dispatch(key, action, fields)
         if fault.hang:
@@ -264,11 +287,26 @@ class SandboxPanel:
         if fault.html:
             return _html_response(fault_pages.CDN_PAGE, 200)
         if fault.malformed:
-            return _json_response(fault_pages.truncate(body))
+            return self._json_response(fault_pages.truncate(body))
+        return self._json_response(body)
+
+    def _encode(self, reply: _Reply) -> str:
+        return smartpanel.render(reply) if self._smart is not None else _dumps(reply)
+
+    def _json_response(self, body: str) -> web.Response:
+        if self._smart is not None:
+            # This family sends its JSON as a web page (text/html), after a newline.
+            return web.Response(text=body, content_type="text/html", charset="UTF-8")
         return _json_response(body)
 
     def _dispatch(self, key: str, action: str, fields: dict[str, str]) -> str:
         """The JSON text a panel answers to one request."""
+        if self._smart is not None:
+            if action == "services" and self.state.account(key) is not None:
+                if self._services_body is None:
+                    self._services_body = self._encode(self._smart.dispatch(key, action, fields))
+                return self._services_body
+            return self._encode(self._smart.dispatch(key, action, fields))
         account = self.state.account(key)
         if account is None:
             return _dumps({"error": INVALID_KEY})
@@ -368,6 +406,10 @@ def _batch(raw: str | None) -> list[str] | None:
 def _id_or_text(raw: str) -> int | str:
     number = parse_id(raw)
     return raw if number is None else number
+
+
+async def _forbidden(request: web.Request) -> web.Response:
+    return _html_response(smartpanel.FORBIDDEN_PAGE, 403)
 
 
 def _json_response(body: str) -> web.Response:

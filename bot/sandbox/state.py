@@ -362,6 +362,24 @@ class PanelState:
         if link is not None and link_key in self._active_links:
             raise Refused(DUPLICATE_LINK)
 
+        counted = service_type(service.type).pricing in ("quantity", "lines")
+        return self.open_order(account, service, params, link=link, quantity=offer.total_quantity or 0,
+                               charge=charge, counted=counted)
+
+    def open_order(
+        self,
+        account: Account,
+        service: Service,
+        params: dict[str, str],
+        *,
+        link: str | None,
+        quantity: int,
+        charge: Decimal,
+        counted: bool,
+    ) -> int:
+        """Create an order the panel's rules accepted: charge it and set its timeline.
+        `counted` orders may end Partial; a panel dialect validates before calling."""
+        link_key = (account.key, service.id, link or "")
         order_id = self._next_order_id
         self._next_order_id += 1
         # One generator per order: the same seed gives the same story for the same id,
@@ -370,9 +388,7 @@ class PanelState:
         start_at = self.clock.now() + rng.uniform(*ORDER_PENDING_SECONDS)
         finish_at = start_at + rng.uniform(*ORDER_RUNNING_SECONDS)
         start_count = rng.randint(0, 5000)
-        quantity = offer.total_quantity or 0
         delivered = quantity
-        counted = service_type(service.type).pricing in ("quantity", "lines")
         if counted and quantity >= 2 and rng.random() < PARTIAL_SHARE:
             delivered = rng.randint(max(1, quantity * 3 // 10), max(1, quantity * 95 // 100))
         account.balance -= charge
@@ -406,6 +422,12 @@ class PanelState:
         if order is None or order.account is not account:
             raise Refused(INCORRECT_ORDER)
         return order
+
+    def order_view(self, account: Account, raw: str) -> tuple[Order, str, int, int]:
+        """One of the account's orders as it stands: (order, status, remains, start_count)."""
+        order = self._own_order(account, raw)
+        status, remains, start_count = order.view(self.clock.now())
+        return self._snapshot(order), status, remains, start_count
 
     def order_status(self, account: Account, raw: str) -> dict[str, str]:
         order = self._own_order(account, raw)
