@@ -15,6 +15,8 @@ commands:
   migrate   bring the database schema up to date (--check: only report)
   sandbox   run the sandbox panel (python -m bot sandbox --help)
   demo      the whole bot in this terminal: sandbox panel + chat, no token, no network
+  check-panel  ask a panel each API action once and say whether the bot can work with it
+            (python -m bot check-panel --panel-url URL; key from PANEL_KEY or a prompt)
 """
 
 
@@ -111,6 +113,10 @@ def main(argv: list[str]) -> int:
         from bot.sandbox.cli import main as sandbox_main
 
         return sandbox_main(rest)
+    if command == "check-panel":
+        from bot.checkpanel import main as check_panel_main
+
+        return check_panel_main(rest)
     if command == "demo":
         from bot.demo import main as demo_main
 
