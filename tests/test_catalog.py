@@ -667,3 +667,112 @@ async def test_cache_survives_a_cancelled_fetch() -> None:
         await first
     fetch.gate.set()
     assert len(await cache_.get("p1", fetch)) == 1
+
+
+# --- memory: shared catalogs, bounded caches --------------------------------------------
+
+
+def reply_of(payload: object) -> Any:
+    """A `send(decode)` standing in for the client: the panel's reply bytes, decoded as
+    the cache says."""
+    content = json.dumps(payload).encode()
+    calls: list[int] = []
+
+    async def send(decode: Any) -> Any:
+        calls.append(1)
+        return decode(content)
+
+    send.calls = calls  # type: ignore[attr-defined]
+    return send
+
+
+async def test_identical_replies_for_different_keys_share_one_parsed_catalog() -> None:
+    loads: list[Catalog] = []
+    cache_ = CatalogCache(clock=Clock(), on_load=loads.append)
+    items = raw("smmkings")
+    first = await cache_.get("key-a", lambda: cache_.from_reply(reply_of(items)))
+    second = await cache_.get("key-b", lambda: cache_.from_reply(reply_of(items)))
+    assert first is second and len(first) == DUMPS["smmkings"]
+    assert loads == [first]  # parsed (and settled) once
+    other = await cache_.get("key-c", lambda: cache_.from_reply(reply_of(items[:10])))
+    assert other is not first and len(other) == 10
+    assert len(loads) == 2
+
+
+async def test_a_refresh_with_the_same_reply_keeps_the_catalog_object() -> None:
+    clock = Clock()
+    cache_ = CatalogCache(ttl=10, clock=clock)
+    items = raw("topsmmuz")
+    send = reply_of(items)
+    first = await cache_.get("key-a", lambda: cache_.from_reply(send))
+    clock.now += 11
+    assert await cache_.get("key-a", lambda: cache_.from_reply(send)) is first
+    assert len(send.calls) == 2  # fetched again (TTL), parsed once
+
+
+async def test_from_reply_passes_refusals_and_garbage_on() -> None:
+    cache_ = CatalogCache(clock=Clock())
+    with pytest.raises(PanelRefusal):
+        await cache_.from_reply(reply_of({"error": "Invalid API key"}))
+    with pytest.raises(PanelUnavailable):
+        await cache_.from_reply(reply_of({"status": "ok"}))
+
+
+async def test_the_cache_holds_at_most_max_panels_keys_least_recently_used_out() -> None:
+    cache_ = CatalogCache(clock=Clock(), max_panels=3)
+    fetch = Fetcher([svc(1, "one")])
+    for name in ("a", "b", "c"):
+        await cache_.get(name, fetch)
+    await cache_.get("a", fetch)  # used: "b" is now the oldest
+    await cache_.get("d", fetch)
+    assert cache_.peek("b") is None
+    assert all(cache_.peek(name) is not None for name in ("a", "c", "d"))
+    assert len(cache_) == 3
+    calls = fetch.calls
+    await cache_.get("b", fetch)  # loads again on need
+    assert fetch.calls == calls + 1
+
+
+async def test_at_most_max_catalogs_distinct_catalogs_are_held() -> None:
+    cache_ = CatalogCache(clock=Clock(), max_catalogs=2)
+    for number in range(1, 5):
+        await cache_.get(f"key-{number}", lambda n=number: cache_.from_reply(reply_of([  # type: ignore[misc]
+            {"service": n, "name": f"s{n}", "type": "Default", "category": "c", "rate": "1", "min": 1, "max": 9}])))
+    assert cache_.catalogs_held() == 2
+    assert cache_.peek("key-1") is None and cache_.peek("key-2") is None
+    assert cache_.peek("key-4") is not None
+
+
+async def test_failing_keys_do_not_grow_the_cache() -> None:
+    cache_ = CatalogCache(clock=Clock(), max_panels=5)
+    fetch = Fetcher(PanelUnavailable("down"))
+    for number in range(50):
+        with pytest.raises(PanelUnavailable):
+            await cache_.get(f"key-{number}", fetch)
+    assert cache_.tracked() <= 5
+
+
+async def test_concurrent_identical_new_replies_are_parsed_once() -> None:
+    loads: list[Catalog] = []
+    cache_ = CatalogCache(clock=Clock(), on_load=loads.append)
+    items = raw("smmkings")
+    results = await asyncio.gather(*(cache_.get(f"key-{n}", lambda: cache_.from_reply(reply_of(items)))
+                                     for n in range(5)))
+    assert all(r is results[0] for r in results)
+    assert len(loads) == 1
+
+
+async def test_a_catalog_no_key_uses_any_more_is_let_go() -> None:
+    clock = Clock()
+    cache_ = CatalogCache(ttl=10, clock=clock)
+    send = reply_of(raw("topsmmuz"))
+    first = await cache_.get("key-a", lambda: cache_.from_reply(send))
+    clock.now += 11
+    assert await cache_.get("key-a", lambda: cache_.from_reply(send)) is first
+    assert cache_.catalogs_held() == 1
+    assert await cache_.get("key-b", lambda: cache_.from_reply(send)) is first  # still shared
+    clock.now += 11
+    changed = await cache_.get("key-a", lambda: cache_.from_reply(reply_of(raw("topsmmuz")[:5])))
+    assert changed is not first and cache_.catalogs_held() == 2
+    cache_.invalidate("key-b")
+    assert cache_.held() == [changed]

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from bot.panel.catalog import Catalog, CatalogCache
+from bot.panel.catalog import MAX_CATALOGS, MAX_PANELS, Catalog, CatalogCache
 from bot.panel.client import PanelClient
 from bot.panel.transport import panel_http
 
 # Requests in flight to the panel at once (more wait for a free connection), all on one
 # panel host: enough for a slow panel's round trips to overlap.
 PANEL_CONNECTIONS = 32
+
+# Clients kept for reuse (a few hundred bytes each); one that left is made again on need.
+MAX_CLIENTS = 5_000
 
 
 def fingerprint(url: str, key: str) -> str:
@@ -23,7 +27,10 @@ def fingerprint(url: str, key: str) -> str:
 
 
 class Panels:
-    """One panel URL; a `PanelClient` per key, all on one `httpx.AsyncClient`."""
+    """One panel URL; a `PanelClient` per key, all on one `httpx.AsyncClient`, the
+    least recently used `max_clients` of them kept. Catalogs: see `CatalogCache` (keys
+    whose panel sends the same catalog share one parsed copy; bounded by `max_catalogs`
+    distinct ones and `max_accounts` keys)."""
 
     def __init__(
         self,
@@ -33,24 +40,35 @@ class Panels:
         catalog_ttl: float = 600.0,
         client_options: dict[str, Any] | None = None,
         on_catalog: Callable[[Catalog], None] | None = None,
+        max_clients: int = MAX_CLIENTS,
+        max_accounts: int = MAX_PANELS,
+        max_catalogs: int = MAX_CATALOGS,
     ) -> None:
         self.url = url
         self._own_http = http is None
         self.http = http or panel_http(connections=PANEL_CONNECTIONS)
-        self.catalogs = CatalogCache(ttl=catalog_ttl, on_load=on_catalog)
+        self.catalogs = CatalogCache(ttl=catalog_ttl, on_load=on_catalog, max_panels=max_accounts,
+                                     max_catalogs=max_catalogs)
         self._options = client_options or {}
-        self._clients: dict[str, PanelClient] = {}
+        self._max_clients = max(1, max_clients)
+        self._clients: OrderedDict[str, PanelClient] = OrderedDict()  # least recently used first
 
     def client(self, key: str) -> PanelClient:
         fp = fingerprint(self.url, key)
         client = self._clients.get(fp)
         if client is None:
             client = self._clients[fp] = PanelClient(self.url, key, http=self.http, **self._options)
+            if len(self._clients) > self._max_clients:
+                # Clients share self.http and hold nothing to close: dropping one is free.
+                self._clients.popitem(last=False)
+        else:
+            self._clients.move_to_end(fp)
         return client
 
     async def catalog(self, key: str) -> Catalog:
         client = self.client(key)
-        return await self.catalogs.get(fingerprint(self.url, key), client.services)
+        return await self.catalogs.get(
+            fingerprint(self.url, key), lambda: self.catalogs.from_reply(client.services_reply))
 
     async def aclose(self) -> None:
         if self._own_http:

@@ -4,12 +4,14 @@ category grouping, fast word search, and a per-panel TTL cache with single-fligh
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import re
 import time
 import unicodedata
 from bisect import bisect_left
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -497,6 +499,11 @@ class Catalog:
 
 # --- cache ---------------------------------------------------------------------------
 
+# Defaults: how many keys' entries (a few hundred bytes each) and how many distinct
+# parsed catalogs (about 3 MB each for 7,000 services) one process holds at most.
+MAX_PANELS = 5_000
+MAX_CATALOGS = 8
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -506,9 +513,14 @@ class _Entry:
 
 
 class CatalogCache:
-    """Catalogs per panel, fetched at most once per `ttl` seconds (panels allow as few
-    as 10 `services` calls an hour). Concurrent callers share one fetch. A failed
-    refresh serves the stale catalog and is retried after `retry_after` seconds."""
+    """Catalogs per panel account, fetched at most once per `ttl` seconds (panels allow
+    as few as 10 `services` calls an hour). Concurrent callers share one fetch. A failed
+    refresh serves the stale catalog and is retried after `retry_after` seconds.
+
+    Memory is bounded: accounts whose panel sent the same bytes share one parsed
+    `Catalog` (`from_reply`); at most `max_panels` accounts and `max_catalogs` distinct
+    catalogs are held, the least recently used leaving first (an account whose catalog
+    left loads it again on its next need)."""
 
     def __init__(
         self,
@@ -517,28 +529,172 @@ class CatalogCache:
         *,
         retry_after: float = 60.0,
         on_load: Callable[[Catalog], None] | None = None,
+        max_panels: int = MAX_PANELS,
+        max_catalogs: int = MAX_CATALOGS,
     ) -> None:
         self._ttl = ttl
-        self._on_load = on_load  # called with each newly fetched catalog
+        self._on_load = on_load  # called with each newly parsed catalog
         self._clock = clock
         self._retry_after = retry_after
-        self._entries: dict[str, _Entry] = {}
+        self._max_panels = max(1, max_panels)
+        self._max_catalogs = max(1, max_catalogs)
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._locks: dict[str, asyncio.Lock] = {}
         self._finished: dict[str, int] = {}  # fetches completed, per panel
         self._errors: dict[str, Exception] = {}  # the last failure, while there is no catalog
+        self._used: OrderedDict[str, None] = OrderedDict()  # every panel id tracked, by last use
+        # Distinct catalogs by content (the reply's digest, or a token for a catalog
+        # handed in already parsed), least recently used first.
+        self._held: OrderedDict[object, Catalog] = OrderedDict()
+        self._content_of: dict[int, object] = {}  # id(catalog) -> its key in _held
+        self._users: dict[int, int] = {}  # id(catalog) -> entries holding it
+        self._parsing: dict[bytes, asyncio.Future[Catalog]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def catalogs_held(self) -> int:
+        """Distinct parsed catalogs held now."""
+        return len(self._held)
+
+    def tracked(self) -> int:
+        """Panel ids with any state held (entry, lock, last failure)."""
+        return len(self._used)
+
+    def held(self) -> list[Catalog]:
+        """The distinct catalogs held now (for memory figures)."""
+        return list(self._held.values())
+
+    # --- bookkeeping ---
+
+    def _touch(self, panel_id: str) -> None:
+        self._used[panel_id] = None
+        self._used.move_to_end(panel_id)
+        while len(self._used) > self._max_panels:
+            oldest = next(iter(self._used))
+            lock = self._locks.get(oldest)
+            if lock is not None and lock.locked():
+                self._used.move_to_end(oldest)  # a fetch is running for it: not now
+                if next(iter(self._used)) == oldest:
+                    break
+                continue
+            self._forget(oldest)
+
+    def _forget(self, panel_id: str) -> None:
+        self._used.pop(panel_id, None)
+        self._drop(panel_id)
+        self._locks.pop(panel_id, None)
+        self._finished.pop(panel_id, None)
+        self._errors.pop(panel_id, None)
+
+    def _put(self, panel_id: str, entry: _Entry) -> None:
+        key = id(entry.catalog)
+        self._users[key] = self._users.get(key, 0) + 1  # first: a refresh may bring the same one
+        self._drop(panel_id)
+        self._entries[panel_id] = entry
+
+    def _drop(self, panel_id: str) -> None:
+        """Remove the panel's entry; a catalog no entry holds any more is let go."""
+        entry = self._entries.pop(panel_id, None)
+        if entry is None:
+            return
+        key = id(entry.catalog)
+        left = self._users.get(key, 0) - 1
+        if left > 0:
+            self._users[key] = left
+            return
+        self._users.pop(key, None)
+        content = self._content_of.pop(key, None)
+        if content is not None:
+            self._held.pop(content, None)
+
+    def _serve(self, panel_id: str, entry: _Entry) -> Catalog:
+        self._entries.move_to_end(panel_id)
+        self._touch(panel_id)
+        content = self._content_of.get(id(entry.catalog))
+        if content is not None and content in self._held:
+            self._held.move_to_end(content)
+        return entry.catalog
+
+    def _adopt(self, catalog: Catalog, content: object) -> Catalog:
+        """Hold a newly parsed catalog under its content key, dropping the least
+        recently used distinct catalog (and the accounts that were using it) when over
+        the bound."""
+        self._held[content] = catalog
+        self._content_of[id(catalog)] = content
+        while len(self._held) > self._max_catalogs:
+            _, old = next(iter(self._held.items()))
+            users = [p for p, e in self._entries.items() if e.catalog is old]
+            for panel_id in users:
+                self._drop(panel_id)
+            if not users:  # held by no entry (a reply parsed but not yet stored)
+                self._held.popitem(last=False)
+                self._content_of.pop(id(old), None)
+        if self._on_load is not None:
+            self._on_load(catalog)
+        return catalog
 
     def _fresh(self, panel_id: str) -> Catalog | None:
         entry = self._entries.get(panel_id)
         if entry is not None and self._clock() < entry.expires:
-            return entry.catalog
+            return self._serve(panel_id, entry)
         return None
 
-    async def get(self, panel_id: str, fetch: Callable[[], Awaitable[list[Service]]]) -> Catalog:
+    # --- loading ---
+
+    async def from_reply(self, send: Callable[[Callable[[bytes], Any]], Awaitable[Any]]) -> Catalog:
+        """A catalog from a panel's raw `services` reply. `send(decode)` asks the panel
+        and returns what `decode(reply bytes)` returns (the client's refusal and error
+        handling stay its own). A reply with the same bytes as a catalog held already
+        is that catalog, neither decoded nor parsed again; a new one is decoded here and
+        parsed in a worker thread, so that a big catalog does not hold the event loop
+        for the whole parse (the loop still gets the interpreter every few ms)."""
+        digest = b""
+
+        def decode(content: bytes) -> Any:
+            nonlocal digest
+            digest = hashlib.sha256(content).digest()
+            known = self._held.get(digest)
+            if known is not None:
+                return known
+            if len(content) > _DECODE_ON_LOOP:
+                return _Undecoded(content)
+            return json.loads(content)  # small: a refusal is seen by the client as usual
+
+        payload = await send(decode)
+        if isinstance(payload, Catalog):
+            return payload
+        if isinstance(payload, _Undecoded):
+            payload = await asyncio.to_thread(payload.decode)
+        if not digest:  # a sender that decoded by itself
+            return await asyncio.to_thread(_build, payload)
+        known = self._held.get(digest)
+        if known is not None:
+            return known
+        running = self._parsing.get(digest)
+        if running is not None:  # the same reply for another key, being parsed now
+            return await asyncio.shield(running)
+        future: asyncio.Future[Catalog] = asyncio.get_running_loop().create_future()
+        self._parsing[digest] = future
+        try:
+            catalog = await asyncio.to_thread(_build, payload)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters, if any, get it too
+            raise
+        finally:
+            self._parsing.pop(digest, None)
+        self._adopt(catalog, digest)
+        future.set_result(catalog)
+        return catalog
+
+    async def get(self, panel_id: str, fetch: Callable[[], Awaitable[list[Service] | Catalog]]) -> Catalog:
         """The panel's catalog; `panel_id` must not be or contain the API key (it is
         logged). Raises what `fetch` raises when there is no catalog to fall back on."""
         catalog = self._fresh(panel_id)
         if catalog is not None:
             return catalog
+        self._touch(panel_id)
         lock = self._locks.setdefault(panel_id, asyncio.Lock())
         seen = self._finished.get(panel_id, 0)
         async with lock:
@@ -547,7 +703,7 @@ class CatalogCache:
                 # A fetch ran while we waited: share its outcome rather than queue
                 # one more call to a panel that is down (each may take a timeout).
                 if stale is not None:
-                    return stale.catalog
+                    return self._serve(panel_id, stale)
                 if panel_id in self._errors:
                     raise self._errors[panel_id]
             catalog = self._fresh(panel_id)
@@ -557,6 +713,7 @@ class CatalogCache:
                 services = await fetch()
             except Exception as exc:
                 self._finished[panel_id] = self._finished.get(panel_id, 0) + 1
+                self._touch(panel_id)
                 if stale is None:
                     self._errors[panel_id] = exc
                     raise
@@ -569,22 +726,78 @@ class CatalogCache:
                     now - stale.fetched_at,
                 )
                 stale.expires = now + min(self._retry_after, self._ttl)
-                return stale.catalog
+                return self._serve(panel_id, stale)
             self._finished[panel_id] = self._finished.get(panel_id, 0) + 1
-            catalog = services if isinstance(services, Catalog) else Catalog(services)
+            if isinstance(services, Catalog):
+                catalog = services
+                if id(catalog) not in self._content_of:
+                    self._adopt(catalog, object())
+            else:
+                catalog = self._adopt(Catalog(services), object())
             now = self._clock()
-            self._entries[panel_id] = _Entry(catalog, now, now + self._ttl)
+            entry = _Entry(catalog, now, now + self._ttl)
+            self._put(panel_id, entry)
             self._errors.pop(panel_id, None)
-            if self._on_load is not None:
-                self._on_load(catalog)
-            return catalog
+            return self._serve(panel_id, entry)
 
     def invalidate(self, panel_id: str) -> None:
         """Forget the panel's catalog: the next `get` fetches."""
-        self._entries.pop(panel_id, None)
+        self._drop(panel_id)
         self._errors.pop(panel_id, None)
 
     def peek(self, panel_id: str) -> Catalog | None:
         """The cached catalog, however old, without fetching."""
         entry = self._entries.get(panel_id)
         return entry.catalog if entry is not None else None
+
+
+def _build(payload: object) -> Catalog:
+    return Catalog(parse_services(payload))
+
+
+# Replies up to this size are decoded on the event loop (a few ms at most); bigger ones
+# in a worker thread, item by item, so the thread lets the loop in between items.
+_DECODE_ON_LOOP = 64 * 1024
+_DECODER = json.JSONDecoder()
+_BLANK = re.compile(r"[ \t\n\r]*")
+
+
+class _Undecoded:
+    """A big reply's bytes, to be decoded off the event loop."""
+
+    __slots__ = ("content",)
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def decode(self) -> Any:
+        """`json.loads`, but a top-level list is decoded one item at a time: one
+        `json.loads` of 2 MB holds the interpreter (and so the event loop) ~20 ms in
+        one C call, a loop over items gives it up every few ms."""
+        try:
+            text = self.content.decode("utf-8-sig")
+            index = _BLANK.match(text).end()  # type: ignore[union-attr]
+            if not text.startswith("[", index):
+                return json.loads(text)
+            items: list[Any] = []
+            index = _BLANK.match(text, index + 1).end()  # type: ignore[union-attr]
+            if text.startswith("]", index):
+                end = index + 1
+            else:
+                raw_decode, blank = _DECODER.raw_decode, _BLANK.match
+                while True:
+                    item, index = raw_decode(text, index)
+                    items.append(item)
+                    index = blank(text, index).end()  # type: ignore[union-attr]
+                    if text.startswith(",", index):
+                        index = blank(text, index + 1).end()  # type: ignore[union-attr]
+                        continue
+                    if text.startswith("]", index):
+                        end = index + 1
+                        break
+                    raise ValueError(f"expected ',' or ']' at {index}")
+            if text[end:].strip():
+                raise ValueError("extra data after the list")
+            return items
+        except ValueError:  # UnicodeDecodeError included
+            raise PanelUnavailable("services: the reply is not valid JSON") from None

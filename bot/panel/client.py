@@ -189,7 +189,8 @@ class PanelClient:
 
     # --- transport ---------------------------------------------------------------------
 
-    async def _send(self, action: str, fields: Mapping[str, str]) -> Any:
+    async def _send(self, action: str, fields: Mapping[str, str],
+                    decode: Callable[[bytes], Any] = json.loads) -> Any:
         data = {"key": self._key.reveal(), "action": action, **fields}
         self.calls += 1
         try:
@@ -218,7 +219,7 @@ class PanelClient:
             raise _Failure(f"server error (HTTP {status})", sent=True, status_code=status,
                            retry_after=_retry_after(response.headers.get("Retry-After")))
         try:
-            payload = json.loads(response.content)
+            payload = decode(response.content)
         except (ValueError, UnicodeDecodeError):
             body = response.content.lstrip()[:1].lower()
             html = body == b"<"
@@ -238,7 +239,7 @@ class PanelClient:
         return base * (0.5 + random.random() / 2)
 
     async def _call(self, action: str, fields: Mapping[str, str], success_key: str | None = None,
-                    *, retries: int | None = None) -> Any:
+                    *, retries: int | None = None, decode: Callable[[bytes], Any] = json.loads) -> Any:
         """Send one action, retrying where that is safe, and raise the classified error.
         `retries` overrides the client's own count for this call (the watcher's cycle is
         its retry: 0)."""
@@ -247,7 +248,7 @@ class PanelClient:
         attempt = 0
         while True:
             try:
-                payload = await self._send(action, fields)
+                payload = await self._send(action, fields, decode)
                 break
             except _Failure as failure:
                 # A web page is a wrong URL, not a passing fault: asking again will not help.
@@ -291,6 +292,12 @@ class PanelClient:
     async def services(self) -> list[Service]:
         payload = await self._call("services", {})
         return parse_services(payload)
+
+    async def services_reply(self, decode: Callable[[bytes], Any]) -> Any:
+        """`services` with the reply's bytes handed to `decode` instead of `json.loads`
+        (a catalog cache recognises a reply it has parsed before); retries, refusals and
+        errors as for any read."""
+        return await self._call("services", {}, decode=decode)
 
     async def balance(self, *, retries: int | None = None) -> Balance:
         payload = await self._call("balance", {}, "balance", retries=retries)
