@@ -109,6 +109,8 @@ def build_application(
                                                 first=5.0, name="watch-orders")
             application.job_queue.run_repeating(tracked(send_notifications), interval=1.0, first=1.0,
                                                 name="send-notifications")
+        if application.job_queue is not None:
+            application.job_queue.run_repeating(tracked(prune), interval=PRUNE_SECONDS, first=60.0, name="prune")
         if settle:
             settle_long_lived()
 
@@ -238,6 +240,20 @@ async def watch_orders(context: BotContext) -> None:
         log.info("watch: %d accounts, %d orders, %d changes, %d failed, %.2fs", report.accounts, report.orders,
                  report.changes, len(report.failed_accounts), report.seconds)
     await send_notifications(context)
+
+
+# The bot process trims what only grows (bot/store/repo.py `prune`); watchers need not:
+# one process doing it is enough, and the deletes are the same whoever runs them.
+PRUNE_SECONDS = 6 * 3600.0
+
+
+async def prune(context: BotContext) -> None:
+    """JobQueue: delete old sent notifications, abandoned drafts and strangers' rows."""
+    deps = context.deps
+    pruned = await deps.store.prune(allowed_users=deps.settings.allowed_users)
+    if any(pruned.values()):
+        log.info("pruned %d notifications, %d drafts, %d users", pruned["notifications"], pruned["drafts"],
+                 pruned["users"])
 
 
 async def send_notifications(context: BotContext) -> None:

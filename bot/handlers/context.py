@@ -75,6 +75,15 @@ async def gate(update: Update, context: BotContext) -> None:
         # A key sent there would be seen by all, and so would every answer.
         await not_private(update, context)
         raise ApplicationHandlerStop
+    allowed = deps.settings.allowed_users
+    if allowed and tg_user.id not in allowed:
+        # Refused before anything is stored: a stranger's row would be kept for nothing.
+        context.i18n = I18n(best_locale(None, tg_user.language_code, default=deps.settings.default_locale))
+        if deps.updates_limit.allow(tg_user.id):
+            await refuse_stranger(update, context, tg_user.id)
+        elif update.callback_query is not None:
+            await update.callback_query.answer()
+        raise ApplicationHandlerStop
     user = await deps.store.ensure_user(tg_user.id, tg_user.language_code)
     if user.blocked:
         # They came back: what waited while they had blocked the bot is due now.
@@ -91,24 +100,24 @@ async def gate(update: Update, context: BotContext) -> None:
         elif update.callback_query is not None:
             await update.callback_query.answer()
         raise ApplicationHandlerStop
-    allowed = deps.settings.allowed_users
-    if allowed and tg_user.id not in allowed:
-        text = context.i18n._(
-            "Sorry, this bot is private: it serves the members of one panel team only. "
-            "If you should have access, ask the bot's operator to add your id {user_id}.",
-            user_id=tg_user.id,
-        )
-        if update.callback_query is not None:
-            await update.callback_query.answer(text[:190], show_alert=True)
-        elif update.effective_chat is not None:
-            await context.bot.send_message(update.effective_chat.id, text)
-        raise ApplicationHandlerStop
     message = update.message
     if message is not None and message.text and secrets_in(message.text):
         from bot.handlers.account import pasted_key  # account imports this module
 
         if await pasted_key(update, context, message.text):
             raise ApplicationHandlerStop
+
+
+async def refuse_stranger(update: Update, context: BotContext, user_id: int) -> None:
+    text = context.i18n._(
+        "Sorry, this bot is private: it serves the members of one panel team only. "
+        "If you should have access, ask the bot's operator to add your id {user_id}.",
+        user_id=user_id,
+    )
+    if update.callback_query is not None:
+        await update.callback_query.answer(text[:190], show_alert=True)
+    elif update.effective_chat is not None:
+        await context.bot.send_message(update.effective_chat.id, text)
 
 
 async def not_private(update: Update, context: BotContext) -> None:

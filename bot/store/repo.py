@@ -1268,6 +1268,67 @@ class Store:
             )
             return result.rowcount == 1
 
+    # --- pruning ---------------------------------------------------------------------------
+
+    async def prune(
+        self, *, notifications_after: timedelta = timedelta(days=30), drafts_after: timedelta = timedelta(days=7),
+        allowed_users: frozenset[int] = frozenset(), batch: int = 5_000,
+    ) -> dict[str, int]:
+        """Delete what nobody will read again; returns the rows deleted per table.
+
+        - notifications sent (or given up) longer ago than `notifications_after`; unsent
+          ones stay, whatever their age: they are still owed;
+        - drafts ABANDONED, or left DRAFT, untouched for `drafts_after`, when no order
+          points to them (orders.draft_id);
+        - with `allowed_users` (ALLOWED_USERS), rows of users outside it who own no
+          account, draft or order (strangers recorded before the gate kept them out).
+
+        In batches of `batch` rows, each its own short transaction, so that a first run
+        on an old database does not hold SQLite's write lock for long."""
+        now = utcnow()
+        notifications = cast(Table, Notification.__table__)  # type: ignore[attr-defined]
+        orders = cast(Table, Order.__table__)  # type: ignore[attr-defined]
+        accounts = cast(Table, PanelAccount.__table__)  # type: ignore[attr-defined]
+        sent_before = now - notifications_after
+        old_notifications = core_select(notifications.c.id).where(
+            notifications.c.sent_at.is_not(None), notifications.c.sent_at < sent_before)
+        referenced = core_select(orders.c.id).where(orders.c.draft_id == _DRAFTS.c.id).exists()
+        old_drafts = core_select(_DRAFTS.c.id).where(
+            _DRAFTS.c.state.in_([DraftState.ABANDONED.value, DraftState.DRAFT.value]),
+            _DRAFTS.c.updated_at < now - drafts_after,
+            ~referenced,
+        )
+        done = {
+            "notifications": await self._delete_in_batches(notifications, notifications.c.id, old_notifications,
+                                                           batch),
+            "drafts": await self._delete_in_batches(_DRAFTS, _DRAFTS.c.id, old_drafts, batch),
+            "users": 0,
+        }
+        if allowed_users:
+            uid = _USERS.c.telegram_id
+            strangers = core_select(uid).where(
+                uid.not_in(sorted(allowed_users)),
+                ~core_select(accounts.c.id).where(accounts.c.user_id == uid).exists(),
+                ~core_select(_DRAFTS.c.id).where(_DRAFTS.c.user_id == uid).exists(),
+                ~core_select(orders.c.id).where(orders.c.user_id == uid).exists(),
+            )
+            done["users"] = await self._delete_in_batches(_USERS, uid, strangers, batch)
+            if done["users"]:
+                self._users.clear()
+        if done["drafts"]:
+            self._drafts.clear()
+        return done
+
+    async def _delete_in_batches(self, table: Table, key: Any, chosen: Any, batch: int) -> int:
+        deleted = 0
+        while True:
+            statement = table.delete().where(key.in_(chosen.limit(batch).scalar_subquery()))
+            async with self.session() as s:
+                count = int((await s.exec(statement)).rowcount)
+            deleted += count
+            if count < batch:
+                return deleted
+
     # --- catalog cache -----------------------------------------------------------------
 
     async def save_catalog(self, panel_fingerprint: str, payload: str) -> None:
