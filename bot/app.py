@@ -35,7 +35,7 @@ from bot.handlers.context import BotContext, Deps
 from bot.handlers.notify import Sender
 from bot.i18n import I18n, available_locales
 from bot.logs import redact_in_logs
-from bot.runtime import event_loop_name, settle_long_lived, tune_collector, use_fast_event_loop
+from bot.runtime import event_loop_name, settle_long_lived, trim_heap, tune_collector, use_fast_event_loop
 from bot.store import SCHEMA_HEAD, KeyBox, Store
 from bot.updates import PerUserUpdates
 
@@ -62,7 +62,7 @@ def make_store(settings: Settings, *, database_url: str | None = None, schema: s
 def make_panels(settings: Settings) -> Panels:
     """The panel side as the bot runs it: each new catalog is settled out of the garbage
     collector's way (bot/runtime.py)."""
-    return Panels(settings.panel_url, on_catalog=settle_long_lived)
+    return Panels(settings.panel_url, on_catalog=settle_long_lived, on_fetched=trim_heap)
 
 
 def build_application(

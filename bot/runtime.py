@@ -21,6 +21,7 @@ import ctypes.util
 import functools
 import gc
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ __all__ = [
     "new_event_loop",
     "run",
     "settle_long_lived",
+    "trim_heap",
     "tune_collector",
     "use_fast_event_loop",
 ]
@@ -86,6 +88,24 @@ def settle_long_lived(*_: object) -> None:
     dicts) back to the system where the C library allows it."""
     gc.freeze()
     _trim_heap()
+
+
+def trim_heap(*_: object) -> None:
+    """After a big reply (a 2 MB catalog) was read and dropped: collect the youngest
+    generation, where httpx's response (a reference cycle with its stream, so freed only
+    by the collector) and its body still are, and hand the freed heap back to the
+    system. Without it, with the thresholds above, a crowd of catalog fetches left
+    ~170 MB of bodies waiting for a collection."""
+    gc.collect(0)
+    global _trimmed_at
+    now = time.monotonic()
+    if now - _trimmed_at >= TRIM_EVERY:  # a trim walks the heap (up to ms): not per reply
+        _trimmed_at = now
+        _trim_heap()
+
+
+TRIM_EVERY = 10.0
+_trimmed_at = 0.0
 
 
 def _trim_heap() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -16,6 +17,11 @@ from bot.panel.transport import panel_http
 # Requests in flight to the panel at once (more wait for a free connection), all on one
 # panel host: enough for a slow panel's round trips to overlap.
 PANEL_CONNECTIONS = 32
+
+# `services` replies in flight at once: each is a whole catalog (2 MB for 7,000
+# services) held in memory until hashed, so a crowd of expired catalogs must not be
+# fetched all at once (the others wait their turn, a few ms each).
+CATALOG_FETCHES = 4
 
 # Clients kept for reuse (a few hundred bytes each); one that left is made again on need.
 MAX_CLIENTS = 5_000
@@ -43,6 +49,7 @@ class Panels:
         max_clients: int = MAX_CLIENTS,
         max_accounts: int = MAX_PANELS,
         max_catalogs: int = MAX_CATALOGS,
+        on_fetched: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self._own_http = http is None
@@ -52,6 +59,10 @@ class Panels:
         self._options = client_options or {}
         self._max_clients = max(1, max_clients)
         self._clients: OrderedDict[str, PanelClient] = OrderedDict()  # least recently used first
+        self._fetches = asyncio.Semaphore(CATALOG_FETCHES)
+        # Called after each `services` reply is done with (the bot hands the freed heap
+        # back: a crowd of 2 MB replies otherwise leaves ~150 MB resident).
+        self._on_fetched = on_fetched
 
     def client(self, key: str) -> PanelClient:
         fp = fingerprint(self.url, key)
@@ -67,8 +78,16 @@ class Panels:
 
     async def catalog(self, key: str) -> Catalog:
         client = self.client(key)
-        return await self.catalogs.get(
-            fingerprint(self.url, key), lambda: self.catalogs.from_reply(client.services_reply))
+
+        async def fetch() -> Catalog:
+            async with self._fetches:
+                try:
+                    return await self.catalogs.from_reply(client.services_reply)
+                finally:
+                    if self._on_fetched is not None:
+                        self._on_fetched()
+
+        return await self.catalogs.get(fingerprint(self.url, key), fetch)
 
     async def aclose(self) -> None:
         if self._own_http:
