@@ -27,6 +27,7 @@ from telegram.request import BaseRequest
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.accounts import Accounts
+from bot.domain.capabilities import PanelFacts
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.handlers import register
@@ -87,7 +88,8 @@ def build_application(
     accounts = Accounts(store, panels, team_key=settings.panel_key)
     watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds, admin_ids=settings.admin_ids)
     sender = Sender(store, default_locale=settings.default_locale)
-    deps = Deps(settings=settings, store=store, panels=panels, accounts=accounts, watcher=watcher, sender=sender)
+    deps = Deps(settings=settings, store=store, panels=panels, accounts=accounts, watcher=watcher, sender=sender,
+                facts=PanelFacts(store, panels.url))
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         if take_updates and not await store.hold_lock("updates"):

@@ -127,9 +127,10 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[tuple[str, str | 
 @asynccontextmanager
 async def world(
     tmp_path: Path, *, db: str = "sqlite", balance: str = "100", speed: float = 0.0, catalog_ttl: float = 600.0,
-    flood_limits: bool = False, catalog: str | Path | None = None, **settings: Any
+    flood_limits: bool = False, catalog: str | Path | None = None, dialect: str = "seed", **settings: Any
 ) -> AsyncIterator[World]:
-    async with SandboxPanel(catalog, speed=speed) as sandbox, database(db, tmp_path) as dbinfo:
+    """`dialect`: how the sandbox panel answers ("seed", or "smartpanel" for that family)."""
+    async with SandboxPanel(catalog, speed=speed, dialect=dialect) as sandbox, database(db, tmp_path) as dbinfo:
         sandbox.add_account(KEY, balance=Decimal(balance))
         bot = World(sandbox, dbinfo, catalog_ttl=catalog_ttl, flood_limits=flood_limits, **settings)
         await bot.start()

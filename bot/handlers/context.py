@@ -11,6 +11,7 @@ from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.domain.accounts import Accounts
+from bot.domain.capabilities import PanelFacts
 from bot.domain.limits import RateLimit
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
@@ -31,6 +32,8 @@ class Deps:
     accounts: Accounts
     watcher: Watcher
     sender: Sender
+    # What the panel showed it lacks or wants differently (bot/domain/capabilities.py).
+    facts: PanelFacts
     # Updates per user (a burst, then about one a second) and confirmed orders per user.
     updates_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=1.0, burst=20))
     orders_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=1 / 30, burst=5))

@@ -10,6 +10,7 @@ from bot.store.models import (
     Notification,
     Order,
     PanelAccount,
+    PanelFact,
     Refill,
     User,
 )
@@ -17,7 +18,7 @@ from bot.store.repo import KEEP, DraftStateError, Notice, Store, StoreError
 
 # The newest migration's revision: start-up compares the database with it without
 # importing alembic (tests/test_migrations.py checks it is the migrations' head).
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 __all__ = [
     "KEEP",
@@ -33,6 +34,7 @@ __all__ = [
     "Notification",
     "Order",
     "PanelAccount",
+    "PanelFact",
     "Refill",
     "Store",
     "StoreError",

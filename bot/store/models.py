@@ -252,3 +252,15 @@ class CatalogSnapshot(SQLModel, table=True):
     panel_fingerprint: str = Field(primary_key=True)
     fetched_at: datetime = Field(default_factory=utcnow)
     payload: str = Field(sa_type=Text)  # the panel's raw `services` reply, as JSON text
+
+
+class PanelFact(SQLModel, table=True):
+    """What the bot learnt about a panel from its answers (see bot/domain/capabilities.py):
+    an action it does not have, a type it wants differently. One row per panel and fact."""
+
+    __tablename__ = "panel_facts"
+
+    panel_url: str = Field(primary_key=True)
+    name: str = Field(primary_key=True)  # e.g. "no_action:refill", "package_needs_quantity"
+    learnt_at: datetime = Field(default_factory=utcnow)
+    detail: str | None = Field(default=None, sa_type=Text)  # the panel's words, for admins and logs

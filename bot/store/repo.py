@@ -34,6 +34,7 @@ from bot.store.models import (
     Notification,
     Order,
     PanelAccount,
+    PanelFact,
     Refill,
     User,
     utcnow,
@@ -1347,3 +1348,28 @@ class Store:
     async def load_catalog(self, panel_fingerprint: str) -> CatalogSnapshot | None:
         async with self._read() as s:
             return await s.get(CatalogSnapshot, panel_fingerprint)
+
+    # --- panel facts -------------------------------------------------------------------
+
+    async def panel_facts(self, panel_url: str) -> list[PanelFact]:
+        """Everything learnt about one panel (a handful of rows)."""
+        async with self._read() as s:
+            return list((await s.exec(select(PanelFact).where(col(PanelFact.panel_url) == panel_url))).all())
+
+    async def learn_panel_fact(self, panel_url: str, name: str, detail: str | None = None) -> None:
+        """Record (or refresh the date of) one fact about a panel."""
+        now = utcnow()
+        statement = self._insert(PanelFact).values(panel_url=panel_url, name=name, learnt_at=now, detail=detail)
+        statement = statement.on_conflict_do_update(
+            index_elements=["panel_url", "name"], set_={"learnt_at": now, "detail": detail}
+        )
+        async with self.session() as s:
+            await s.exec(statement)
+
+    async def forget_panel_fact(self, panel_url: str, name: str) -> bool:
+        """The panel showed the opposite (an action it was thought to lack answered)."""
+        statement = PanelFact.__table__.delete().where(  # type: ignore[attr-defined]
+            col(PanelFact.panel_url) == panel_url, col(PanelFact.name) == name
+        )
+        async with self.session() as s:
+            return int((await s.exec(statement)).rowcount) > 0
