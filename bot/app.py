@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, InvalidToken, NetworkError
 from telegram.ext import (
@@ -31,10 +31,9 @@ from bot.domain.capabilities import PanelFacts
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.handlers import register
-from bot.handlers.common import command_descriptions
 from bot.handlers.context import BotContext, Deps
 from bot.handlers.notify import Sender
-from bot.i18n import I18n, available_locales
+from bot.handlers.profile import register_profile
 from bot.logs import redact_in_logs
 from bot.runtime import event_loop_name, settle_long_lived, trim_heap, tune_collector, use_fast_event_loop
 from bot.store import SCHEMA_HEAD, KeyBox, Store
@@ -105,7 +104,7 @@ def build_application(
         # UNKNOWN tells its owner to check the panel and puts it in /admin.
         await store.mark_stale_submitting(timedelta(0))
         await accounts.setup()
-        await register_commands(application)
+        await register_profile(application.bot)
         if watch and application.job_queue is not None:
             application.job_queue.run_repeating(tracked(watch_orders), interval=settings.status_poll_seconds,
                                                 first=5.0, name="watch-orders")
@@ -144,15 +143,6 @@ def build_application(
     application.bot_data["deps"] = deps
     register(application)
     return application
-
-
-async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
-    """The command menu in every language we have (and the default without a language)."""
-    for code in available_locales():
-        commands = [BotCommand(name, text) for name, text in command_descriptions(I18n(code))]
-        await application.bot.set_my_commands(commands, language_code=code.split("_")[0])
-    default = [BotCommand(name, text) for name, text in command_descriptions(I18n("en"))]
-    await application.bot.set_my_commands(default)
 
 
 # SIGTERM to exit within 15 s whatever the panel does: the updates in hand and the
