@@ -21,7 +21,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+# Inside the package (a link to the top-level locales/ in a source tree, real files in an
+# installed wheel), so that every kind of install finds the catalogs.
+LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
 SOURCE_LOCALE = "en"
 
