@@ -15,7 +15,11 @@ from telegram import (
     BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    MenuButtonCommands,
+    MenuButtonDefault,
+    MenuButtonWebApp,
     Update,
+    WebAppInfo,
 )
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import (
@@ -493,6 +497,71 @@ async def test_commands_per_language_and_scope(fake: FakeTelegram, app: App) -> 
     assert await app.bot.get_my_commands(language_code="ru") == ()
     with pytest.raises(BadRequest, match="(?i)bot_command_invalid"):
         await app.bot.set_my_commands([BotCommand("Bad-Name", "x")])
+
+
+async def test_descriptions_per_language_exactly_as_set(fake: FakeTelegram, app: App) -> None:
+    await app.bot.set_my_description("Orders from your panel.\n\nPress Start.")
+    await app.bot.set_my_description("Заказы с вашей панели.", language_code="ru")
+    await app.bot.set_my_short_description("Panel orders by chat", language_code="en")
+    assert (await app.bot.get_my_description()).description == "Orders from your panel.\n\nPress Start."
+    assert (await app.bot.get_my_description(language_code="ru")).description == "Заказы с вашей панели."
+    # The getters answer exactly the language asked for: no fallback to the default text.
+    assert (await app.bot.get_my_description(language_code="de")).description == ""
+    assert (await app.bot.get_my_short_description()).short_description == ""
+    assert (await app.bot.get_my_short_description(language_code="en")).short_description == "Panel orders by chat"
+    # What a person sees does fall back: their language's text, else the one for everyone.
+    assert fake.visible_description("ru") == "Заказы с вашей панели."
+    assert fake.visible_description("de") == "Orders from your panel.\n\nPress Start."
+    assert fake.visible_short_description("en-GB") == "Panel orders by chat"
+    assert fake.visible_short_description("ru") == ""
+    # Control characters are dropped (line breaks stay); an empty text removes the language's own.
+    await app.bot.set_my_description("a\x07b\rc", language_code="ru")
+    assert fake.descriptions["ru"] == "abc"
+    await app.bot.set_my_description("", language_code="ru")
+    assert "ru" not in fake.descriptions
+    assert fake.visible_description("ru") == "Orders from your panel.\n\nPress Start."
+
+
+async def test_description_limits_and_language_codes(fake: FakeTelegram, app: App) -> None:
+    await app.bot.set_my_description("é" * 512)
+    await app.bot.set_my_short_description("x" * 120)
+    with pytest.raises(BadRequest, match="(?i)description is too long"):
+        await app.bot.set_my_description("é" * 513)
+    with pytest.raises(BadRequest, match="(?i)short description is too long"):
+        await app.bot.set_my_short_description("x" * 121)
+    with pytest.raises(BadRequest, match="(?i)invalid language code"):
+        await app.bot.set_my_description("x", language_code="pt_BR")
+    with pytest.raises(BadRequest, match="(?i)invalid language code"):
+        await app.bot.get_my_short_description(language_code="english")
+    assert fake.descriptions == {"": "é" * 512}
+    assert fake.short_descriptions == {"": "x" * 120}
+
+
+async def test_menu_button_default_commands_and_per_chat(fake: FakeTelegram, app: App, ann: FakeUser) -> None:
+    # Nothing chosen: the default button.
+    assert isinstance(await app.bot.get_chat_menu_button(), MenuButtonDefault)
+    await app.bot.set_chat_menu_button(menu_button=MenuButtonCommands())
+    assert isinstance(await app.bot.get_chat_menu_button(), MenuButtonCommands)
+    assert fake.menu_button() == {"type": "commands"}
+    # A chat without its own button shows the default one; its own one wins.
+    assert isinstance(await app.bot.get_chat_menu_button(chat_id=USER_ID), MenuButtonCommands)
+    await app.bot.set_chat_menu_button(
+        chat_id=USER_ID, menu_button=MenuButtonWebApp("Open", WebAppInfo("https://example.com/app"))
+    )
+    assert fake.menu_button(USER_ID) == {"type": "web_app", "text": "Open",
+                                         "web_app": {"url": "https://example.com/app"}}
+    assert fake.menu_button() == {"type": "commands"}
+    # Setting the default button (or no button) removes the choice.
+    await app.bot.set_chat_menu_button(chat_id=USER_ID)
+    assert fake.menu_button(USER_ID) == {"type": "commands"}
+    await app.bot.set_chat_menu_button(menu_button=MenuButtonDefault())
+    assert fake.menu_button() == {"type": "default"}
+    with pytest.raises(BadRequest, match="(?i)only https links"):
+        await app.bot.set_chat_menu_button(menu_button=MenuButtonWebApp("Open", WebAppInfo("http://x.example")))
+    with pytest.raises(BadRequest, match="(?i)user not found"):
+        await app.bot.get_chat_menu_button(chat_id=999)
+    with pytest.raises(BadRequest, match="(?i)invalid chat_id"):
+        await app.bot.set_chat_menu_button(chat_id=-100, menu_button=MenuButtonCommands())
 
 
 # ---------------------------------------------------------------------------- getUpdates

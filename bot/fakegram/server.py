@@ -30,7 +30,9 @@ __all__ = [
     "FakeChat",
     "FakeMessage",
     "FakeTelegram",
+    "MAX_DESCRIPTION_LENGTH",
     "MAX_MESSAGE_LENGTH",
+    "MAX_SHORT_DESCRIPTION_LENGTH",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ MAX_CALLBACK_DATA_BYTES = 64
 MAX_INLINE_BUTTONS = 100
 MAX_INLINE_BUTTONS_PER_ROW = 8
 MAX_CALLBACK_ANSWER_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 512
+MAX_SHORT_DESCRIPTION_LENGTH = 120
+MENU_BUTTON_TYPES = frozenset({"commands", "web_app", "default"})
 
 QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 NOT_MODIFIED = (
@@ -279,7 +284,8 @@ class FakeTelegram:
     """State of a Bot API server for a single bot, plus knobs to make it misbehave.
 
     Attributes tests typically read: ``calls`` (every request), ``chats``, ``users``,
-    ``callback_queries``, ``commands``, ``count_429``, ``webhook_url``.
+    ``callback_queries``, ``commands``, ``descriptions``, ``short_descriptions``,
+    ``menu_buttons``, ``count_429``, ``webhook_url``.
     """
 
     def __init__(
@@ -305,6 +311,11 @@ class FakeTelegram:
         self.users: dict[int, FakeUser] = {}
         self.callback_queries: dict[str, JSONDict] = {}
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
+        # Per language code ("" = everyone without a dedicated text), as set*Description keeps them.
+        self.descriptions: dict[str, str] = {}
+        self.short_descriptions: dict[str, str] = {}
+        # None = the default for every private chat; a user id = that chat's own button.
+        self.menu_buttons: dict[int | None, JSONDict] = {}
         self.calls: list[ApiCall] = []
         self.webhook_url: str = ""
         self.closed: bool = False
@@ -520,6 +531,22 @@ class FakeTelegram:
                     return copy.deepcopy(found)
         return []
 
+    def visible_description(self, language_code: str | None) -> str:
+        """The description a user with this language sees in the empty chat: the one set for
+        their language, else the one set without a language (Telegram's documented fallback)."""
+        lang = (language_code or "").split("-")[0].lower()
+        return self.descriptions.get(lang) or self.descriptions.get("", "")
+
+    def visible_short_description(self, language_code: str | None) -> str:
+        """The short description on the bot's profile for a user with this language."""
+        lang = (language_code or "").split("-")[0].lower()
+        return self.short_descriptions.get(lang) or self.short_descriptions.get("", "")
+
+    def menu_button(self, chat_id: int | None = None) -> JSONDict:
+        """What getChatMenuButton returns: the chat's own button, else the default one."""
+        found = self.menu_buttons.get(chat_id) if chat_id is not None else None
+        return copy.deepcopy(found or self.menu_buttons.get(None) or {"type": "default"})
+
     def reset_calls(self) -> None:
         self.calls.clear()
 
@@ -582,6 +609,12 @@ class FakeTelegram:
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._delete_my_commands,
+            "setmydescription": self._set_my_description,
+            "getmydescription": self._get_my_description,
+            "setmyshortdescription": self._set_my_short_description,
+            "getmyshortdescription": self._get_my_short_description,
+            "setchatmenubutton": self._set_chat_menu_button,
+            "getchatmenubutton": self._get_chat_menu_button,
             "deletewebhook": self._delete_webhook,
             "setwebhook": self._set_webhook,
             "getwebhookinfo": self._get_webhook_info,
@@ -933,6 +966,79 @@ class FakeTelegram:
         key = (self._scope_key(params.get("scope")), self._language(params))
         self.commands.pop(key, None)
         return True
+
+    @staticmethod
+    def _bot_text(params: JSONDict, name: str, limit: int) -> str:
+        # Cleaned of control characters (line breaks stay) but not trimmed, as TDLib does.
+        text = "".join(ch for ch in str(params.get(name) or "") if ch == "\n" or ord(ch) >= 32)
+        if len(text) > limit:
+            # The wording of Telegram's refusal is not public; the limit is documented.
+            raise ApiError.bad_request(f"{name.replace('_', ' ')} is too long")
+        return text
+
+    def _set_bot_text(self, store: dict[str, str], params: JSONDict, name: str, limit: int) -> bool:
+        text = self._bot_text(params, name, limit)
+        lang = self._language(params)
+        if text:
+            store[lang] = text
+        else:
+            store.pop(lang, None)  # an empty text removes the language's own one
+        return True
+
+    def _set_my_description(self, params: JSONDict) -> bool:
+        return self._set_bot_text(self.descriptions, params, "description", MAX_DESCRIPTION_LENGTH)
+
+    def _get_my_description(self, params: JSONDict) -> JSONDict:
+        # Exactly the language asked for, "" when it has none: no fallback, as getMyCommands.
+        return {"description": self.descriptions.get(self._language(params), "")}
+
+    def _set_my_short_description(self, params: JSONDict) -> bool:
+        return self._set_bot_text(
+            self.short_descriptions, params, "short_description", MAX_SHORT_DESCRIPTION_LENGTH
+        )
+
+    def _get_my_short_description(self, params: JSONDict) -> JSONDict:
+        return {"short_description": self.short_descriptions.get(self._language(params), "")}
+
+    def _menu_chat(self, params: JSONDict) -> int | None:
+        if params.get("chat_id") is None:
+            return None
+        chat_id = _as_int(params.get("chat_id"), "chat_id")
+        if chat_id <= 0:
+            raise ApiError.bad_request("invalid chat_id specified")
+        if chat_id not in self.users:
+            raise ApiError.bad_request("user not found")
+        return chat_id
+
+    def _set_chat_menu_button(self, params: JSONDict) -> bool:
+        raw = params.get("menu_button")
+        button = _as_json(raw, "menu_button") if raw is not None else {"type": "default"}
+        if not isinstance(button, dict):
+            raise ApiError.bad_request("can't parse menu button: MenuButton must be an Object")
+        kind = button.get("type")
+        if kind not in MENU_BUTTON_TYPES:
+            raise ApiError.bad_request("can't parse menu button: MenuButton has unsupported type")
+        cleaned: JSONDict = {"type": kind}
+        if kind == "web_app":
+            text = str(button.get("text") or "")
+            web_app = button.get("web_app")
+            url = str(web_app.get("url") or "") if isinstance(web_app, dict) else ""
+            if not text.strip():
+                raise ApiError.bad_request("menu button text must be non-empty")
+            if not url.startswith("https://"):
+                raise ApiError.bad_request(
+                    f"menu button Web App URL '{url}' is invalid: Only HTTPS links are allowed"
+                )
+            cleaned.update(text=text, web_app={"url": url})
+        chat_id = self._menu_chat(params)
+        if kind == "default":
+            self.menu_buttons.pop(chat_id, None)  # the default button removes the choice
+        else:
+            self.menu_buttons[chat_id] = cleaned
+        return True
+
+    def _get_chat_menu_button(self, params: JSONDict) -> JSONDict:
+        return self.menu_button(self._menu_chat(params))
 
     def _delete_webhook(self, params: JSONDict) -> bool:
         self.webhook_url = ""
