@@ -189,8 +189,9 @@ class FieldInvalid(ValueError):
         self.params = params
 
 
-_INTEGER = re.compile(r"^[+]?\d{1,12}$")
-_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+# ASCII digits only: `\d` also matches "٣" or "３", which int() would read as numbers.
+_INTEGER = re.compile(r"^[+]?[0-9]{1,12}$")
+_DATE = re.compile(r"^([0-9]{1,2})[/.\-]([0-9]{1,2})[/.\-]([0-9]{4})$")
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9\u00a1-\uffff]([a-z0-9\u00a1-\uffff\-]{0,61}[a-z0-9\u00a1-\uffff])?\.)+[a-z\u00a1-\uffff]{2,63}$|^localhost$|^\d{1,3}(\.\d{1,3}){3}$")
 
 
@@ -225,7 +226,7 @@ def _has_range(service: Service) -> bool:
 
 def _clean_integer(spec: FieldSpec, raw: str, service: Service) -> int:
     text = raw.strip().replace(" ", "").replace("\u00a0", "").replace("_", "")
-    if re.fullmatch(r"\d{1,3}(,\d{3})+", text):
+    if re.fullmatch(r"[0-9]{1,3}(,[0-9]{3})+", text):
         text = text.replace(",", "")
     if not _INTEGER.match(text):
         raise FieldInvalid(spec.name, "not_integer")
