@@ -1,17 +1,116 @@
-"""The bot's profile on Telegram, set at start-up: its command menu in every language."""
+"""The bot's profile on Telegram, set at start-up: its command menu, description and short
+description in every language, and the menu button that opens the commands.
+
+Telegram rate-limits these calls, so each one is read first and set only when it differs: a
+restart that changed nothing sends no set call. A failure never stops the bot; what was not set
+is tried again at the next start."""
 
 from __future__ import annotations
 
-from telegram import Bot, BotCommand
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from telegram import Bot, BotCommand, MenuButtonCommands
+from telegram.constants import BotDescriptionLimit, MenuButtonType
+from telegram.error import BadRequest, TelegramError
 
 from bot.handlers.common import command_descriptions
-from bot.i18n import I18n, available_locales
+from bot.i18n import SOURCE_LOCALE, I18n, available_locales
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION_LIMIT = int(BotDescriptionLimit.MAX_DESCRIPTION_LENGTH)  # 512
+SHORT_DESCRIPTION_LIMIT = int(BotDescriptionLimit.MAX_SHORT_DESCRIPTION_LENGTH)  # 120
+# With the process's rate limiter a flood answer is slept out and retried; the bot must not
+# wait that long to start, so the whole profile gets this long and the rest waits for the
+# next start.
+PROFILE_SECONDS = 30.0
+
+
+def description(t: I18n) -> str:
+    """What people see in the empty chat before pressing Start (at most 512 characters)."""
+    return t._(
+        "I place orders on your SMM panel right here in the chat: followers, likes, views and more. "
+        "Pick a service, send the link and the quantity, see the price and confirm.\n\n"
+        "Check your balance and the status of your orders at any time, and I message you "
+        "when an order starts, completes or changes.\n\n"
+        "Press Start to begin."
+    )
+
+
+def short_description(t: I18n) -> str:
+    """The line on the bot's profile page and in shared links (at most 120 characters)."""
+    return t._("Order followers, likes and views from your SMM panel by chat, and hear when orders change.")
+
+
+def profile_languages() -> dict[str, I18n]:
+    """Telegram's two-letter language code -> our catalog; "" (everyone else) -> English."""
+    languages: dict[str, I18n] = {}
+    for code in available_locales():
+        languages.setdefault(code.split("_")[0], I18n(code))
+    languages[""] = I18n(SOURCE_LOCALE)
+    return languages
 
 
 async def register_profile(bot: Bot) -> None:
-    """The command menu in every language we have (and the default without a language)."""
-    for code in available_locales():
-        commands = [BotCommand(name, text) for name, text in command_descriptions(I18n(code))]
-        await bot.set_my_commands(commands, language_code=code.split("_")[0])
-    default = [BotCommand(name, text) for name, text in command_descriptions(I18n("en"))]
-    await bot.set_my_commands(default)
+    """Commands, description and short description per language, and the menu button."""
+    try:
+        async with asyncio.timeout(PROFILE_SECONDS):
+            await _update_profile(bot)
+    except TimeoutError:
+        log.warning("Telegram profile: not done after %.0f s; the rest is tried at the next start",
+                    PROFILE_SECONDS)
+
+
+async def _update_profile(bot: Bot) -> None:
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    for language, t in profile_languages().items():
+        which = language or "default"
+        steps += [
+            (f"commands ({which})", partial(_commands, bot, language, t)),
+            (f"description ({which})", partial(_description, bot, language, t)),
+            (f"short description ({which})", partial(_short_description, bot, language, t)),
+        ]
+    steps.append(("menu button", partial(_menu_button, bot)))
+    for name, step in steps:
+        try:
+            await step()
+        except BadRequest as exc:
+            # Refused for this one item (a text Telegram will not take): the others still go.
+            log.warning("Telegram profile: %s not set: %s", name, exc.message)
+        except TelegramError as exc:
+            # Unreachable or flood-limited: every further call would fare the same.
+            log.warning("Telegram profile: %s failed (%s: %s); the rest is tried at the next start",
+                        name, type(exc).__name__, exc.message)
+            return
+
+
+async def _commands(bot: Bot, language: str, t: I18n) -> None:
+    wanted = [BotCommand(name, text) for name, text in command_descriptions(t)]
+    current = await bot.get_my_commands(language_code=language or None)
+    if [(c.command, c.description) for c in current] != [(c.command, c.description) for c in wanted]:
+        await bot.set_my_commands(wanted, language_code=language or None)
+
+
+async def _description(bot: Bot, language: str, t: I18n) -> None:
+    wanted = description(t)
+    current = await bot.get_my_description(language_code=language or None)
+    if current.description != wanted:
+        await bot.set_my_description(wanted, language_code=language or None)
+
+
+async def _short_description(bot: Bot, language: str, t: I18n) -> None:
+    wanted = short_description(t)
+    current = await bot.get_my_short_description(language_code=language or None)
+    if current.short_description != wanted:
+        await bot.set_my_short_description(wanted, language_code=language or None)
+
+
+async def _menu_button(bot: Bot) -> None:
+    """The button next to the message field opens the command list (in every private chat
+    that has no button of its own)."""
+    current = await bot.get_chat_menu_button()
+    if current.type != MenuButtonType.COMMANDS:
+        await bot.set_chat_menu_button(menu_button=MenuButtonCommands())
