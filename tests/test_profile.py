@@ -70,10 +70,12 @@ async def test_a_restart_sets_only_what_differs(tmp_path: Path) -> None:
     async with world(tmp_path) as bot:
         russian = bot.fake.descriptions["ru"]
         # Changed by hand in BotFather, or an older release's texts.
-        bot.fake.descriptions["ru"] = "Старое описание"
-        del bot.fake.short_descriptions[""]
-        bot.fake.commands[(bot.fake._scope_key(None), "es")][0]["description"] = "viejo"
-        bot.fake.menu_buttons.clear()
+        await bot.fake.call("setMyDescription", {"description": "Старое описание", "language_code": "ru"})
+        await bot.fake.call("setMyShortDescription", {"short_description": ""})
+        await bot.fake.call("setMyCommands", {"commands": [{"command": "order", "description": "viejo"}],
+                                              "language_code": "es"})
+        await bot.fake.call("setChatMenuButton", {"menu_button": {"type": "default"}})
+        assert bot.fake.descriptions["ru"] == "Старое описание" and "" not in bot.fake.short_descriptions
         bot.fake.reset_calls()
         await bot.restart()
         assert sorted(set_calls(bot), key=str) == sorted(
