@@ -17,11 +17,12 @@ import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot.domain.capabilities import NO_REFILL_STATUS, RECHECK, Abilities, PanelFacts
 from bot.domain.notices import (
     KIND_ACCOUNT_PAUSED,
     KIND_ACCOUNT_RESUMED,
@@ -130,12 +131,20 @@ def sane(status: OrderStatus) -> OrderStatus:
         return status
     log.info("order %s: the panel's numbers do not fit (remains %r, start_count %r, charge %r); left out",
              status.order_id, status.remains, status.start_count, status.charge)
-    return OrderStatus(status.order_id, status=status.status, charge=charge, start_count=start_count,
-                       remains=remains, currency=status.currency, error=status.error)
+    # The rest (a drip-feed parent's runs, a subscription's posts) is kept as it came.
+    return replace(status, charge=charge, start_count=start_count, remains=remains)
 
 
-def order_payload(order: Order, status: OrderStatus, previous: str) -> dict[str, Any]:
-    """What a notification needs to be written later, in the user's language then."""
+def _small(value: int | None) -> int | None:
+    return value if value is not None and 0 <= value <= BIGINT_MAX else None
+
+
+def order_payload(order: Order, status: OrderStatus, previous: str,
+                  abilities: Abilities | None = None) -> dict[str, Any]:
+    """What a notification needs to be written later, in the user's language then.
+    `abilities`: what the order's panel is known to lack, so that the message offers no
+    Refill or Cancel button the panel does not have."""
+    abilities = abilities or Abilities()
     return {
         "order_pk": order.id,
         "order_id": order.panel_order_id,
@@ -151,9 +160,15 @@ def order_payload(order: Order, status: OrderStatus, previous: str) -> dict[str,
         "currency": status.currency or order.currency,
         "final": status.is_final,
         # So that the notification carries the order card's buttons.
-        "refill": bool(getattr(order, "refill", False)),
-        "cancel": bool(getattr(order, "cancel", False)),
+        "refill": bool(getattr(order, "refill", False)) and abilities.refill,
+        "cancel": bool(getattr(order, "cancel", False)) and abilities.cancel,
         "draft_id": getattr(order, "draft_id", None),
+        # So that a drip-feed parent and a subscription are told in their own words.
+        "service_type": getattr(order, "service_type", None) or "",
+        "runs": _small(status.runs),
+        "run_orders": [i for i in status.orders if _small(i) is not None][:100] if status.orders is not None else None,
+        "posts": _small(status.posts),
+        "expiry": status.expiry if isinstance(status.expiry, bool) else (status.expiry or "")[:100] or None,
     }
 
 
@@ -210,6 +225,11 @@ class Watcher:
         self.cycle_deadline = self.lease_seconds * 0.75
         self.stop_requested = False
         self._stop = asyncio.Event()
+        # What the panel showed it lacks (no refill_status: its refills are left alone).
+        self.facts = PanelFacts(store, panels.url)
+        # Whether refill_status answered since this process started: a fact about its
+        # absence (stale, or learnt by another process) is dropped once, not every cycle.
+        self._refill_status_answered = False
 
     def request_stop(self) -> None:
         """The process is stopping: a cycle returns at its next step and leaves what it has
@@ -358,14 +378,19 @@ class Watcher:
         if client is None:
             await self._undecryptable(account, report)
             return None
+        abilities = await self.facts.abilities()
+        skipped: list[tuple[Refill, Order]] = []
+        if refills and not abilities.refill_status:
+            # The panel has no refill_status: nothing to ask until the fact is re-checked.
+            refills, skipped = [], refills
         async with self._semaphore:
             try:
                 # No retries inside the cycle: the next cycle is the retry, after the backoff.
                 statuses = await client.statuses([o.panel_order_id for o in orders], retries=0) if orders else {}
-                refill_statuses = (
-                    await client.refill_statuses([r.panel_refill_id for r, _ in refills], retries=0)
-                    if refills else {}
-                )
+                refill_statuses = await self._refill_statuses(client, refills)
+                if refill_statuses is None:
+                    refills, skipped = [], skipped + refills
+                    refill_statuses = {}
             except PanelRefusal as refused:
                 if refused.kind is RefusalKind.INVALID_KEY:
                     await self._refused(account, client, report)
@@ -381,18 +406,51 @@ class Watcher:
         result = _Checked(account, orders=len(orders), refills=len(refills))
         now = self._cycle_start
         for order in orders:
-            self._compare(order, statuses.get(order.panel_order_id), result)
+            self._compare(order, statuses.get(order.panel_order_id), result, abilities)
             if order.id is not None:
                 result.schedule[self._next_check(order, now)].append(order.id)
         for refill, parent in refills:
             await self._apply_refill(refill, parent, refill_statuses.get(refill.panel_refill_id), result)
         next_check = now + timedelta(seconds=self.poll_seconds * 0.9)
         await self.store.release_refills(self.owner, [r.id for r, _ in refills if r.id is not None], next_check)
+        if skipped:
+            # Left alone (no error counted, nobody told) until the panel is asked again.
+            await self.store.release_refills(self.owner, [r.id for r, _ in skipped if r.id is not None],
+                                             now + RECHECK)
         report.notices += result.notices
         result.ok = True
         return result
 
-    def _compare(self, order: Any, status: OrderStatus | None, result: _Checked) -> None:
+    async def _refill_statuses(self, client: PanelClient, refills: list[tuple[Refill, Order]]
+                               ) -> dict[int, RefillStatus] | None:
+        """The refills' statuses; None when the panel showed it has no `refill_status`
+        ("This action is Invalid"), which is then remembered for this panel."""
+        if not refills:
+            return {}
+        try:
+            answers = await client.refill_statuses([r.panel_refill_id for r, _ in refills], retries=0)
+        except PanelRefusal as refused:
+            if refused.kind is not RefusalKind.UNSUPPORTED_ACTION:
+                raise
+            await self._no_refill_status(refused.text)
+            return None
+        errors = [a.error for a in answers.values() if a.error is not None]
+        if answers and len(errors) == len(answers) and all(e.kind is RefusalKind.UNSUPPORTED_ACTION for e in errors):
+            await self._no_refill_status(errors[0].text)
+            return None
+        if not self._refill_status_answered:
+            self._refill_status_answered = True
+            await self.facts.forget(NO_REFILL_STATUS)
+        return answers
+
+    async def _no_refill_status(self, text: str) -> None:
+        self._refill_status_answered = False
+        if await self.facts.learn(NO_REFILL_STATUS, text[:500]):
+            log.warning("panel %s has no refill_status (%r): refills there are not followed; asked again in %s",
+                        self.facts.panel_url, text[:200], RECHECK)
+
+    def _compare(self, order: Any, status: OrderStatus | None, result: _Checked,
+                 abilities: Abilities | None = None) -> None:
         """Queue what changed (stored with the cycle's write, if the order still has the
         status read now)."""
         if status is None or status.error is not None or not status.status:
@@ -409,7 +467,7 @@ class Watcher:
                 user_id=order.user_id,
                 kind=KIND_ORDER,
                 dedupe_key=f"order:{order.id}:{order.status}>{status.status}",
-                payload=order_payload(order, status, order.status),
+                payload=order_payload(order, status, order.status, abilities),
             )
             if status.remains is not None:
                 # That message shows the progress too: the next is counted from it.
@@ -419,7 +477,7 @@ class Watcher:
                 user_id=order.user_id,
                 kind=KIND_PROGRESS,
                 dedupe_key=f"progress:{order.id}:{status.remains}",
-                payload=order_payload(order, status, order.status),
+                payload=order_payload(order, status, order.status, abilities),
             )
             changes.update(progress_at=now, progress_remains=status.remains)
         if not changes:

@@ -42,7 +42,7 @@ from bot.domain.notices import (
     KIND_REFILL,
     KIND_REFILL_LOST,
 )
-from bot.handlers.orders import card_buttons
+from bot.handlers.orders import card_buttons, has_started, status_details
 from bot.handlers.texts import status_name
 from bot.handlers.ui import button, clip, esc, keyboard
 from bot.i18n import I18n, best_locale
@@ -118,7 +118,12 @@ def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMark
 
 def _order_notice(t: I18n, data: dict[str, Any], *, progress: bool) -> tuple[str, InlineKeyboardMarkup | None]:
     quantity, remains = data.get("quantity"), data.get("remains")
-    counted = isinstance(quantity, int) and isinstance(remains, int) and quantity > 0
+    start_count = data.get("start_count") if isinstance(data.get("start_count"), int) else None
+    status = data.get("status")
+    # A fresh Pending order's remains is no measure of delivery (notifications queued
+    # before that was known may still say 0): progress only once the order started.
+    counted = (isinstance(quantity, int) and isinstance(remains, int) and quantity > 0
+               and has_started(status, start_count))
     if progress and counted:
         assert isinstance(quantity, int) and isinstance(remains, int)
         delivered = min(quantity, max(0, quantity - remains))
@@ -126,23 +131,28 @@ def _order_notice(t: I18n, data: dict[str, Any], *, progress: bool) -> tuple[str
                    delivered=t.number(delivered), quantity=t.number(quantity), percent=t.percent(Decimal(delivered) / quantity))
     else:
         head = t._("📦 Order #{order_id}: <b>{status}</b>", order_id=esc(data["order_id"]),
-                   status=esc(status_name(t, data.get("status"))))
+                   status=esc(status_name(t, status)))
     lines = [head, t._("Service: {id} · {name}", id=esc(data.get("service_id", "")), name=esc(data.get("service_name", "")))]
     if not progress:
-        if counted:
-            assert isinstance(quantity, int) and isinstance(remains, int)
-            delivered = max(0, quantity - remains)
-            lines.append(t._("Delivered: {delivered} · Remains: {remains}", delivered=t.number(delivered), remains=t.number(remains)))
-        elif isinstance(remains, int):
-            lines.append(t._("Remains: {count}", count=t.number(remains)))
+        run_orders = data.get("run_orders")
+        lines += status_details(
+            t, status=status, quantity=quantity if isinstance(quantity, int) else None,
+            remains=remains if isinstance(remains, int) else None, start_count=start_count,
+            service_type=str(data.get("service_type") or ""),
+            runs=data["runs"] if isinstance(data.get("runs"), int) else None,
+            run_orders=[i for i in run_orders if isinstance(i, int)] if isinstance(run_orders, list) else None,
+            posts=data["posts"] if isinstance(data.get("posts"), int) else None,
+            expiry=data.get("expiry"), card=False,
+        )
         if data.get("charge") is not None:
             lines.append(t._("Charge: {charge}", charge=t.money(Decimal(str(data["charge"])), data.get("currency"))))
     pk = data.get("order_pk")
     if not pk:
         return "\n".join(lines), None
-    # The order card's own buttons, as the order stands after this change.
+    # The order card's own buttons, as the order stands after this change (the watcher
+    # left out the ones this panel showed it does not have).
     order = SimpleNamespace(id=pk, refill=bool(data.get("refill")), cancel=bool(data.get("cancel")),
-                            final=bool(data.get("final")), status=data.get("status"), draft_id=data.get("draft_id"))
+                            final=bool(data.get("final")), status=status, draft_id=data.get("draft_id"))
     rows = [[button(t._("📦 Open order"), f"O:{pk}")], *card_buttons(t, order)[1:]]
     return "\n".join(lines), keyboard(rows)
 

@@ -9,9 +9,13 @@ from telegram import Update
 
 from bot.handlers.account import panel_down, require_account
 from bot.handlers.context import BotContext
+from bot.handlers.orders import is_subscription
 from bot.handlers.texts import refusal, status_name
 from bot.handlers.ui import button, esc, keyboard, parse_number, show
+from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable
+from bot.panel.models import PARTIAL, OrderStatus, to_int
+from bot.store import Order
 
 MAX_IDS = 100
 RECENT_FINISHED = 5
@@ -25,6 +29,28 @@ def _words(args: list[str]) -> list[str]:
 
 def parse_ids(args: list[str]) -> list[int]:
     return list(dict.fromkeys(n for n in map(parse_number, _words(args)) if n is not None))
+
+
+def status_line(t: I18n, item: OrderStatus, order: Order | None) -> str:
+    """One order's live status in its own words: how far a started order is, that a
+    fresh one has not started, a drip-feed parent's runs, a subscription's posts."""
+    line = t._("#{order_id}: {status}", order_id=item.order_id, status=esc(status_name(t, item.status)))
+    runs = to_int((order.fields or {}).get("runs")) if order is not None else None
+    if is_subscription(order.service_type if order else None, item.posts, item.expiry):
+        if item.posts is not None:
+            line += " · " + t._("{count} posts so far", count=t.number(item.posts))
+        return line
+    if item.is_dripfeed_parent or (runs is not None and runs > 1):
+        runs = runs or item.runs
+        line += " · " + (t._("drip-feed, {runs} runs", runs=t.number(runs)) if runs else t._("drip-feed"))
+        if item.orders:
+            line += " · " + t._("{count} placed so far", count=t.number(len(item.orders)))
+    if not item.started:
+        if not item.is_final:
+            line += " · " + t._("not started yet")
+    elif item.remains is not None and (not item.is_final or item.status == PARTIAL):
+        line += " · " + t._("remains {count}", count=t.number(item.remains))
+    return line
 
 
 async def status_command(update: Update, context: BotContext) -> None:
@@ -90,10 +116,7 @@ async def statuses(update: Update, context: BotContext, ids: list[int]) -> None:
         if item.error is not None:
             lines.append(t._("#{order_id}: {problem}", order_id=order_id, problem=esc(refusal(t, item.error))))
             continue
-        line = t._("#{order_id}: {status}", order_id=order_id, status=esc(status_name(t, item.status)))
-        if item.remains is not None and (not item.is_final or item.status == "Partial"):
-            line += " · " + t._("remains {count}", count=t.number(item.remains))
-        lines.append(line)
+        lines.append(status_line(t, item, by_id.get(order_id)))
     cards = [o for o in (by_id.get(i) for i in ids) if o is not None][:MAX_BUTTONS]
     rows = [[button(f"#{o.panel_order_id}", f"O:{o.id}") for o in cards[r : r + 4]] for r in range(0, len(cards), 4)]
     await show(update, context, "\n".join(lines), keyboard(rows), edit=False)

@@ -104,9 +104,9 @@ PAUSED_UNDECRYPTABLE = "undecryptable"
 _ORDER_COLUMNS = frozenset(Order.model_fields) - {"id"}
 _ORDER_MUTABLE = _ORDER_COLUMNS - {"account_id", "panel_order_id", "user_id", "draft_id", "created_at"}
 # What the watcher reads of an order to check it and to announce a change.
-CHECK_COLUMNS = ("id", "panel_order_id", "account_id", "user_id", "service_id", "service_name", "quantity",
-                 "charge", "currency", "status", "start_count", "remains", "final", "refill", "cancel", "draft_id",
-                 "check_errors", "progress_at", "progress_remains", "created_at")
+CHECK_COLUMNS = ("id", "panel_order_id", "account_id", "user_id", "service_id", "service_name", "service_type",
+                 "quantity", "charge", "currency", "status", "start_count", "remains", "final", "refill", "cancel",
+                 "draft_id", "check_errors", "progress_at", "progress_remains", "created_at")
 _REFILL_MUTABLE = frozenset({"status", "final", "updated_at", "lease_owner", "lease_until", "check_errors"})
 # PanelAccount.pause_reason for a key the panel refuses (confirmed); retried with backoff.
 PAUSED_INVALID_KEY = "invalid_key"
