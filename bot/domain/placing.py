@@ -7,10 +7,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from bot.domain.capabilities import NO_SUBSCRIPTIONS, PACKAGE_NEEDS_QUANTITY, Abilities, PanelFacts
 from bot.panel.catalog import Catalog
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, Refusal
-from bot.panel.fields import FieldInvalid, build_add_params, quote, total_quantity
+from bot.panel.fields import FieldInvalid, build_add_params, form_fields, quote, service_type, total_quantity, type_key
 from bot.panel.models import Service
 from bot.store import KEEP, DraftState, Order, Store
 
@@ -27,6 +28,7 @@ class Outcome(enum.Enum):
     INVALID = "invalid"  # a field no longer passes (e.g. the service's limits changed)
     CHANGED = "changed"  # price or limits changed since the confirm screen
     GONE = "gone"  # the service is no longer in the catalog
+    NOT_OFFERED = "not_offered"  # the panel cannot create this type through its API (subscriptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,36 @@ def service_of(snapshot: dict[str, Any]) -> Service:
     return service
 
 
+# Types a panel of the SmartPanel family orders as link + quantity: it wants a quantity
+# for them ("Quantity is required"), and a package's price is per package whatever it is.
+PACKAGE_TYPES = frozenset({type_key("Package"), type_key("Custom Comments Package")})
+SUBSCRIPTIONS = "Subscriptions"
+
+
+def is_package(service: Service) -> bool:
+    return service.type_key in PACKAGE_TYPES
+
+
+def is_subscription(service: Service) -> bool:
+    return service_type(service.type).name == SUBSCRIPTIONS
+
+
+def package_quantity(service: Service) -> str:
+    """The quantity a package is sent with where the panel wants one: its min (1 there)."""
+    return str(max(service.min, 1))
+
+
+def _wants_quantity(service: Service, params: dict[str, str], refused: Refusal) -> bool:
+    return is_package(service) and "quantity" not in params and refused.field == "quantity" and refused.missing
+
+
+def _cannot_subscribe(service: Service, params: dict[str, str], refused: Refusal) -> bool:
+    """A subscription refused for a field subscriptions do not have (`Bad Link`,
+    `Quantity is required`): the panel orders it as another type, so it cannot make one."""
+    return (is_subscription(service) and refused.field is not None
+            and refused.field not in {spec.name for spec in form_fields(service, params)})
+
+
 def _terms_changed(before: Service, now: Service) -> bool:
     return (before.rate, before.min, before.max, before.type_key, before.dripfeed) != (
         now.rate, now.min, now.max, now.type_key, now.dripfeed
@@ -56,10 +88,16 @@ def _terms_changed(before: Service, now: Service) -> bool:
 async def place_draft(
     store: Store, client: PanelClient, catalog: Catalog, draft_id: int, user_id: int,
     *, currency: str | None = None, flow_when_placed: dict[str, Any] | None = KEEP,
+    facts: PanelFacts | None = None,
 ) -> PlaceResult:
     """Re-check the draft against the catalog, claim it with one conditional update and
     send `add` once. Every path leaves the draft in a state that says what happened.
-    `flow_when_placed`: the user's conversation state to store with the placed order."""
+    `flow_when_placed`: the user's conversation state to store with the placed order.
+    `facts`: what this panel is known to want or lack, learnt here from its refusals.
+
+    One exception to "once": a package refused with `Quantity is required` is sent again,
+    once, with quantity = the service's min. The refusal proves nothing was created, and
+    the draft is still claimed by this call, so no other tap can send it meanwhile."""
     draft = await store.get_draft(draft_id, user_id)
     if draft is None or draft.state != DraftState.DRAFT:
         return PlaceResult(Outcome.ALREADY)
@@ -74,6 +112,12 @@ async def place_draft(
         params = build_add_params(current, draft.values)
     except FieldInvalid as problem:
         return PlaceResult(Outcome.INVALID, invalid=problem, service=current)
+    abilities = await facts.abilities() if facts is not None else Abilities()
+    if is_subscription(current) and not abilities.subscriptions:
+        return PlaceResult(Outcome.NOT_OFFERED, service=current)
+    sent = dict(params)
+    if is_package(current) and abilities.package_needs_quantity:
+        sent["quantity"] = package_quantity(current)
 
     if not await store.claim_draft(draft_id, user_id):
         return PlaceResult(Outcome.ALREADY)
@@ -81,24 +125,38 @@ async def place_draft(
     # generic answer ("try again") would invite a real duplicate. A cancellation (the
     # process stopping) still propagates; the draft then stays SUBMITTING, which the
     # next start turns into UNKNOWN.
-    try:
-        order_id = await client.add(params)
-    except OutcomeUnknown as unknown:
-        log.warning("draft %s: add outcome unknown (%s)", draft_id, unknown.reason)
-        await _finish(store, draft_id, DraftState.UNKNOWN, error=unknown.reason)
-        return PlaceResult(Outcome.UNKNOWN, service=current)
-    except PanelRefusal as refusal:
-        await _finish(store, draft_id, DraftState.DRAFT, error=refusal.text)
-        return PlaceResult(Outcome.REFUSED, refusal=refusal.refusal, service=current)
-    except PanelUnavailable as unavailable:
-        await _finish(store, draft_id, DraftState.DRAFT, error=unavailable.reason)
-        return PlaceResult(Outcome.UNAVAILABLE, service=current, retry_after=unavailable.retry_after)
-    except Exception:
-        # A bug or an unexpected failure: the request may have left, so it must never be
-        # re-sent automatically.
-        log.exception("draft %s: add failed unexpectedly; the order may have been placed", draft_id)
-        await _finish(store, draft_id, DraftState.UNKNOWN, error="interrupted")
-        return PlaceResult(Outcome.UNKNOWN, service=current)
+    for attempt in (1, 2):
+        try:
+            order_id = await client.add(sent)
+        except OutcomeUnknown as unknown:
+            log.warning("draft %s: add outcome unknown (%s)", draft_id, unknown.reason)
+            await _finish(store, draft_id, DraftState.UNKNOWN, error=unknown.reason)
+            return PlaceResult(Outcome.UNKNOWN, service=current)
+        except PanelRefusal as refusal:
+            if attempt == 1 and _wants_quantity(current, sent, refusal.refusal):
+                await _learn(facts, PACKAGE_NEEDS_QUANTITY, refusal.text)
+                sent["quantity"] = package_quantity(current)
+                log.info("draft %s: the panel wants a quantity for packages; sending it again with quantity %s",
+                         draft_id, sent["quantity"])
+                continue
+            if _cannot_subscribe(current, sent, refusal.refusal):
+                await _learn(facts, NO_SUBSCRIPTIONS, refusal.text)
+                await _finish(store, draft_id, DraftState.FAILED, error=refusal.text)
+                return PlaceResult(Outcome.NOT_OFFERED, refusal=refusal.refusal, service=current)
+            await _finish(store, draft_id, DraftState.DRAFT, error=refusal.text)
+            return PlaceResult(Outcome.REFUSED, refusal=refusal.refusal, service=current)
+        except PanelUnavailable as unavailable:
+            # Provably not sent (connect error, 429 before the panel acted); on a second
+            # attempt the first was a refusal, so still nothing was created.
+            await _finish(store, draft_id, DraftState.DRAFT, error=unavailable.reason)
+            return PlaceResult(Outcome.UNAVAILABLE, service=current, retry_after=unavailable.retry_after)
+        except Exception:
+            # A bug or an unexpected failure: the request may have left, so it must never be
+            # re-sent automatically.
+            log.exception("draft %s: add failed unexpectedly; the order may have been placed", draft_id)
+            await _finish(store, draft_id, DraftState.UNKNOWN, error="interrupted")
+            return PlaceResult(Outcome.UNKNOWN, service=current)
+        break
 
     # Written before recording: if the database is gone, this line is the only place
     # that keeps the panel's order id.
@@ -112,7 +170,7 @@ async def place_draft(
             service_type=current.type,
             link=params.get("link") or params.get("username"),
             quantity=total_quantity(current, params),
-            fields=params,
+            fields=sent,  # what the panel got, a package's added quantity too
             charge=None if price.per_post else price.high,
             currency=currency,
             status="Pending",
@@ -128,6 +186,17 @@ async def place_draft(
         return PlaceResult(Outcome.UNRECORDED, service=current, panel_order_id=order_id)
     log.info("draft %s placed as order %s", draft_id, order_id)
     return PlaceResult(Outcome.PLACED, order=order, service=current, panel_order_id=order_id)
+
+
+async def _learn(facts: PanelFacts | None, name: str, detail: str) -> None:
+    """Remember what the panel showed; a failure to store it must not fail a placement
+    whose request has left."""
+    if facts is None:
+        return
+    try:
+        await facts.learn(name, detail)
+    except Exception:
+        log.exception("could not store the panel fact %s", name)
 
 
 async def _finish(store: Store, draft_id: int, state: DraftState, *, order_id: int | None = None,

@@ -8,6 +8,7 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.handlers.account import load_catalog, require_account
 from bot.handlers.context import BotContext
+from bot.handlers.form import not_offered, orderable
 from bot.handlers.ui import (
     button,
     clip,
@@ -175,7 +176,7 @@ async def search_page(update: Update, context: BotContext, page: int) -> None:
     await search(update, context, query, page)
 
 
-def service_card(t: I18n, service: Service, currency: str | None) -> str:
+def service_card(t: I18n, service: Service, currency: str | None, *, orderable: bool = True) -> str:
     kind = service_type(service.type)
     yes, no = t._("yes"), t._("no")
     lines = [
@@ -189,6 +190,8 @@ def service_card(t: I18n, service: Service, currency: str | None) -> str:
             refill=yes if service.refill else no, cancel=yes if service.cancel else no,
             dripfeed=yes if service.dripfeed else no),
     ]
+    if not orderable:
+        lines += ["", not_offered(t)]
     if service.description:
         lines += ["", esc(clip(service.description, DESCRIPTION_LIMIT))]
     return "\n".join(lines)
@@ -207,8 +210,10 @@ async def open_service(update: Update, context: BotContext, service_id: int) -> 
         return
     category_index = catalog.categories.index(service.category) if service.category in catalog.categories else None
     back = f"s:{category_index}:0" if category_index is not None else "p:0"
-    markup = keyboard([[button(t._("Order"), f"n:{service.id}")], [button(t._("◀ Back"), back)]])
-    await show(update, context, service_card(t, service, currency), markup, edit=update.callback_query is not None)
+    can_order = await orderable(context, service)
+    markup = keyboard([[button(t._("Order"), f"n:{service.id}")] if can_order else [], [button(t._("◀ Back"), back)]])
+    await show(update, context, service_card(t, service, currency, orderable=can_order), markup,
+               edit=update.callback_query is not None)
 
 
 async def on_browse_callback(update: Update, context: BotContext) -> None:

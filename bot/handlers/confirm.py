@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import Update
+from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import Outcome, PlaceResult, place_draft, service_of
 from bot.handlers.account import load_catalog, main_menu, panel_down, require_account
 from bot.handlers.context import BotContext
-from bot.handlers.form import STEP_CONFIRM, ask_next, next_field, prompt
+from bot.handlers.form import STEP_CONFIRM, ask_next, field_index, next_field, prompt
 from bot.handlers.texts import choice_label, problem, refusal
 from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, show
 from bot.i18n import I18n
-from bot.panel.errors import PanelRefusal, PanelUnavailable
-from bot.panel.fields import FieldKind, form_fields, quote, split_lines, total_quantity
+from bot.panel.errors import PanelRefusal, PanelUnavailable, Refusal
+from bot.panel.fields import FieldKind, FieldSpec, form_fields, quote, split_lines, total_quantity
 from bot.panel.models import Service
 from bot.store import Draft, DraftState
 
@@ -57,6 +57,23 @@ def price_text(t: I18n, service: Service, values: dict[str, str], currency: str 
     return t.money(price.high, currency)
 
 
+def comma_warning(t: I18n, service: Service, values: dict[str, str]) -> list[str]:
+    """Comments with commas: some panels (the SmartPanel family) split them there too and
+    charge per piece, so say so and what count the price assumes."""
+    lines: list[str] = []
+    for spec in form_fields(service, values):
+        if spec.name != "comments" or spec.kind is not FieldKind.LINES:
+            continue
+        items = split_lines(values.get(spec.name, ""))
+        if not any("," in item for item in items):
+            continue
+        lines += ["", t._("⚠️ Some comments contain commas: some panels split comments at commas as well as "
+                          "at line breaks, and charge for each piece.")]
+        if spec.lines_are_quantity:
+            lines.append(t._("The price assumes one comment per line: {count} in all.", count=t.number(len(items))))
+    return lines
+
+
 async def show_confirm(update: Update, context: BotContext, draft_id: int, *, edit: bool = False, note: str | None = None) -> None:
     """Service, every field, total, price and balance, with Confirm / Edit / Cancel."""
     t = context.i18n
@@ -90,6 +107,9 @@ async def show_confirm(update: Update, context: BotContext, draft_id: int, *, ed
         lines.append(t._("Balance: {balance}", balance=t.money(balance.amount, balance.currency)))
         if quote(service, draft.values).high > balance.amount:
             lines.append(t._("⚠️ Your balance is lower than the price: the panel will likely refuse the order."))
+    lines += comma_warning(t, service, draft.values)
+    if context.application.bot_data.get("real_panel"):
+        lines += ["", t._("⚠️ This is a real order on your panel: confirming spends real money.")]
     if draft.error:
         lines += ["", t._("Last attempt: {error}", error=esc(clip(draft.error, 300)))]
     markup = keyboard([
@@ -125,10 +145,11 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
         await retry_buttons(update, context, draft_id, panel_down(t))
         return
     result = await place_draft(
-        store, linked.client, catalog, draft_id, user_id, currency=linked.account.currency, flow_when_placed=None
+        store, linked.client, catalog, draft_id, user_id, currency=linked.account.currency, flow_when_placed=None,
+        facts=context.deps.facts,
     )
     outcome = result.outcome
-    if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED, Outcome.UNRECORDED):
+    if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED, Outcome.UNRECORDED, Outcome.NOT_OFFERED):
         context.deps.accounts.forget_balance(linked)
     if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.UNRECORDED):
         # The panel may have the order: a failure now must not reach the generic "please
@@ -181,10 +202,15 @@ async def _tell_not_sent(update: Update, context: BotContext, result: PlaceResul
         if fresh is not None:
             await already(update, context, fresh)
     elif outcome is Outcome.REFUSED:
-        assert result.refusal is not None
-        text = t._("❌ Not placed: {reason}", reason=refusal(t, result.refusal)) + "\n" + t._(
-            "The panel said: «{text}»", text=esc(clip(result.refusal.text, 300)))
-        await retry_buttons(update, context, draft_id, text)
+        assert result.refusal is not None and result.service is not None
+        await _tell_refused(update, context, draft, result.service, result.refusal)
+    elif outcome is Outcome.NOT_OFFERED:
+        await store.set_flow(user_id, None)
+        text = t._("❌ Not placed: this panel does not accept subscriptions through its API. Nothing was ordered; "
+                   "choose another service.")
+        if result.refusal is not None:
+            text += "\n" + t._("The panel said: «{text}»", text=esc(clip(result.refusal.text, 300)))
+        await show(update, context, text, main_menu(t), edit=False)
     elif outcome is Outcome.UNAVAILABLE:
         await retry_buttons(update, context, draft_id, panel_down(t))
     elif outcome is Outcome.CHANGED:
@@ -201,10 +227,45 @@ async def _tell_not_sent(update: Update, context: BotContext, result: PlaceResul
         await show(update, context, t._("This service is no longer offered by the panel. Nothing was ordered."), main_menu(t), edit=False)
 
 
-async def retry_buttons(update: Update, context: BotContext, draft_id: int, text: str) -> None:
+def refused_field(service: Service, values: dict[str, str], refused: Refusal) -> FieldSpec | None:
+    """The form field a refusal is about, when the form has it. A quantity refusal of a
+    type whose lines are the quantity (custom comments) is about those lines."""
+    fields = form_fields(service, values)
+    spec = next((f for f in fields if f.name == refused.field), None)
+    if spec is None and refused.field == "quantity":
+        spec = next((f for f in fields if f.lines_are_quantity), None)
+    return spec
+
+
+async def _tell_refused(update: Update, context: BotContext, draft: Draft, service: Service, refused: Refusal) -> None:
+    """The panel said no: what it said, and what the user can do about it with this form."""
+    t = context.i18n
+    assert draft.id is not None
+    said = t._("The panel said: «{text}»", text=esc(clip(refused.text, 300)))
+    spec = refused_field(service, dict(draft.values), refused) if refused.field else None
+    if refused.field and spec is None:
+        # "Edit the link" for a subscription (no link) or "the quantity" for a package (no
+        # quantity) would send the user round in circles.
+        await context.deps.store.set_flow(context.user.telegram_id, None)
+        text = t._("❌ Not placed. The panel said: «{text}»", text=esc(clip(refused.text, 300))) + "\n" + t._(
+            "This service's form has no {field}, so editing the order will not help. "
+            "Choose another service, or contact the panel's support.", field=esc(refused.field))
+        markup = keyboard([[button(t._("🛒 Another service"), "p:0"), button(t._("✖ Cancel"), f"x:{draft.id}")]])
+        await show(update, context, text, markup, edit=False)
+        return
+    text = t._("❌ Not placed: {reason}", reason=refusal(t, refused)) + "\n" + said
+    extra = None
+    if spec is not None:
+        extra = [button(t._("✏️ Change {field}", field=spec.name), f"f:{draft.id}:{field_index(service, spec.name)}")]
+    await retry_buttons(update, context, draft.id, text, extra=extra)
+
+
+async def retry_buttons(update: Update, context: BotContext, draft_id: int, text: str,
+                        *, extra: list[InlineKeyboardButton] | None = None) -> None:
     t = context.i18n
     await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_CONFIRM, "draft": draft_id})
     markup = keyboard([
+        extra or [],
         [button(t._("Confirm"), f"y:{draft_id}")],
         [button(t._("✏️ Edit"), f"e:{draft_id}"), button(t._("✖ Cancel"), f"x:{draft_id}")],
     ])

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, Update
 
-from bot.domain.placing import service_of
+from bot.domain.placing import is_subscription, service_of
 from bot.handlers.account import load_catalog, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.texts import choice_label, field_hint, problem
 from bot.handlers.ui import button, esc, keyboard, show
+from bot.i18n import I18n
 from bot.panel.fields import (
     FieldInvalid,
     FieldKind,
@@ -65,6 +66,16 @@ def flow_after(draft_id: int | None, service: Service, values: dict[str, str]) -
     return field_flow(draft_id, spec)
 
 
+async def orderable(context: BotContext, service: Service) -> bool:
+    """False for a subscription on a panel that showed it cannot create them: its form
+    would collect fields that cannot be used."""
+    return not is_subscription(service) or (await context.deps.facts.abilities()).subscriptions
+
+
+def not_offered(t: I18n) -> str:
+    return t._("🚫 This panel does not accept subscriptions through its API, so this service cannot be ordered here.")
+
+
 async def start_draft(update: Update, context: BotContext, service_id: int) -> None:
     """"Order" on a service card: a new draft, then its first field."""
     query = update.callback_query
@@ -79,6 +90,9 @@ async def start_draft(update: Update, context: BotContext, service_id: int) -> N
     service = catalog.get(service_id)
     if service is None:
         await show(update, context, context.i18n._("There is no service {id} on this panel. Check the number, or browse with /order.", id=service_id), edit=False)
+        return
+    if not await orderable(context, service):
+        await show(update, context, not_offered(context.i18n), edit=False)
         return
     assert linked.account.id is not None
     draft = await context.deps.store.create_draft(
@@ -118,9 +132,9 @@ async def prompt(
     if current:
         lines.append(t._("Now: {value}", value=esc(current if len(current) < 200 else current[:200] + "…")))
     rows: list[list[InlineKeyboardButton]] = []
-    if spec.kind is FieldKind.CHOICE:
+    if spec.buttons:
         choice_buttons = [
-            button(choice_label(t, spec, value), f"h:{draft.id}:{index}:{i}") for i, value in enumerate(spec.choices)
+            button(choice_label(t, spec, value), f"h:{draft.id}:{index}:{i}") for i, value in enumerate(spec.buttons)
         ]
         rows += [choice_buttons[i : i + CHOICES_PER_ROW] for i in range(0, len(choice_buttons), CHOICES_PER_ROW)]
     if not spec.required:
@@ -223,8 +237,8 @@ async def on_form_callback(update: Update, context: BotContext) -> None:
         await prompt(update, context, draft, service, spec, returning=True)
     elif kind == "k" and not spec.required:
         await accept(update, context, draft, service, spec, "", returning=returning)
-    elif kind == "h" and spec.kind is FieldKind.CHOICE and 0 <= numbers[2] < len(spec.choices):
-        await accept(update, context, draft, service, spec, spec.choices[numbers[2]], returning=returning)
+    elif kind == "h" and 0 <= numbers[2] < len(spec.buttons):
+        await accept(update, context, draft, service, spec, spec.buttons[numbers[2]], returning=returning)
     else:
         await ask_next(update, context, draft, service)
 

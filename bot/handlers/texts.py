@@ -84,6 +84,9 @@ REFUSALS: dict[RefusalKind, str] = {
     RefusalKind.BAD_LINK: _("The panel refused the link. Check it and edit the order."),
     RefusalKind.DRIPFEED_UNSUPPORTED: _("This service does not support drip-feed. Edit the order and skip runs."),
     RefusalKind.INCORRECT_REQUEST: _("The panel refused the request as incomplete."),
+    RefusalKind.UNSUPPORTED_ACTION: _("The panel does not offer this through its API."),
+    RefusalKind.MISSING_FIELD: _("The panel wants a field this order does not have."),
+    RefusalKind.INVALID_FIELD: _("The panel does not accept one of the values of this order."),
     RefusalKind.OTHER: _("The panel refused the order."),
 }
 
@@ -118,6 +121,8 @@ def field_hint(t: I18n, spec: FieldSpec, service: Service) -> str:
 def choice_label(t: I18n, spec: FieldSpec, value: str) -> str:
     if spec.name == "delay":
         return t._("No delay") if value == "0" else t._("{minutes} min", minutes=value)
+    if spec.name == "interval":
+        return t._("{minutes} min", minutes=value)
     label = CHOICE_LABELS.get(spec.name, {}).get(value)
     return t._(label) if label else value
 
@@ -129,6 +134,10 @@ def problem(t: I18n, invalid: FieldInvalid) -> str:
 
 
 def refusal(t: I18n, refused: Refusal) -> str:
+    if refused.field and refused.kind is RefusalKind.INVALID_FIELD:
+        return t._("The panel does not accept this {field}. Change it and confirm again.", field=refused.field)
+    if refused.field and refused.kind is RefusalKind.MISSING_FIELD:
+        return t._("The panel wants a {field}. Add it and confirm again.", field=refused.field)
     text = t._(REFUSALS.get(refused.kind, REFUSALS[RefusalKind.OTHER]))
     if refused.kind is RefusalKind.QUANTITY:
         if refused.minimum is not None:

@@ -43,6 +43,9 @@ DELAYS: tuple[str, ...] = (
 )
 DEVICES: tuple[str, ...] = ("1", "2", "3", "4", "5")  # Desktop, Android, iOS, Mixed mobile, Mixed
 TRAFFIC_TYPES: tuple[str, ...] = ("1", "2", "3")  # Google keyword, Custom referrer, Blank
+# Drip-feed intervals (minutes) offered as buttons: the ones every panel we know takes
+# (the SmartPanel family takes only these); another typed value is still sent.
+INTERVALS: tuple[str, ...] = ("0", "5", "10", "15", "30", "60", "90")
 
 MAX_LINK_LENGTH = 2000
 MAX_TEXT_LENGTH = 500
@@ -66,6 +69,13 @@ class FieldSpec:
     # Asked for only when another field has one of these values.
     when: tuple[str, tuple[str, ...]] | None = None
     dripfeed: bool = False  # only for services that offer drip-feed
+    # Common values of a typed field, offered as buttons (typing another still works).
+    presets: tuple[str, ...] = ()
+
+    @property
+    def buttons(self) -> tuple[str, ...]:
+        """The values the form offers as buttons: a choice's list, or a typed field's presets."""
+        return self.choices or self.presets
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +97,7 @@ class ServiceType:
 LINK = FieldSpec("link", FieldKind.LINK)
 QUANTITY = FieldSpec("quantity", FieldKind.INTEGER, range=Range.SERVICE)
 RUNS = FieldSpec("runs", FieldKind.INTEGER, required=False, minimum=2, dripfeed=True)
-INTERVAL = FieldSpec("interval", FieldKind.INTEGER, required=False, minimum=1, dripfeed=True)
+INTERVAL = FieldSpec("interval", FieldKind.INTEGER, required=False, minimum=0, dripfeed=True, presets=INTERVALS)
 
 
 def _lines(name: str, *, as_quantity: bool = False) -> FieldSpec:
