@@ -18,7 +18,9 @@ from bot.handlers.profile import (
     short_description,
 )
 from bot.i18n import I18n, available_locales
-from tests.harness import World, world
+from tests.harness import PG_URL, World, world
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set"))]
 
 # Telegram's two-letter codes of our catalogs (pt_BR is "pt"), and "" for everyone else.
 LANGUAGES = {code.split("_")[0] for code in available_locales()} | {""}
@@ -53,8 +55,9 @@ async def test_the_menu_button_shows_the_commands(tmp_path: Path) -> None:
         assert bot.fake.visible_commands("en", chat_id=ann.id)
 
 
-async def test_a_restart_that_changed_nothing_sets_nothing(tmp_path: Path) -> None:
-    async with world(tmp_path) as bot:
+@pytest.mark.parametrize("db", DATABASES)
+async def test_a_restart_that_changed_nothing_sets_nothing(tmp_path: Path, db: str) -> None:
+    async with world(tmp_path, db=db) as bot:
         assert len(set_calls(bot)) == 3 * len(LANGUAGES) + 1  # the first start sets everything
         bot.fake.reset_calls()
         await bot.restart()
