@@ -76,10 +76,13 @@ def build_application(
     watch: bool = True,
     take_updates: bool = False,
     settle: bool = False,
+    find_endpoint: bool = False,
 ) -> Application:  # type: ignore[type-arg]
     """The bot's PTB `Application`, with the network parts injectable for tests and the demo.
     `settle`: once started, put what is alive out of the garbage collector's way
-    (bot/runtime.py; for the bot's own process, not for tests that build many bots)."""
+    (bot/runtime.py; for the bot's own process, not for tests that build many bots).
+    `find_endpoint`: at start-up, find which URL the panel's API answers at from
+    PANEL_URL (`Panels.find_at_start`: the panel's address, or with /api/v2 or /api/v1)."""
     redact_in_logs(settings.telegram_token)
     if store is None:
         store = make_store(settings)
@@ -98,6 +101,9 @@ def build_application(
                 "add `python -m bot watcher` processes to share the order watching."
             )
         await ensure_schema(store)
+        if find_endpoint:
+            # Never stops the start: a panel that does not answer is looked for later.
+            await panels.find_at_start(settings.panel_key)
         # Only the process taking updates places orders, and it holds the lock now (or is
         # alone by construction: tests, the demo), so every SUBMITTING draft was left by a
         # process that died mid-`add`. It may have reached the panel: never resend it;
@@ -322,7 +328,7 @@ def run(argv: list[str]) -> int:
         return 2
     loop = use_fast_event_loop()
     tune_collector()
-    application = build_application(settings, take_updates=True, settle=True)
+    application = build_application(settings, take_updates=True, settle=True, find_endpoint=True)
     log_start(settings)
     try:
         if not wait_for_bot_api(loop, application, settings):

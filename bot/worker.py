@@ -29,6 +29,7 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
     by whichever process holds the sender role."""
     redact_in_logs(settings.telegram_token)
     store = store or Store(settings.database_url, keybox=KeyBox(settings.secret_key or ""))
+    find_endpoint = panels is None
     panels = panels or Panels(settings.panel_url)
     if bot is None:
         api = settings.telegram_api_url
@@ -37,6 +38,8 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
     from bot.app import ensure_schema
 
     await ensure_schema(store)
+    if find_endpoint:  # which URL the panel's API answers at (a panel down now is looked for later)
+        await panels.find_at_start(settings.panel_key)
     watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds, admin_ids=settings.admin_ids)
     sender = Sender(store, default_locale=settings.default_locale)
     await bot.initialize()

@@ -116,7 +116,8 @@ async def test_a_key_the_secret_key_no_longer_opens_is_asked_for_again_once_and_
         assert await undecryptable_notices(bot, 1002) == []
         account = await bot.store.account_for(1001, bot.sandbox.url)
         assert account is not None and account.paused and account.pause_reason == "undecryptable"
-        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        warnings = [r.getMessage() for r in caplog.records
+                    if r.levelno == logging.WARNING and r.name == "bot.domain.accounts"]
         assert len(warnings) == 1 and "SECRET_KEY" in warnings[0]
         assert KEY not in caplog.text
 

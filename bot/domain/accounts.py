@@ -10,6 +10,7 @@ from bot.domain.notices import KIND_KEY_UNDECRYPTABLE
 from bot.domain.panels import Panels
 from bot.logs import redact_in_logs
 from bot.panel.client import PanelClient
+from bot.panel.errors import PanelWebPage
 from bot.panel.models import Balance
 from bot.recent import Recent
 from bot.store import DecryptError, KeyBox, Notice, PanelAccount, Store
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 MIN_KEY_LENGTH = 8
 MAX_KEY_LENGTH = 200
 BALANCE_MAX_AGE = 20.0
+# Linking a key looks for the panel's endpoint again when none was found (or the one
+# found answers a web page now): for at most this long.
+LINK_FIND_SECONDS = 12.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,7 @@ class Accounts:
 
     async def linked(self, user_id: int) -> Linked | None:
         known = self._linked.get(user_id)
-        if known is not None:
+        if known is not None and known.client.url == self.panels.endpoint:
             return known
         found = await self._load(user_id)
         if found is not None:
@@ -143,9 +147,38 @@ class Accounts:
         return MIN_KEY_LENGTH <= len(text) <= MAX_KEY_LENGTH and not any(c.isspace() for c in text)
 
     async def link(self, user_id: int, key: str) -> tuple[PanelAccount, Balance]:
-        """Check a key with `balance` and store it encrypted. Raises the panel's errors."""
+        """Check a key with `balance` and store it encrypted. Raises the panel's errors:
+        a `PanelWebPage` when PANEL_URL leads to web pages only (check PANEL_URL).
+
+        When no endpoint was found yet (the panel was down at start-up), or the one in
+        use answers a web page, the endpoint is looked for first, with this key."""
         key = key.strip()
-        balance = await self.panels.client(key).balance()
+        if self.panels.unresolved:
+            await self._find_endpoint(key)
+        try:
+            balance = await self.panels.client(key).balance()
+        except PanelWebPage:
+            before = self.panels.endpoint
+            await self._find_endpoint(key)
+            if self.panels.endpoint == before:
+                raise
+            balance = await self.panels.client(key).balance()
         account = await self.store.link_account(user_id, self.panels.url, key, balance.currency or None)
         self._linked.pop(user_id)
         return account, balance
+
+    async def _find_endpoint(self, key: str) -> None:
+        """Look for the endpoint with the user's key (`balance` only reads); raise what
+        makes linking impossible now when none answers JSON."""
+        before = self.panels.endpoint
+        found = await self.panels.find_endpoint(key, seconds=LINK_FIND_SECONDS)
+        if found.endpoint is not None:
+            if found.endpoint != before:
+                log.info("%s", found.line())
+            return
+        log.warning("%s", found.line())
+        problem = self.panels.unusable()
+        if problem is not None:
+            raise problem
+        if found.misconfigured:
+            raise PanelWebPage(found.line())

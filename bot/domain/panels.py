@@ -1,9 +1,19 @@
-"""Panel clients per account key over one shared HTTP connection pool, with catalogs."""
+"""Panel clients per account key over one shared HTTP connection pool, with catalogs,
+and the panel's API endpoint found from PANEL_URL.
+
+Two URLs: `url` is PANEL_URL as configured, the panel's *name*: stored accounts, panel
+facts and catalogs are keyed by it, so that it stays the same whatever the discovery
+finds (or fails to find) at a start, and an existing deployment keeps its accounts.
+`endpoint` is where requests go: the URL that answered JSON to `balance`
+(bot/panel/endpoint.py), or `url` itself until one did.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +22,11 @@ import httpx
 
 from bot.panel.catalog import MAX_CATALOGS, MAX_PANELS, Catalog, CatalogCache
 from bot.panel.client import PanelClient
+from bot.panel.endpoint import Discovery, discover
+from bot.panel.errors import PanelUnavailable, PanelWebPage
 from bot.panel.transport import panel_http
+
+log = logging.getLogger(__name__)
 
 # Requests in flight to the panel at once (more wait for a free connection), all on one
 # panel host: enough for a slow panel's round trips to overlap.
@@ -25,6 +39,15 @@ CATALOG_FETCHES = 4
 
 # Clients kept for reuse (a few hundred bytes each); one that left is made again on need.
 MAX_CLIENTS = 5_000
+
+# At start-up, how long finding the endpoint may hold the start; a panel that does not
+# answer within it is asked again in the background (first after FIND_AGAIN_FIRST
+# seconds, then twice as long each time, at most FIND_AGAIN_MAX).
+FIND_AT_START_SECONDS = 20.0
+FIND_AGAIN_FIRST = 30.0
+FIND_AGAIN_MAX = 600.0
+# Per candidate URL while finding (a panel that takes longer is taken as not answering).
+FIND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 def fingerprint(url: str, key: str) -> str:
@@ -52,6 +75,15 @@ class Panels:
         on_fetched: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
+        # Where requests go. `unresolved`: the last search found no endpoint (requests go
+        # to PANEL_URL as given meanwhile); a Panels nobody asked to search trusts `url`.
+        self.endpoint = url
+        self.unresolved = False
+        self._proved = False  # some search found the endpoint: a later failed one keeps it
+        # The last attempt to find the endpoint (None before the first).
+        self.discovery: Discovery | None = None
+        self._finding = asyncio.Lock()
+        self._finder: asyncio.Task[None] | None = None
         self._own_http = http is None
         self.http = http or panel_http(connections=PANEL_CONNECTIONS)
         self.catalogs = CatalogCache(ttl=catalog_ttl, on_load=on_catalog, max_panels=max_accounts,
@@ -68,7 +100,7 @@ class Panels:
         fp = fingerprint(self.url, key)
         client = self._clients.get(fp)
         if client is None:
-            client = self._clients[fp] = PanelClient(self.url, key, http=self.http, **self._options)
+            client = self._clients[fp] = PanelClient(self.endpoint, key, http=self.http, **self._options)
             if len(self._clients) > self._max_clients:
                 # Clients share self.http and hold nothing to close: dropping one is free.
                 self._clients.popitem(last=False)
@@ -89,6 +121,80 @@ class Panels:
 
         return await self.catalogs.get(fingerprint(self.url, key), fetch)
 
+    # --- the endpoint ------------------------------------------------------------------
+
+    def use_endpoint(self, endpoint: str) -> None:
+        """Send every request to `endpoint` from now on (the clients made so far too)."""
+        self.endpoint = endpoint
+        for client in self._clients.values():
+            client.url = endpoint
+
+    async def find_endpoint(self, key: str | None = None, *, seconds: float | None = None,
+                            timeout: httpx.Timeout | float = FIND_TIMEOUT) -> Discovery:
+        """Ask the candidates of `url` (bot/panel/endpoint.py) once, within about
+        `seconds`; the first that answers JSON becomes the endpoint. `key`: a real key
+        (balance is a read) or None for a dummy one. One search at a time."""
+        async with self._finding:
+            found = await discover(self.url, key, http=self.http, timeout=timeout, seconds=seconds)
+            self.discovery = found
+            if found.endpoint is not None:
+                self.unresolved, self._proved = False, True
+                self.use_endpoint(found.endpoint)
+            elif not self._proved:
+                self.unresolved = True
+            return found
+
+    async def find_at_start(self, key: str | None = None, *, seconds: float = FIND_AT_START_SECONDS) -> bool:
+        """Start-up: find the endpoint within about `seconds` and log the one line
+        saying which URL is used. When none answers JSON the bot still starts, on
+        PANEL_URL as given, says so in that line, and keeps looking in the background:
+        a panel down at start-up must neither stop the bot nor leave it on a wrong URL
+        once the panel is back."""
+        found = await self.find_endpoint(key, seconds=seconds)
+        if found.endpoint is not None:
+            log.info("%s", found.line())
+            return True
+        log.warning("%s; using PANEL_URL as given until a panel API answers (asked again in %.0fs, then less "
+                    "often)", found.line(), FIND_AGAIN_FIRST)
+        self.keep_finding(key)
+        return False
+
+    def keep_finding(self, key: str | None = None) -> None:
+        """Look for the endpoint in the background until found (idempotent): after
+        FIND_AGAIN_FIRST seconds, then twice as long each time, at most FIND_AGAIN_MAX."""
+        if self._finder is None or self._finder.done():
+            self._finder = asyncio.get_running_loop().create_task(
+                self._keep_finding(key, FIND_AGAIN_FIRST, FIND_AGAIN_MAX), name="panel-endpoint")
+
+    async def _keep_finding(self, key: str | None, pause: float, most: float) -> None:
+        while self.unresolved:
+            await asyncio.sleep(pause)
+            if not self.unresolved:
+                return  # a /connect found it meanwhile
+            try:
+                found = await self.find_endpoint(key)
+            except Exception:  # noqa: BLE001 - the next try may do better; never kill the task silently
+                log.warning("looking for the panel API failed", exc_info=True)
+                found = None
+            if found is not None and found.endpoint is not None:
+                log.info("%s: the panel API answered, requests go there from now on", found.line())
+                return
+            pause = min(pause * 2, most)
+
+    def unusable(self) -> PanelUnavailable | None:
+        """When the last look found no endpoint: the error to report (a PanelWebPage
+        when the panel's address answered web pages: check PANEL_URL); else None."""
+        found = self.discovery
+        if not self.unresolved or found is None or found.endpoint is not None or not found.attempts:
+            return None
+        if found.misconfigured:
+            return PanelWebPage(found.line())
+        return PanelUnavailable(found.line())
+
     async def aclose(self) -> None:
+        if self._finder is not None:
+            self._finder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._finder
         if self._own_http:
             await self.http.aclose()

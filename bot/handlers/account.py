@@ -15,7 +15,7 @@ from bot.handlers.ui import button, drop_keyboard, esc, keyboard, show
 from bot.i18n import I18n
 from bot.logs import redact_in_logs, secrets_in
 from bot.panel.catalog import Catalog
-from bot.panel.errors import PanelRefusal, PanelUnavailable, RefusalKind
+from bot.panel.errors import PanelRefusal, PanelUnavailable, PanelWebPage, RefusalKind
 from bot.store import KeyBox
 
 log = logging.getLogger(__name__)
@@ -73,14 +73,20 @@ async def load_catalog(update: Update, context: BotContext, linked: Linked) -> C
     """The account's catalog, or a reply that the panel is not answering."""
     try:
         return await asyncio.wait_for(context.deps.panels.catalog(linked.key), CATALOG_DEADLINE)
-    except (PanelUnavailable, TimeoutError):
-        await show(update, context, panel_down(context.i18n), edit=False)
+    except (PanelUnavailable, TimeoutError) as error:
+        await show(update, context, panel_down(context.i18n, error), edit=False)
     except PanelRefusal as refused:
         await show(update, context, refusal(context.i18n, refused.refusal), edit=False)
     return None
 
 
-def panel_down(t: I18n) -> str:
+def panel_down(t: I18n, error: BaseException | None = None) -> str:
+    """What to tell a user when the panel gave no usable answer: wait a minute, or,
+    when its address answered a web page (`PanelWebPage`), that PANEL_URL needs a look:
+    waiting will not help."""
+    if isinstance(error, PanelWebPage):
+        return t._("⚠️ The panel answered a web page, not its API: the bot's PANEL_URL setting needs checking "
+                   "(tell whoever runs this bot). Nothing was changed.")
     return t._("⏳ The panel is not answering right now. Nothing was changed; please try again in a minute.")
 
 
@@ -140,6 +146,9 @@ async def link_key(update: Update, context: BotContext, text: str, *, in_message
         else:
             reply = t._("❌ The panel refused the key: «{text}».", text=esc(refused.text))
         await show(update, context, reply + note, edit=False)
+        return
+    except PanelWebPage as error:
+        await show(update, context, panel_down(t, error) + "\n" + t._("Your key was not stored.") + note, edit=False)
         return
     except (PanelUnavailable, TimeoutError):
         await show(update, context, panel_down(t) + "\n" + t._("Your key was not stored; send it again later.") + note, edit=False)
@@ -217,8 +226,8 @@ async def balance(update: Update, context: BotContext) -> None:
         return
     try:
         result = await asyncio.wait_for(linked.client.balance(), BALANCE_DEADLINE)
-    except (PanelUnavailable, TimeoutError):
-        await show(update, context, panel_down(t), edit=False)
+    except (PanelUnavailable, TimeoutError) as error:
+        await show(update, context, panel_down(t, error), edit=False)
         return
     except PanelRefusal as refused:
         await show(update, context, refusal(t, refused.refusal), edit=False)

@@ -114,6 +114,14 @@ async def _ask(http: httpx.AsyncClient, url: str, key: str, timeout: httpx.Timeo
     return Attempt(url, NOT_JSON, status, seconds)
 
 
+def _cut(limit: httpx.Timeout, left: float) -> httpx.Timeout:
+    def cut(value: float | None) -> float:
+        return left if value is None else min(value, left)
+
+    return httpx.Timeout(connect=cut(limit.connect), read=cut(limit.read), write=cut(limit.write),
+                         pool=cut(limit.pool))
+
+
 @dataclass(frozen=True, slots=True)
 class Discovery:
     """The endpoint that answered JSON (None when none did) and every attempt."""
@@ -127,6 +135,12 @@ class Discovery:
         """Every candidate answered a web page with HTTP 4xx: the address leads to a
         site, not to its API. A configuration problem, not an outage."""
         return bool(self.attempts) and all(a.web_page_4xx for a in self.attempts)
+
+    @property
+    def misconfigured(self) -> bool:
+        """No JSON, yet every candidate answered, none with a server error: web pages,
+        redirects, text. Waiting will not help: check PANEL_URL."""
+        return self.endpoint is None and _misconfigured(self.attempts)
 
     def line(self) -> str:
         """One line for the log or the operator."""
@@ -144,21 +158,36 @@ def describe(typed: str, endpoint: str | None, tried: Sequence[Attempt]) -> str:
         return f"The panel answered a web page, check PANEL_URL ({typed}): tried {tried_text}"
     if tried and all(a.outcome == UNREACHABLE for a in tried):
         return f"The panel is not reachable at {typed}: tried {tried_text}"
-    return f"No panel API answered JSON at {typed}, check PANEL_URL: tried {tried_text}"
+    if _misconfigured(tried):
+        return f"No panel API answered JSON at {typed}, check PANEL_URL: tried {tried_text}"
+    return f"No panel API answered JSON at {typed} (server errors or no answer: down?): tried {tried_text}"
+
+
+def _misconfigured(tried: Sequence[Attempt]) -> bool:
+    return bool(tried) and all(
+        a.outcome != UNREACHABLE and a.outcome != JSON and not (a.status_code is not None and (
+            a.status_code >= 500 or a.status_code == 429)) for a in tried)
 
 
 async def discover(
     url: str, key: str | None = None, *, http: httpx.AsyncClient | None = None,
-    timeout: httpx.Timeout | float = TIMEOUT,
+    timeout: httpx.Timeout | float = TIMEOUT, seconds: float | None = None,
 ) -> Discovery:
     """Ask each candidate `balance` until one answers JSON. `key` may be the real key
-    (harmless: `balance` reads) or None for a dummy one."""
+    (harmless: `balance` reads) or None for a dummy one. `seconds`: the whole search
+    ends within about this (each candidate's timeout cut to what is left)."""
     own = http is None
     client = http or panel_http(connections=2)
     limit = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+    ends = None if seconds is None else time.monotonic() + seconds
     attempts: list[Attempt] = []
     try:
         for candidate in candidates(url):
+            if ends is not None:
+                left = ends - time.monotonic()
+                if left <= 0.05:
+                    break
+                limit = _cut(limit, left)
             attempt = await _ask(client, candidate, key or PROBE_KEY, limit)
             attempts.append(attempt)
             if attempt.answered_json:
@@ -174,11 +203,11 @@ async def discover(
 
 async def resolve_panel_url(
     settings_url: str, key: str | None = None, *, http: httpx.AsyncClient | None = None,
-    timeout: httpx.Timeout | float = TIMEOUT,
+    timeout: httpx.Timeout | float = TIMEOUT, seconds: float | None = None,
 ) -> tuple[str, tuple[Attempt, ...]]:
     """The URL to use for PANEL_URL, and what was tried: the endpoint that answered
     JSON, or `settings_url` unchanged when none did (then `describe(settings_url, None,
     tried)` is the line to log; `all(a.web_page_4xx for a in tried)` means "check
     PANEL_URL", not "try later"). Never raises for a panel's answer."""
-    found = await discover(settings_url, key, http=http, timeout=timeout)
+    found = await discover(settings_url, key, http=http, timeout=timeout, seconds=seconds)
     return (found.endpoint or settings_url, found.attempts)
