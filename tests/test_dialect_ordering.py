@@ -216,12 +216,28 @@ async def test_a_panel_that_cannot_make_subscriptions_says_so_and_the_catalog_ma
         assert "does not accept subscriptions through its API" in ann.last_text
         await bot.send(ann, f"/order {FOLLOWERS}")
         assert "does not accept subscriptions" not in ann.last_text and button_data(ann, "Order")
+        # Lists mark them too.
+        await bot.send(ann, "/search instagram auto")
+        marked = {data: text for row in ann.last_buttons for text, data in row if data and data.startswith("v:")}
+        assert marked[f"v:{AUTO_LIKES}"].startswith("🚫 ") and len(marked) > 1
         # An old card's Order button opens no form, and nothing is sent.
         assert bot.app is not None
         await ann.press(bot.app, "Order", message=card)
         assert "does not accept subscriptions through its API" in ann.last_text
         assert "Send username" not in ann.all_text().split("does not accept subscriptions")[-1]
         assert bot.sandbox.count("add") == 1
+
+
+async def test_a_subscription_drafted_before_the_panel_showed_it_cannot_make_them_is_not_sent(tmp_path: Path) -> None:
+    async with world(tmp_path, dialect="smartpanel") as bot:
+        ann = await bot.linked_user()
+        await bot.send(ann, f"/order {AUTO_LIKES}")
+        await _subscription_to_confirm(bot, ann)
+        assert bot.app is not None
+        await bot.app.bot_data["deps"].facts.learn(NO_SUBSCRIPTIONS, "learnt from another user's order")
+        await bot.press(ann, "Confirm")
+        assert "this panel does not accept subscriptions through its API" in ann.last_text
+        assert bot.sandbox.count("add") == 0
 
 
 # --- refusal advice that fits the form --------------------------------------------------------------

@@ -6,6 +6,7 @@ import re
 
 from telegram import InlineKeyboardButton, Update
 
+from bot.domain.placing import is_subscription
 from bot.handlers.account import load_catalog, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.form import not_offered, orderable
@@ -117,11 +118,25 @@ async def services(update: Update, context: BotContext, category_index: int, pag
     category = catalog.categories[category_index]
     items = catalog.in_category(category)
     start, end, page = page_slice(len(items), page)
-    rows = [[button(service_button_text(t, s, currency), f"v:{s.id}")] for s in items[start:end]]
+    rows = await service_rows(context, items[start:end], currency)
     rows.append(nav_row(t, len(items), page, f"s:{category_index}:"))
     rows.append([button(t._("⬅ Categories"), f"c:{_platform_index(catalog, category)}:0")])
     text = t._("<b>{category}</b>: choose a service. Prices are per 1000.", category=esc(clip(category, 200)))
     await show(update, context, text, keyboard(rows))
+
+
+async def service_rows(context: BotContext, items: list[Service], currency: str | None) -> list[list[InlineKeyboardButton]]:
+    """One button per service; those this panel cannot take (subscriptions where it makes
+    none) marked 🚫."""
+    t = context.i18n
+    subscriptions = (await context.deps.facts.abilities()).subscriptions
+    rows = []
+    for service in items:
+        text = service_button_text(t, service, currency)
+        if is_subscription(service) and not subscriptions:
+            text = "🚫 " + text
+        rows.append([button(text, f"v:{service.id}")])
+    return rows
 
 
 def _platform_index(catalog: Catalog, category: str) -> int:
@@ -158,7 +173,7 @@ async def search(update: Update, context: BotContext, query: str, page: int = 0)
         )
         return
     start, end, page = page_slice(len(found), page)
-    rows = [[button(service_button_text(t, s, currency), f"v:{s.id}")] for s in found[start:end]]
+    rows = await service_rows(context, found[start:end], currency)
     rows.append(nav_row(t, len(found), page, "q:"))
     more = len(found) >= SEARCH_LIMIT
     text = t._("🔎 Services matching «{query}»:", query=esc(clip(query, 100)))
@@ -176,7 +191,7 @@ async def search_page(update: Update, context: BotContext, page: int) -> None:
     await search(update, context, query, page)
 
 
-def service_card(t: I18n, service: Service, currency: str | None, *, orderable: bool = True) -> str:
+def service_card(t: I18n, service: Service, currency: str | None, *, can_order: bool = True) -> str:
     kind = service_type(service.type)
     yes, no = t._("yes"), t._("no")
     lines = [
@@ -190,7 +205,7 @@ def service_card(t: I18n, service: Service, currency: str | None, *, orderable: 
             refill=yes if service.refill else no, cancel=yes if service.cancel else no,
             dripfeed=yes if service.dripfeed else no),
     ]
-    if not orderable:
+    if not can_order:
         lines += ["", not_offered(t)]
     if service.description:
         lines += ["", esc(clip(service.description, DESCRIPTION_LIMIT))]
@@ -212,7 +227,7 @@ async def open_service(update: Update, context: BotContext, service_id: int) -> 
     back = f"s:{category_index}:0" if category_index is not None else "p:0"
     can_order = await orderable(context, service)
     markup = keyboard([[button(t._("Order"), f"n:{service.id}")] if can_order else [], [button(t._("◀ Back"), back)]])
-    await show(update, context, service_card(t, service, currency, orderable=can_order), markup,
+    await show(update, context, service_card(t, service, currency, can_order=can_order), markup,
                edit=update.callback_query is not None)
 
 
