@@ -2,8 +2,13 @@
 
 It starts the sandbox panel on loopback, builds the real PTB `Application` with the fake
 Telegram transport, and turns the terminal into the chat: what you type is sent as a
-Telegram user's message, a number presses a button, and whatever the bot sends or edits
-(also on its own, later) is printed readably.
+Telegram user's message, a number presses a button (unless the bot asks for a number,
+a quantity say: then it is that number), and whatever the bot sends or edits (also on
+its own, later) is printed readably.
+
+`--panel-url URL` runs the same against a real panel instead of the sandbox: the
+operator's own catalog, balance, orders, and real orders. The key is typed at a hidden
+prompt (`:key`), never taken from the command line, never printed nor logged.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import html
 import logging
 import os
+import queue
 import re
 import secrets
 import shutil
@@ -41,15 +47,21 @@ WATCH_INTERVAL = 0.25
 USAGE_HELP = """\
 How to use it:
   type a message       it is sent to the bot as your Telegram message (/start, /order, /help...)
-  a number N           presses button [N] of the latest keyboard (when there is such a button;
-                       otherwise the number is sent as text, e.g. a quantity)
-  :press N             presses button N of the latest keyboard
+  a number N           presses button [N] of the latest keyboard; but where the bot asks for a
+                       number (a quantity, drip-feed runs or interval...), or when there is
+                       no button N, the number is sent as text
+  :press N, :N         presses button N of the latest keyboard
   :text ...            sends the rest as text, even a number (":text 2" sends "2")
-  :key                 sends the demo API key as a message
+  :key                 sends the API key as a message (the demo key; with --panel-url, asks
+                       for your panel's key without showing it)
   :help                shows this help
   :q, quit, Ctrl-D     exits (so does Ctrl-C)"""
 
 KEY_HINT = "Tip: when the bot asks for your panel's API key, type :key to send the demo key shown above."
+REAL_KEY_HINT = "Type :key to give the bot your panel's API key (asked for without showing it)."
+KEY_PROMPT = "Panel API key (not shown; Enter to skip): "
+# Seconds between status checks of the orders placed in the demo, on a real panel.
+REAL_STATUS_POLL_SECONDS = 30.0
 
 ANSI_RESET = "\x1b[0m"
 _ANSI_STYLE: dict[str, str] = {
@@ -181,13 +193,17 @@ class Action:
 
 _NUMBER = re.compile(r"\d{1,9}")
 _COLON_COMMAND = re.compile(r":([A-Za-z?]+)(?:\s+(.*))?", re.DOTALL)
+_COLON_NUMBER = re.compile(r":(\d{1,9})")
 
 
-def interpret(line: str, buttons: int) -> Action:
-    """Decide what an input line means; `buttons` is the size of the latest keyboard (0: none).
+def interpret(line: str, buttons: int, *, asking: bool = False) -> Action:
+    """Decide what an input line means; `buttons` is the size of the latest keyboard (0: none);
+    `asking`: the bot waits for a number (a quantity, drip-feed runs, an order id...), so
+    a number typed is that number, whatever buttons the prompt has (Skip, Cancel).
 
-    A bare number is a press only when the latest bot message has a keyboard and the number
-    is one of its buttons; otherwise it is text (a quantity, an order number...).
+    Otherwise a bare number is a press when it is one of the latest keyboard's buttons, and
+    text when not (an order or service number...). `:press N` (or `:N`) always presses,
+    `:text N` always sends text.
     """
     line = line.rstrip("\r\n")
     stripped = line.strip()
@@ -197,9 +213,12 @@ def interpret(line: str, buttons: int) -> Action:
         return Action("quit")
     if _NUMBER.fullmatch(stripped):
         number = int(stripped)
-        if buttons and 1 <= number <= buttons:
+        if buttons and 1 <= number <= buttons and not asking:
             return Action("press", number=number)
         return Action("text", text=stripped, not_a_button=bool(buttons))
+    pressed = _COLON_NUMBER.fullmatch(stripped)
+    if pressed is not None:
+        return Action("press", number=int(pressed.group(1)))
     command = _COLON_COMMAND.fullmatch(stripped)
     if command is None:
         # ":)" and friends are ordinary text.
@@ -234,6 +253,7 @@ class Screen:
         self.echo = echo  # stdin is not a terminal: nobody else shows what was read
         self.ansi = ansi
         self._prompting = False
+        self._prompt_text = PROMPT
         self._said = False  # output since the last prompt: a blank line sets it apart
 
     def style(self, text: str, code: str) -> str:
@@ -246,15 +266,23 @@ class Screen:
         if self._prompting:
             # Something arrived while the prompt waits: put it above a fresh prompt.
             lead = "\r\x1b[K" if self.tty else "\n"
-            self._write(f"{lead}{text}\n\n{PROMPT}")
+            self._write(f"{lead}{text}\n\n{self._prompt_text}")
         else:
             self._write(text + "\n")
             self._said = True
 
-    def prompt(self) -> None:
-        self._write(("\n" if self._said else "") + PROMPT)
+    def prompt(self, text: str = PROMPT) -> None:
+        """`text`: a prompt of its own (the key's) in place of "you> "."""
+        self._write(("\n" if self._said else "") + text)
+        self._prompt_text = text
         self._prompting = True
         self._said = False
+
+    def took_secret(self, given: bool) -> None:
+        """A secret was typed with the echo off (or read from a pipe): nothing showed it,
+        and nothing will."""
+        self._prompting = False
+        self._write("(not shown)\n" if given else "\n")
 
     def took_input(self, line: str | None) -> None:
         """The prompt was answered; without a terminal nothing echoed the line, so we do."""
@@ -379,36 +407,91 @@ def _snippet(text: str, limit: int = 40) -> str:
 
 
 class LineReader:
-    """Stdin lines delivered to the event loop by a daemon thread.
+    """Stdin lines delivered to the event loop by a daemon thread, one per request.
 
     A daemon thread rather than `asyncio.to_thread`: a `readline` blocked in the default
     executor keeps the process alive after Ctrl-C until Enter is pressed, because
-    `asyncio.run` joins the executor on the way out.
+    `asyncio.run` joins the executor on the way out. Lines are read only when asked for
+    (never ahead), so that a secret can be read with the terminal's echo off.
     """
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
+        self._requests: queue.Queue[tuple[bool, asyncio.Future[str | None]]] = queue.Queue()
+        self._saved_tty: Any = None  # the terminal's settings while echo is off
+        self._ended = False
         threading.Thread(target=self._run, name="demo-stdin", daemon=True).start()
 
     def _run(self) -> None:
-        try:
-            while True:
-                line = self.stream.readline()
-                self._put(line or None)
-                if not line:
-                    return
-        except (OSError, ValueError):
-            self._put(None)
+        while True:
+            secret, future = self._requests.get()
+            try:
+                line = self._read_secret() if secret else self.stream.readline()
+            except (OSError, ValueError):
+                line = ""
+            self._put(future, line or None)
+            if not line:
+                return
 
-    def _put(self, line: str | None) -> None:
+    def _read_secret(self) -> str:
+        """A line with the terminal's echo off (a plain line when stdin is no terminal)."""
+        try:
+            import termios
+
+            fd = self.stream.fileno()
+            if not os.isatty(fd):
+                return self.stream.readline()
+            saved = termios.tcgetattr(fd)
+        except (ImportError, OSError, ValueError, AttributeError):
+            if self.stream is sys.stdin and sys.stdin.isatty():
+                import getpass
+
+                return getpass.getpass("") + "\n"  # Windows: no termios
+            return self.stream.readline()
+        quiet = list(saved)
+        quiet[3] &= ~termios.ECHO
+        self._saved_tty = (fd, saved)
+        try:
+            termios.tcsetattr(fd, termios.TCSADRAIN, quiet)
+            return self.stream.readline()
+        finally:
+            self.restore()
+
+    def restore(self) -> None:
+        """Echo back on, should the demo end while a secret is being typed."""
+        saved, self._saved_tty = self._saved_tty, None
+        if saved is not None:
+            import termios
+
+            with contextlib.suppress(OSError, ValueError, termios.error):
+                termios.tcsetattr(saved[0], termios.TCSADRAIN, saved[1])
+
+    def _put(self, future: asyncio.Future[str | None], line: str | None) -> None:
+        def deliver() -> None:
+            if not future.done():
+                future.set_result(line)
+
         with contextlib.suppress(RuntimeError):  # the loop already closed: we are exiting
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
+            self._loop.call_soon_threadsafe(deliver)
+
+    async def _request(self, secret: bool) -> str | None:
+        if self._ended:
+            return None
+        future: asyncio.Future[str | None] = self._loop.create_future()
+        self._requests.put((secret, future))
+        line = await future
+        if line is None:
+            self._ended = True
+        return line
 
     async def readline(self) -> str | None:
         """The next line, or None at end of input."""
-        return await self._queue.get()
+        return await self._request(False)
+
+    async def readsecret(self) -> str | None:
+        """The next line read with the terminal's echo off, or None at end of input."""
+        return await self._request(True)
 
 
 # ---------------------------------------------------------------------------- options
@@ -429,15 +512,23 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bot demo",
         description=(
             "The whole bot in this terminal: a local sandbox panel and a pretend Telegram "
-            "chat. No token, no network, no real money."
+            "chat. No token, no network, no real money. With --panel-url: the same on your "
+            "own panel, for real."
         ),
         epilog=USAGE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
+        "--panel-url",
+        metavar="URL",
+        help="run against your own panel instead of the sandbox (its address, or …/api/v2, …/api/v1): "
+             "your catalog, balance and orders, and real orders that cost real money; the API key "
+             "is asked for at a hidden prompt (:key), never on the command line",
+    )
+    parser.add_argument("--key", dest="key_given", nargs="?", const="", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--speed",
         type=float,
-        default=DEFAULT_SPEED,
         metavar="S",
         help=f"sandbox time scale: orders finish in 1-3 minutes / S (default {DEFAULT_SPEED:g})",
     )
@@ -446,7 +537,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CODE",
         help="your Telegram language_code (default: from $LANG, else en)",
     )
-    parser.add_argument("--balance", default="100", metavar="B", help="the demo account's balance (default 100)")
+    parser.add_argument("--balance", metavar="B", help="the demo account's balance (default 100)")
     parser.add_argument("--catalog", metavar="FILE", help="a real panel's services JSON for the sandbox")
     parser.add_argument(
         "--db", metavar="PATH", help="SQLite file to keep (default: a temporary one, deleted at exit)"
@@ -467,6 +558,8 @@ class Options:
     db: Path | None
     user_id: int
     verbose: bool
+    # A real panel instead of the sandbox (PANEL_URL as an operator would type it).
+    panel_url: str | None = None
 
 
 def parse_options(argv: list[str], environ: Mapping[str, str] | None = None) -> Options | int:
@@ -477,14 +570,28 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None) -> 
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 2
     problems: list[str] = []
+    if args.key_given is not None:
+        problems.append("--key: the key is not taken on the command line (others could read it there, and the "
+                        "shell history keeps it): type :key in the chat")
+    panel_url = args.panel_url.strip() if args.panel_url is not None else None
+    if panel_url is not None:
+        if not panel_url:
+            problems.append("--panel-url: give the panel's address, e.g. https://panel.example")
+        elif "://" not in panel_url:
+            panel_url = "https://" + panel_url
+        sandbox_only = [name for name, value in (("--speed", args.speed), ("--balance", args.balance),
+                                                 ("--catalog", args.catalog)) if value is not None]
+        if sandbox_only:
+            problems.append(f"{', '.join(sandbox_only)}: for the sandbox only, not with --panel-url")
+    speed = DEFAULT_SPEED if args.speed is None else args.speed
     try:
-        balance = Decimal(args.balance)
+        balance = Decimal("100" if args.balance is None else args.balance)
         if not balance.is_finite():
             raise InvalidOperation
     except InvalidOperation:
         problems.append(f"--balance: not an amount: {args.balance!r}")
         balance = Decimal(0)
-    if not args.speed >= 0:  # also refuses NaN
+    if not speed >= 0:  # also refuses NaN
         problems.append("--speed: must be 0 or more")
     if args.user_id <= 0:
         problems.append("--user-id: must be a positive number")
@@ -499,13 +606,14 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None) -> 
             print(f"error: {problem}", file=sys.stderr)
         return 2
     return Options(
-        speed=args.speed,
+        speed=speed,
         lang=lang,
         balance=balance,
         catalog=args.catalog,
         db=Path(args.db).expanduser().resolve() if args.db else None,
         user_id=args.user_id,
         verbose=args.verbose,
+        panel_url=panel_url,
     )
 
 
@@ -529,6 +637,11 @@ class Demo:
         self.transcript: Transcript | None = None
         self.key = ""
         self.url = ""
+        # --panel-url: a real panel (its endpoint in `url`), no sandbox.
+        self.real = options.panel_url is not None
+        self.typed_url = options.panel_url or ""
+        self.reader: LineReader | None = None
+        self.discovery_line = ""
         self.db_path: Path | None = None
         self._tmpdir: str | None = None
         self._initialized = False
@@ -549,21 +662,16 @@ class Demo:
             raise StartupError(f"the demo could not start: {type(exc).__name__}: {first_line}") from exc
 
     async def _start(self) -> None:
-        from bot.app import build_application
+        from bot.app import build_application, make_panels
         from bot.config import ConfigError, load_settings
         from bot.fakegram import FakeRequest, FakeTelegram
-        from bot.sandbox import SandboxPanel
 
         options = self.options
-        try:
-            self.sandbox = SandboxPanel(options.catalog, speed=options.speed, seed=0)
-        except (OSError, ValueError) as exc:
-            raise StartupError(f"--catalog: cannot use {options.catalog}: {exc}") from None
-        self.key = self.sandbox.add_account(None, options.balance)
-        try:
-            self.url = await self.sandbox.start("127.0.0.1", 0)
-        except OSError as exc:
-            raise StartupError(f"cannot start the sandbox panel on 127.0.0.1: {exc}") from None
+        if self.real:
+            panel_url = self.typed_url
+        else:
+            await self._start_sandbox()
+            panel_url = self.url
 
         if options.db is not None:
             self.db_path = options.db
@@ -579,19 +687,30 @@ class Demo:
                 require_token=False,
                 _env_file=None,
                 telegram_token=None,
-                panel_url=self.url,
+                panel_url=panel_url,
                 panel_key=None,
                 allowed_users=frozenset(),
                 admin_ids=frozenset(),
                 database_url=f"sqlite+aiosqlite:///{self.db_path.as_posix()}",
                 secret_key=secrets.token_urlsafe(32),
-                status_poll_seconds=DEMO_STATUS_POLL_SECONDS,
+                status_poll_seconds=REAL_STATUS_POLL_SECONDS if self.real else DEMO_STATUS_POLL_SECONDS,
                 default_locale="en",
                 webhook_url=None,
                 webhook_secret=None,
             )
         except ConfigError as exc:
-            raise StartupError(f"configuration: {exc}") from None
+            raise StartupError(f"configuration: {exc}".replace("PANEL_URL:", "--panel-url:")) from None
+
+        # The panel side as the bot runs it; on a real panel, its API found from the URL
+        # typed (as the bot's start-up does), or the demo ends saying what was tried.
+        panels = make_panels(settings)
+        if self.real:
+            found = await panels.find_endpoint(None)
+            if found.endpoint is None:
+                await panels.aclose()
+                raise StartupError(found.line())
+            self.url = found.endpoint
+            self.discovery_line = found.line()
 
         self.fake = FakeTelegram()
         self.user = self.fake.user(options.user_id, first_name="You", language_code=options.lang)
@@ -600,10 +719,13 @@ class Demo:
         # One FakeRequest per slot: PTB shuts each down separately.
         self.app = build_application(
             settings,
+            panels=panels,
             request=FakeRequest(self.fake),
             get_updates_request=FakeRequest(self.fake),
             rate_limiter=False,
         )
+        # The confirm screen says an order here is a real one, paid with real money.
+        self.app.bot_data["real_panel"] = self.real
         await self.app.initialize()
         self._initialized = True
         await self.app.post_init(self.app)
@@ -612,6 +734,20 @@ class Demo:
             # start() runs the JobQueue and an idle update fetcher; no updater polls, and
             # we hand updates to process_update ourselves, which needs no running fetcher.
             await self.app.start()
+
+    async def _start_sandbox(self) -> None:
+        from bot.sandbox import SandboxPanel
+
+        options = self.options
+        try:
+            self.sandbox = SandboxPanel(options.catalog, speed=options.speed, seed=0)
+        except (OSError, ValueError) as exc:
+            raise StartupError(f"--catalog: cannot use {options.catalog}: {exc}") from None
+        self.key = self.sandbox.add_account(None, options.balance)
+        try:
+            self.url = await self.sandbox.start("127.0.0.1", 0)
+        except OSError as exc:
+            raise StartupError(f"cannot start the sandbox panel on 127.0.0.1: {exc}") from None
 
     async def stop(self) -> None:
         """Undo whatever `start` got to, each step on its own so one failure skips none."""
@@ -631,6 +767,8 @@ class Demo:
     # ------------------------------------------------------------------ the chat
 
     def banner(self) -> str:
+        if self.real:
+            return self.real_banner()
         sandbox = self.sandbox
         s = self.screen.style
         where = f"{self.db_path} (deleted at exit)" if self._tmpdir else f"{self.db_path} (kept)"
@@ -650,6 +788,26 @@ class Demo:
         ]
         return "\n".join(lines)
 
+    def real_banner(self) -> str:
+        s = self.screen.style
+        where = f"{self.db_path} (deleted at exit)" if self._tmpdir else f"{self.db_path} (kept)"
+        typed = "" if self.typed_url.rstrip("/") == self.url else f"  (you typed {self.typed_url})"
+        lines = [
+            s("SMM panel bot: terminal demo on your panel", "1"),
+            "The whole bot runs here, in a pretend Telegram chat, against your real panel.",
+            s("Everything it does there is real: an order you confirm is placed on the panel "
+              "and paid from your balance.", "1;33"),
+            "",
+            f"  panel API       {self.url}{typed}",
+            "  your API key    type :key (asked for without showing it; never printed or logged)",
+            f"  database        {where}",
+            f"  you             Telegram user {self.user.id}, language {self.options.lang}",
+            "",
+            self.help_text(),
+            "",
+        ]
+        return "\n".join(lines)
+
     def help_text(self) -> str:
         commands = self.fake.visible_commands(self.options.lang.split("-")[0], self.user.chat_id)
         text = USAGE_HELP
@@ -661,30 +819,82 @@ class Demo:
     async def run(self, stream: IO[str] | None = None) -> None:
         """The chat until :q or end of input (`stream`: stdin unless a test gives another)."""
         screen = self.screen
-        reader = LineReader(stream if stream is not None else sys.stdin)
+        reader = self.reader = LineReader(stream if stream is not None else sys.stdin)
         watcher = asyncio.create_task(self._watch())
         try:
             screen.emit(self.banner())
             screen.emit(PROMPT + "/start")
             await self.send("/start")
-            screen.note(KEY_HINT)
+            if not self.real:
+                screen.note(KEY_HINT)
+            elif screen.tty and (stream is None or stream is sys.stdin) and sys.stdin.isatty():
+                # At a terminal the key is asked for at once (Enter: later, with :key).
+                self.show_new()
+                await self.send_real_key()
+            else:
+                screen.note(REAL_KEY_HINT)
             while True:
                 self.show_new()
                 screen.prompt()
                 line = await reader.readline()
-                screen.took_input(line)
+                if line is not None and self.real and _secret_words(line):
+                    # A key typed straight into the chat: sent as typed, never echoed here.
+                    screen.took_input("(a key-shaped word, not shown)")
+                else:
+                    screen.took_input(line)
                 if line is None:
                     break
                 self.show_new()
-                action = interpret(line, self._latest_keyboard_size())
+                action = interpret(line, self._latest_keyboard_size(), asking=await self.asking_for_number())
                 if action.kind == "quit":
                     break
                 await self.perform(action)
         finally:
+            reader.restore()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         self.show_new()
+
+    async def asking_for_number(self) -> bool:
+        """Whether the bot waits for the user to type a number (a form's integer field:
+        quantity, runs, interval...; an admin's order id): then a number typed is that
+        number, not a press of one of the prompt's buttons (Skip, Cancel, presets)."""
+        from bot.handlers.admin import STEP_ORDER_ID
+        from bot.handlers.form import STEP_FIELD
+        from bot.panel.fields import SERVICE_TYPES, UNKNOWN_TYPE, FieldKind
+
+        if self.app is None or self.user is None:
+            return False
+        try:
+            flow = await self.app.bot_data["deps"].store.get_flow(self.user.id)
+        except Exception:  # noqa: BLE001 - a guess at the input's meaning: never fatal
+            log.info("demo: could not read the conversation step", exc_info=True)
+            return False
+        if not isinstance(flow, dict):
+            return False
+        if flow.get("step") == STEP_ORDER_ID:
+            return True
+        numeric = {spec.name for kind in (*SERVICE_TYPES, UNKNOWN_TYPE) for spec in kind.fields
+                   if spec.kind is FieldKind.INTEGER}
+        return flow.get("step") == STEP_FIELD and flow.get("field") in numeric
+
+    async def send_real_key(self) -> None:
+        """Ask for the panel's key with the echo off and send it as a message (the bot
+        checks it, stores it encrypted and deletes the message). Never printed."""
+        from bot.logs import redact_in_logs
+
+        assert self.reader is not None
+        screen = self.screen
+        screen.prompt(KEY_PROMPT)
+        line = await self.reader.readsecret()
+        key = (line or "").strip()
+        screen.took_secret(bool(key))
+        if not key:
+            screen.note("no key sent; type :key when you have it")
+            return
+        redact_in_logs(key)
+        await self.send(key)
 
     async def perform(self, action: Action) -> None:
         screen = self.screen
@@ -695,14 +905,21 @@ class Demo:
         elif action.kind == "unknown":
             screen.note(action.text)
         elif action.kind == "key":
-            screen.note("sending the demo key")
-            await self.send(self.key)
+            if self.real:
+                await self.send_real_key()
+            else:
+                screen.note("sending the demo key")
+                await self.send(self.key)
         elif action.kind == "press":
             await self.press(action.number)
         else:
             if action.not_a_button:
                 size = self._latest_keyboard_size()
-                screen.note(f"sent “{action.text}” as text: the buttons here are 1-{size}")
+                if 1 <= int(action.text) <= size:
+                    screen.note(f"sent “{action.text}” as the number the bot asked for; "
+                                f":press {action.text} presses button {action.text}")
+                else:
+                    screen.note(f"sent “{action.text}” as text: the buttons here are 1-{size}")
             await self.send(action.text)
 
     async def send(self, text: str) -> None:
@@ -786,6 +1003,12 @@ async def _quietly(what: str, work: Any) -> None:
         log.warning("demo: %s failed", what, exc_info=True)
 
 
+def _secret_words(line: str) -> bool:
+    from bot.logs import secrets_in
+
+    return bool(secrets_in(line))
+
+
 def _configure_streams() -> None:
     # A non-UTF-8 terminal must not crash on an emoji, nor odd input bytes on reading.
     for stream, errors in ((sys.stdout, "replace"), (sys.stderr, "backslashreplace"), (sys.stdin, "replace")):
@@ -839,7 +1062,10 @@ async def _amain(options: Options, screen: Screen) -> int:
         await demo.stop()
         for signum in handled:
             loop.remove_signal_handler(signum)
-    screen.emit("Bye! (the sandbox and the demo database are gone)" if demo._tmpdir else "Bye!")
+    if demo.real:
+        screen.emit("Bye! (the demo database is gone; your panel keeps what you ordered)" if demo._tmpdir else "Bye!")
+    else:
+        screen.emit("Bye! (the sandbox and the demo database are gone)" if demo._tmpdir else "Bye!")
     return 0
 
 

@@ -10,6 +10,7 @@ import asyncio
 import io
 import os
 import re
+import socket
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.demo import (
+    KEY_PROMPT,
     PROMPT,
     Action,
     Demo,
@@ -32,6 +34,8 @@ from bot.demo import (
     render_html,
 )
 from bot.fakegram import FakeTelegram
+from bot.panel.client import PanelClient
+from bot.sandbox import SandboxPanel
 
 REPO = Path(__file__).resolve().parent.parent
 DEADLINE = 60.0
@@ -92,27 +96,29 @@ class Driver:
         except TimeoutError:
             raise AssertionError(f"demo too slow; output so far:\n{self.output}") from None
 
-    async def idle(self) -> str:
-        """Output until the demo waits at its prompt again; returns just the new part."""
+    async def idle(self, until: str = PROMPT) -> str:
+        """Output until the demo waits at its prompt (`until`) again; returns just the new part."""
         start = len(self.output)
-        while len(self.output) == start or not self.output.endswith(PROMPT):
+        while len(self.output) == start or not self.output.endswith(until):
             chunk = await self._read()
             if not chunk:
                 raise AssertionError(f"demo ended early; output:\n{self.output}")
             self.output += chunk.decode("utf-8", "replace")
         return self.output[start:]
 
-    async def say(self, line: str) -> str:
+    async def say(self, line: str, until: str = PROMPT) -> str:
         assert self.process.stdin is not None
         self.process.stdin.write((line + "\n").encode())
         await self.process.stdin.drain()
-        return await self.idle()
+        return await self.idle(until)
 
     async def press(self, reply: str, *words: str) -> str:
         block = last_block(reply)
         number = number_for(block, *words)
         assert number is not None, f"no button like {words} under:\n{block}\n\nfull output:\n{self.output}"
-        return await self.say(str(number))
+        # :press, as a bare number is text where the bot asks for a number (a Skip under a
+        # numeric field is pressed so).
+        return await self.say(f":press {number}")
 
     async def finish(self) -> tuple[int, str]:
         """Close stdin (Ctrl-D) and collect the rest; returns (exit code, stderr)."""
@@ -186,8 +192,12 @@ async def test_order_through_the_terminal() -> None:
             if "send link" in asked:
                 reply = await driver.say("https://instagram.com/p/demo-test")
             elif "send quantity" in asked:
-                # :text, so a small number can never be taken for a button press.
-                reply = await driver.say(f":text {quantity}")
+                # A number the bot asks for is that number, even one of the prompt's buttons.
+                assert number_for(block, "Cancel") == 1, block
+                reply = await driver.say("1")
+                assert "Cancelled" not in reply and "cancelled" not in reply, reply
+                assert "sent “1” as the number the bot asked for" in reply, reply
+                reply = await driver.say(str(quantity))
             elif number_for(block, "Skip") is not None:
                 reply = await driver.press(reply, "Skip")
             else:
@@ -224,6 +234,135 @@ async def test_quit_and_bad_options() -> None:
     out, err = await asyncio.wait_for(process.communicate(), DEADLINE)
     assert process.returncode == 2
     assert b"--balance" in err and b"Traceback" not in err
+
+
+REAL_KEY = "operator-own-key-0123456789abcdef"
+
+
+async def place_form(driver: Driver, reply: str, quantity: int) -> str:
+    """From a service card to the confirm screen, answering each form step."""
+    reply = await driver.press(reply, "Order")
+    for _ in range(8):
+        if "Check your order" in reply:
+            break
+        block = last_block(reply)
+        asked = block.lower()
+        if "send link" in asked:
+            reply = await driver.say("https://instagram.com/p/demo-test")
+        elif "send quantity" in asked:
+            reply = await driver.say(str(quantity))
+        elif number_for(block, "Skip") is not None:
+            reply = await driver.press(reply, "Skip")
+        else:
+            raise AssertionError(f"unexpected form step:\n{block}")
+    return reply
+
+
+@pytest.mark.parametrize("dialect", ["seed", "smartpanel"])
+async def test_the_demo_on_your_own_panel(dialect: str) -> None:
+    """`demo --panel-url`: the panel's address typed, its API found; the key given at the
+    hidden prompt (:key) and never shown; the operator's balance, an existing order's
+    status, their catalog, and a real order placed on the panel."""
+    async with SandboxPanel(speed=0, dialect=dialect) as panel:
+        panel.add_account(REAL_KEY, balance=Decimal("42.5"))
+        async with PanelClient(panel.url, REAL_KEY) as client:
+            earlier = await client.add({"service": "1011", "link": "https://instagram.com/nasa", "quantity": "100"})
+        balance = f"${panel.balance(REAL_KEY):.2f}"
+        env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "PANEL_KEY": "not-this-one-0123456789"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "demo", "--panel-url", panel.base_url, "--lang", "en",
+            cwd=REPO, env=env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        driver = Driver(process)
+        try:
+            banner = await driver.idle()
+            assert "on your panel" in banner and "real" in banner, banner
+            assert re.search(rf"panel API\s+{re.escape(panel.url)}\s", banner), banner
+            assert "sandbox" not in banner.split("How to use it")[0].lower(), banner
+            assert ":key" in banner
+
+            prompt = await driver.say(":key", until=KEY_PROMPT)
+            assert prompt.endswith(KEY_PROMPT)
+            reply = await driver.say(REAL_KEY)
+            assert "Linked" in reply and balance in reply, reply
+            assert "(not shown)" in reply and "(your message was deleted)" in reply, reply
+
+            reply = await driver.say("/balance")
+            assert balance in reply, reply
+            reply = await driver.say(f"/status {earlier}")
+            assert f"#{earlier}" in reply or str(earlier) in reply, reply
+
+            reply = await driver.say("/order")
+            for _ in range(5):
+                if number_for(last_block(reply), "Order") is not None and "Min" in reply:
+                    break
+                reply = await driver.say("1")
+            card = last_block(reply)
+            limits = re.search(r"Min: ([\d,]+).*?Max: ([\d,]+)", card)
+            assert limits, card
+            low, high = (int(v.replace(",", "")) for v in limits.groups())
+            reply = await place_form(driver, reply, min(max(low, 100), high))
+            assert "Check your order" in reply, reply
+            adds = panel.count("add")
+            reply = await driver.press(reply, "Confirm")
+            placed = re.search(r"#(\d+) placed", reply)
+            assert placed, reply
+            assert panel.count("add") == adds + 1  # a real order, on the panel
+
+            code, stderr = await driver.finish()
+        finally:
+            await stop(process)
+    assert code == 0, f"exit {code}\nstdout:\n{driver.output}\nstderr:\n{stderr}"
+    assert REAL_KEY not in driver.output and REAL_KEY not in stderr
+    assert "Traceback" not in stderr, stderr
+
+
+async def test_the_demo_on_a_panel_url_without_an_api_says_what_it_tried() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "demo", "--panel-url", f"http://127.0.0.1:{port}",
+        cwd=REPO, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), DEADLINE)
+    assert process.returncode == 2, (out, err)
+    assert f"The panel is not reachable at http://127.0.0.1:{port}: tried".encode() in err, err
+    assert b"Traceback" not in err
+
+
+def test_the_key_is_never_an_option_and_sandbox_options_are_not_for_a_real_panel(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert parse_options(["--panel-url", "https://panel.example", "--key", "abc-0123456789"]) == 2
+    assert "not taken on the command line" in capsys.readouterr().err
+    assert parse_options(["--panel-url", "https://panel.example", "--speed", "5"]) == 2
+    assert "--speed" in capsys.readouterr().err
+    options = parse_options(["--panel-url", "panel.example/api/v2"])
+    assert isinstance(options, Options) and options.panel_url == "https://panel.example/api/v2"
+    options = parse_options([])
+    assert isinstance(options, Options) and options.panel_url is None and options.speed == 20.0
+
+
+async def test_on_a_real_panel_the_bot_is_told_so_for_its_confirm_screen(tmp_path: Path) -> None:
+    async with SandboxPanel(speed=0, dialect="smartpanel") as panel:
+        for panel_url, real in ((panel.base_url, True), (None, False)):
+            options = Options(speed=0, lang="en", balance=Decimal(5), catalog=None, db=tmp_path / f"{real}.db",
+                              user_id=77, verbose=False, panel_url=panel_url)
+            demo = Demo(options, Screen(io.StringIO(), tty=False, echo=True, ansi=False))
+            try:
+                await demo.start()
+                assert demo.app.bot_data["real_panel"] is real
+                assert (demo.sandbox is None) is real
+                if real:
+                    assert demo.url == panel.url
+                    assert demo.app.bot_data["deps"].panels.endpoint == panel.url
+                    assert demo.app.bot_data["deps"].settings.panel_url == panel.base_url
+            finally:
+                await demo.stop()
 
 
 # ---------------------------------------------------------------------------- in process
@@ -337,10 +476,29 @@ def test_keyboard_numbers_run_across_rows() -> None:
         ("/order", 2, Action("text", text="/order")),
         ("https://x.example/p/1", 2, Action("text", text="https://x.example/p/1")),
         (":)", 2, Action("text", text=":)")),
+        (":2", 3, Action("press", number=2)),
     ],
 )
 def test_number_or_text(line: str, buttons: int, expected: Action) -> None:
     assert interpret(line, buttons) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "buttons", "expected"),
+    [
+        # The bot asks for a number (a quantity, runs, an order id): a number is that number,
+        # even when the prompt's only button (Cancel) is [1].
+        ("1", 1, Action("text", text="1", not_a_button=True)),
+        ("3", 8, Action("text", text="3", not_a_button=True)),
+        ("1000", 1, Action("text", text="1000", not_a_button=True)),
+        (":press 1", 1, Action("press", number=1)),  # a button is still a keystroke away
+        (":1", 1, Action("press", number=1)),
+        (":text 1", 1, Action("text", text="1")),
+        ("https://x.example/p/1", 1, Action("text", text="https://x.example/p/1")),
+    ],
+)
+def test_a_number_typed_where_the_bot_asks_for_one_is_that_number(line: str, buttons: int, expected: Action) -> None:
+    assert interpret(line, buttons, asking=True) == expected
 
 
 def test_unknown_and_incomplete_demo_commands() -> None:
