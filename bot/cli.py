@@ -15,6 +15,7 @@ commands:
   migrate   bring the database schema up to date (--check: only report)
   sandbox   run the sandbox panel (python -m bot sandbox --help)
   demo      the whole bot in this terminal: sandbox panel + chat, no token, no network
+            (python -m bot demo --panel-url URL: on your own panel, for real; key asked at :key)
   check-panel  ask a panel each API action once and say whether the bot can work with it
             (python -m bot check-panel --panel-url URL; key from PANEL_KEY or a prompt)
 """
