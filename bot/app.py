@@ -102,8 +102,9 @@ def build_application(
             )
         await ensure_schema(store)
         if find_endpoint:
-            # Never stops the start: a panel that does not answer is looked for later.
-            await panels.find_at_start(settings.panel_key)
+            # Never stops the start: a panel that does not answer is looked for later. With
+            # a dummy key: a real one goes only to the URL that answered as the API.
+            await panels.find_at_start()
         # Only the process taking updates places orders, and it holds the lock now (or is
         # alone by construction: tests, the demo), so every SUBMITTING draft was left by a
         # process that died mid-`add`. It may have reached the panel: never resend it;

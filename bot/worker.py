@@ -39,7 +39,7 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
 
     await ensure_schema(store)
     if find_endpoint:  # which URL the panel's API answers at (a panel down now is looked for later)
-        await panels.find_at_start(settings.panel_key)
+        await panels.find_at_start()
     watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds, admin_ids=settings.admin_ids)
     sender = Sender(store, default_locale=settings.default_locale)
     await bot.initialize()

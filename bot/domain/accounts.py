@@ -151,15 +151,16 @@ class Accounts:
         a `PanelWebPage` when PANEL_URL leads to web pages only (check PANEL_URL).
 
         When no endpoint was found yet (the panel was down at start-up), or the one in
-        use answers a web page, the endpoint is looked for first, with this key."""
+        use answers a web page, the endpoint is looked for first (with a dummy key: the
+        user's goes only to the URL that answered as the API)."""
         key = key.strip()
         if self.panels.unresolved:
-            await self._find_endpoint(key)
+            await self._find_endpoint()
         try:
             balance = await self.panels.client(key).balance()
         except PanelWebPage:
             before = self.panels.endpoint
-            await self._find_endpoint(key)
+            await self._find_endpoint()
             if self.panels.endpoint == before:
                 raise
             balance = await self.panels.client(key).balance()
@@ -167,11 +168,11 @@ class Accounts:
         self._linked.pop(user_id)
         return account, balance
 
-    async def _find_endpoint(self, key: str) -> None:
-        """Look for the endpoint with the user's key (`balance` only reads); raise what
-        makes linking impossible now when none answers JSON."""
+    async def _find_endpoint(self) -> None:
+        """Look for the endpoint; raise what makes linking impossible now when none
+        answers JSON."""
         before = self.panels.endpoint
-        found = await self.panels.find_endpoint(key, seconds=LINK_FIND_SECONDS)
+        found = await self.panels.find_endpoint(None, seconds=LINK_FIND_SECONDS)
         if found.endpoint is not None:
             if found.endpoint != before:
                 log.info("%s", found.line())
