@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -142,6 +143,14 @@ async def stop(process: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Wait for `condition` (a loaded machine in a full run is slow; an idle one is not)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------- end to end
@@ -386,20 +395,14 @@ async def test_messages_the_bot_sends_on_its_own_are_printed(tmp_path: Path) -> 
 
         demo.app.job_queue.run_once(notify, 0.3)
         session = asyncio.create_task(demo.run(stream))
-        for _ in range(100):
-            if "Completed" in out.getvalue():
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: "Completed" in out.getvalue())
         await asyncio.sleep(0.6)  # a few more watcher rounds: still printed once
 
         # A button from an old version of the bot: pressing it by number gets a toast.
         markup = InlineKeyboardMarkup([[InlineKeyboardButton("Old", callback_data="zz:old")]])
         await demo.app.bot.send_message(77, "Left over", reply_markup=markup)
         os.write(write_fd, b"1\n")
-        for _ in range(100):
-            if "(toast)" in out.getvalue():
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: "(toast)" in out.getvalue())
         os.close(write_fd)
         write_fd = -1
         await asyncio.wait_for(session, 10)
