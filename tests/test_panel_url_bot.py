@@ -30,9 +30,10 @@ from bot.domain.panels import Panels
 from bot.fakegram import FakeRequest
 from bot.sandbox import SandboxPanel
 from bot.store import KeyBox, Store
-from tests.harness import KEY, SECRET, TOKEN, World, database
+from tests.harness import KEY, PG_URL, SECRET, TOKEN, World, database
 
 DIALECTS = ["seed", "smartpanel"]
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set"))]
 
 
 class TypedWorld(World):
@@ -124,13 +125,14 @@ async def test_the_bot_finds_the_api_from_what_the_operator_typed_and_says_which
             assert KEY not in caplog.text
 
 
+@pytest.mark.parametrize("db", DATABASES)
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_a_deployment_whose_panel_url_names_the_api_keeps_its_linked_accounts(
-    tmp_path: Path, dialect: str
+    tmp_path: Path, dialect: str, db: str
 ) -> None:
     """Linked by a bot that did not search (as every bot before this change); the next
     start searches, and nobody is asked to link again, also when the search finds nothing."""
-    async with typed_world(tmp_path, dialect=dialect, find=False) as bot:
+    async with typed_world(tmp_path, dialect=dialect, db=db, find=False) as bot:
         ann = await bot.linked_user()
         assert bot.store is not None
         before = await bot.store.account_for(1001, bot.sandbox.url)
@@ -157,12 +159,13 @@ async def test_a_deployment_whose_panel_url_names_the_api_keeps_its_linked_accou
 # --- down at start-up ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("db", DATABASES)
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_a_panel_down_at_start_up_does_not_stop_the_bot_and_is_found_when_it_is_back(
-    tmp_path: Path, dialect: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dialect: str, db: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(panels_module, "FIND_AGAIN_FIRST", 0.2)
-    async with typed_world(tmp_path, "{base}", dialect=dialect) as bot:
+    async with typed_world(tmp_path, "{base}", dialect=dialect, db=db) as bot:
         ann = await bot.linked_user()  # linked while the bot ran on the API URL found
         port = int(bot.sandbox.base_url.rsplit(":", 1)[1])
         await bot.sandbox.stop()
