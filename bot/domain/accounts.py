@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from bot.domain.notices import KIND_KEY_UNDECRYPTABLE
 from bot.domain.panels import Panels
 from bot.logs import redact_in_logs
 from bot.panel.client import PanelClient
-from bot.panel.errors import PanelWebPage
+from bot.panel.errors import PanelError, PanelWebPage
 from bot.panel.models import Balance
 from bot.recent import Recent
 from bot.store import DecryptError, KeyBox, Notice, PanelAccount, Store
@@ -24,6 +25,8 @@ BALANCE_MAX_AGE = 20.0
 # Linking a key looks for the panel's endpoint again when none was found (or the one
 # found answers a web page now): for at most this long.
 LINK_FIND_SECONDS = 12.0
+# How long a screen waits to learn an account's currency it does not know yet.
+CURRENCY_DEADLINE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,28 @@ class Accounts:
             return entry[1]
         balance = await linked.client.balance()
         self._balances.put(linked.account.id, (time.monotonic(), balance))
+        await self.remember_currency(linked, balance.currency)
         return balance
+
+    async def remember_currency(self, linked: Linked, currency: str | None) -> None:
+        """Keep the currency a `balance` reply named on the account row, so that prices
+        everywhere carry it (the team account is made before any balance is asked)."""
+        if not currency or currency == linked.account.currency or linked.account.id is None:
+            return
+        await self.store.set_account_currency(linked.account.id, currency)
+        linked.account.currency = currency
+
+    async def currency(self, linked: Linked, *, deadline: float = CURRENCY_DEADLINE) -> str | None:
+        """The account's currency; when not yet known, one quick `balance` to learn it (a
+        panel that does not answer in time leaves prices without a symbol, not the screen
+        waiting)."""
+        if linked.account.currency:
+            return linked.account.currency
+        try:
+            await asyncio.wait_for(self.recent_balance(linked), deadline)
+        except (PanelError, TimeoutError):
+            return None
+        return linked.account.currency
 
     def forget_balance(self, linked: Linked) -> None:
         """After an order the balance moved: the next confirm screen asks again."""

@@ -43,7 +43,7 @@ async def _catalog(update: Update, context: BotContext) -> tuple[Catalog, str | 
     catalog = await load_catalog(update, context, linked)
     if catalog is None:
         return None
-    return catalog, linked.account.currency
+    return catalog, await context.deps.accounts.currency(linked)
 
 
 async def order(update: Update, context: BotContext) -> None:

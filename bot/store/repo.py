@@ -434,6 +434,12 @@ class Store:
                     raise
         raise AssertionError("unreachable")
 
+    async def set_account_currency(self, account_id: int, currency: str) -> bool:
+        """The panel's currency as its `balance` last said (team accounts are made without one)."""
+        statement = update(_ACCOUNTS).where(_ACCOUNTS.c.id == account_id).values(currency=currency)
+        async with self.session() as s:
+            return int((await s.exec(statement)).rowcount) > 0
+
     @staticmethod
     def _account_query(user_id: int | None, panel_url: str) -> SelectOfScalar[PanelAccount]:
         owner = col(PanelAccount.user_id).is_(None) if user_id is None else col(PanelAccount.user_id) == user_id
