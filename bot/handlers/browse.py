@@ -118,16 +118,19 @@ async def services(update: Update, context: BotContext, category_index: int, pag
     category = catalog.categories[category_index]
     items = catalog.in_category(category)
     start, end, page = page_slice(len(items), page)
-    rows = await service_rows(context, items[start:end], currency)
+    rows = await service_rows(context, items[start:end], currency, f"s:{category_index}:{page}")
     rows.append(nav_row(t, len(items), page, f"s:{category_index}:"))
     rows.append([button(t._("⬅ Categories"), f"c:{_platform_index(catalog, category)}:0")])
     text = t._("<b>{category}</b>: choose a service. Prices are per 1000.", category=esc(clip(category, 200)))
     await show(update, context, text, keyboard(rows))
 
 
-async def service_rows(context: BotContext, items: list[Service], currency: str | None) -> list[list[InlineKeyboardButton]]:
+async def service_rows(
+    context: BotContext, items: list[Service], currency: str | None, origin: str
+) -> list[list[InlineKeyboardButton]]:
     """One button per service; those this panel cannot take (subscriptions where it makes
-    none) marked 🚫."""
+    none) marked 🚫. `origin`: the callback of the list page they are on, which the card's
+    Back returns to (`s:category:page` or `q:page`)."""
     t = context.i18n
     subscriptions = (await context.deps.facts.abilities()).subscriptions
     rows = []
@@ -135,7 +138,7 @@ async def service_rows(context: BotContext, items: list[Service], currency: str 
         text = service_button_text(t, service, currency)
         if is_subscription(service) and not subscriptions:
             text = "🚫 " + text
-        rows.append([button(text, f"v:{service.id}")])
+        rows.append([button(text, f"v:{service.id}:{origin}")])
     return rows
 
 
@@ -173,7 +176,7 @@ async def search(update: Update, context: BotContext, query: str, page: int = 0)
         )
         return
     start, end, page = page_slice(len(found), page)
-    rows = await service_rows(context, found[start:end], currency)
+    rows = await service_rows(context, found[start:end], currency, f"q:{page}")
     rows.append(nav_row(t, len(found), page, "q:"))
     more = len(found) >= SEARCH_LIMIT
     text = t._("🔎 Services matching «{query}»:", query=esc(clip(query, 100)))
@@ -212,8 +215,9 @@ def service_card(t: I18n, service: Service, currency: str | None, *, can_order: 
     return "\n".join(lines)
 
 
-async def open_service(update: Update, context: BotContext, service_id: int) -> None:
-    """The service card with "Order" and "Back"."""
+async def open_service(update: Update, context: BotContext, service_id: int, back: str | None = None) -> None:
+    """The service card with "Order" and "Back" (to `back`, the list page it was opened
+    from, else the first page of its category)."""
     loaded = await _catalog(update, context)
     if loaded is None:
         return
@@ -224,7 +228,8 @@ async def open_service(update: Update, context: BotContext, service_id: int) -> 
         await show(update, context, t._("There is no service {id} on this panel. Check the number, or browse with /order.", id=service_id), edit=False)
         return
     category_index = catalog.categories.index(service.category) if service.category in catalog.categories else None
-    back = f"s:{category_index}:0" if category_index is not None else "p:0"
+    if back is None:
+        back = f"s:{category_index}:0" if category_index is not None else "p:0"
     can_order = await orderable(context, service)
     markup = keyboard([[button(t._("Order"), f"n:{service.id}")] if can_order else [], [button(t._("◀ Back"), back)]])
     await show(update, context, service_card(t, service, currency, can_order=can_order), markup,
@@ -232,7 +237,7 @@ async def open_service(update: Update, context: BotContext, service_id: int) -> 
 
 
 async def on_browse_callback(update: Update, context: BotContext) -> None:
-    """p:page, c:platform:page, s:category:page, q:page, v:service."""
+    """p:page, c:platform:page, s:category:page, q:page, v:service[:s:category:page | :q:page]."""
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
@@ -247,7 +252,8 @@ async def on_browse_callback(update: Update, context: BotContext) -> None:
     elif kind == "q":
         await search_page(update, context, numbers[0])
     elif kind == "v":
-        await open_service(update, context, numbers[0])
+        # v:service, or v:service:s:category:page / v:service:q:page (where Back goes).
+        await open_service(update, context, numbers[0], ":".join(parts[1:]) or None)
 
 
-BROWSE_PATTERN = r"^(p:[0-9]{1,18}|c:[0-9]{1,18}:[0-9]{1,18}|s:[0-9]{1,18}:[0-9]{1,18}|q:[0-9]{1,18}|v:[0-9]{1,18})$"
+BROWSE_PATTERN = r"^(p:[0-9]{1,18}|c:[0-9]{1,18}:[0-9]{1,18}|s:[0-9]{1,18}:[0-9]{1,18}|q:[0-9]{1,18}|v:[0-9]{1,18}(:s:[0-9]{1,18}:[0-9]{1,18}|:q:[0-9]{1,18})?)$"
