@@ -43,7 +43,7 @@ def how_to_link(t: I18n) -> str:
 
 
 async def start(update: Update, context: BotContext) -> None:
-    """Greet; ask for a key if the user has none linked."""
+    """Greet; ask for a key if the user has none linked, else show the main menu."""
     t = context.i18n
     linked = await context.deps.accounts.linked(context.user.telegram_id)
     if linked is None:
@@ -51,13 +51,9 @@ async def start(update: Update, context: BotContext) -> None:
         await show(update, context, t._("👋 Hello! I place orders on your SMM panel from this chat.") + "\n\n" + how_to_link(t))
         return
     await context.deps.store.set_flow(context.user.telegram_id, None)
-    await show(
-        update,
-        context,
-        t._("👋 Hello! Choose a service and I will place the order on your panel. "
-            "Type a few words to search, or a service number to open it."),
-        main_menu(t),
-    )
+    from bot.handlers.menu import main_screen  # menu.py builds on this module
+
+    await main_screen(update, context)
 
 
 async def require_account(update: Update, context: BotContext) -> Linked | None:

@@ -147,9 +147,10 @@ def order_state(t: I18n, order: Order) -> str:
     return name
 
 
-def order_card(t: I18n, order: Order, live: OrderStatus | None = None) -> str:
+def order_card(t: I18n, order: Order, live: OrderStatus | None = None, currency: str | None = None) -> str:
     """The order as stored (just refreshed), with what only the panel's latest answer
-    `live` carries: a drip-feed parent's runs, a subscription's posts."""
+    `live` carries: a drip-feed parent's runs, a subscription's posts. Its charge is in
+    the order's currency, else the account's (`currency`)."""
     lines = [
         t._("📦 Order #{order_id}: <b>{status}</b>", order_id=order.panel_order_id, status=esc(status_name(t, order.status))),
         t._("Service: {id} · {name}", id=order.service_id, name=esc(clip(order.service_name, 200))),
@@ -163,7 +164,7 @@ def order_card(t: I18n, order: Order, live: OrderStatus | None = None) -> str:
         posts=live.posts if live else None, expiry=live.expiry if live else None,
     )
     if order.charge is not None:
-        lines.append(t._("Charge: {charge}", charge=t.money(order.charge, order.currency)))
+        lines.append(t._("Charge: {charge}", charge=t.money(order.charge, order.currency or currency)))
     lines.append(t._("Placed: {time}", time=t.datetime(order.created_at)))
     return "\n".join(lines)
 
@@ -214,13 +215,24 @@ async def refresh_order(context: BotContext, order: Order) -> tuple[Order, str |
     return order, None, status
 
 
+async def account_currency(context: BotContext, order: Order) -> str | None:
+    """The currency of the account an order was placed with, for an order stored without
+    one (placed before the panel ever named it, and not named in its status replies)."""
+    if order.currency or order.charge is None:
+        return order.currency
+    linked = await context.deps.accounts.linked(context.user.telegram_id)
+    if linked is None or linked.account.id != order.account_id:
+        return None
+    return await context.deps.accounts.currency(linked)
+
+
 async def open_order(update: Update, context: BotContext, pk: int, *, edit: bool) -> None:
     t = context.i18n
     order = await owned_order(update, context, pk)
     if order is None:
         return
     order, problem, live = await refresh_order(context, order)
-    text = order_card(t, order, live)
+    text = order_card(t, order, live, await account_currency(context, order))
     text += "\n" + t._("Checked at {time}", time=t.datetime(datetime.now(UTC)))
     if problem:
         text += "\n\n" + problem

@@ -9,7 +9,7 @@ from telegram import Update
 
 from bot.handlers.account import panel_down, require_account
 from bot.handlers.context import BotContext
-from bot.handlers.orders import is_subscription
+from bot.handlers.orders import is_subscription, open_order
 from bot.handlers.texts import refusal, status_name
 from bot.handlers.ui import button, esc, keyboard, parse_number, show
 from bot.i18n import I18n
@@ -54,7 +54,8 @@ def status_line(t: I18n, item: OrderStatus, order: Order | None) -> str:
 
 
 async def status_command(update: Update, context: BotContext) -> None:
-    """`/status` (recent orders) or `/status 1 2 3` / `1,2,3` (up to 100 ids)."""
+    """`/status` (recent orders), `/status 58210` (that order's card) or `/status 1 2 3` /
+    `1,2,3` (up to 100 ids)."""
     t = context.i18n
     ids = parse_ids(context.args or [])
     ignored = [p for p in _words(context.args or []) if parse_number(p) is None]
@@ -66,7 +67,21 @@ async def status_command(update: Update, context: BotContext) -> None:
     if len(ids) > MAX_IDS:
         await show(update, context, t._("At most {count} orders at once, please.", count=MAX_IDS), edit=False)
         return
+    if len(ids) == 1 and await one_card(update, context, ids[0]):
+        return
     await statuses(update, context, ids)
+
+
+async def one_card(update: Update, context: BotContext, order_id: int) -> bool:
+    """`/status 58210`: one of the user's orders placed through the bot answers with its
+    card and buttons at once (False for any other id: the list says what it is)."""
+    order = await context.deps.store.get_order(context.user.telegram_id, order_id)
+    if order is None or order.id is None:
+        return False
+    if await require_account(update, context) is None:
+        return True
+    await open_order(update, context, order.id, edit=False)
+    return True
 
 
 async def recent_orders(update: Update, context: BotContext) -> None:

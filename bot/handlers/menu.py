@@ -1,0 +1,44 @@
+"""The main menu a linked user gets on /start: balance and open orders in one message,
+the main actions as buttons."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import Update
+
+from bot.handlers.account import main_menu
+from bot.handlers.context import BotContext
+from bot.handlers.ui import show
+from bot.panel.errors import PanelError
+
+# /start answers within this whatever the panel does: a balance it cannot give by then
+# is left out of the menu, not waited for.
+MENU_BALANCE_DEADLINE = 3.0
+
+
+async def main_screen(update: Update, context: BotContext) -> None:
+    """Greeting, balance (at most a few seconds old, or "not available" when the panel
+    does not answer in time) and the count of open orders, with the menu's buttons."""
+    t = context.i18n
+    user_id = context.user.telegram_id
+    accounts = context.deps.accounts
+    lines = [
+        t._("👋 Hello! Choose a service and I will place the order on your panel. "
+            "Type a few words to search, or a service number to open it."),
+        "",
+    ]
+    linked = await accounts.linked(user_id)
+    balance = None
+    if linked is not None:
+        try:
+            balance = await asyncio.wait_for(accounts.recent_balance(linked), MENU_BALANCE_DEADLINE)
+        except (PanelError, TimeoutError):
+            balance = None
+    if balance is not None:
+        lines.append(t._("💰 Balance: <b>{balance}</b>", balance=t.money(balance.amount, balance.currency)))
+    else:
+        lines.append(t._("💰 Balance: not available right now (the panel is not answering)"))
+    count = await context.deps.store.count_orders(user_id, open_only=True)
+    lines.append(t._("📋 Open orders: {count}", count=t.number(count)))
+    await show(update, context, "\n".join(lines), main_menu(t))
