@@ -9,24 +9,27 @@ from pathlib import Path
 from tests.harness import KEY, world
 
 
-async def _first_service_buttons(bot, user) -> list[str]:  # type: ignore[no-untyped-def]
+async def _first_service_line(bot, user) -> str:  # type: ignore[no-untyped-def]
+    """The price line of the first service listed in the first category."""
     await bot.send(user, "/order")
     await bot.press(user, user.last_buttons[0][0][0])
     await bot.press(user, user.last_buttons[0][0][0])
     assert "choose a service" in user.last_text
-    return [label for row in user.last_buttons for label, _data in row]
+    lines = user.last_text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("1. "))
+    return lines[first + 1].strip()
 
 
 async def test_team_mode_catalog_prices_carry_the_currency_before_anyone_asked_the_balance(tmp_path: Path) -> None:
     async with world(tmp_path, panel_key=KEY, allowed_users="1001") as bot:
         member = bot.user(1001)
         await bot.send(member, "/start")
-        labels = await _first_service_buttons(bot, member)
-        assert labels[0].startswith("$0.90 · "), labels
+        assert (await _first_service_line(bot, member)).startswith("$0.90 · ")
         await bot.send(member, "/order 1011")
         assert "Rate per 1000: $0.90" in member.last_text
         await bot.send(member, "/search tiktok views")
-        assert all(label.startswith("$") for row in member.last_buttons[:-1] for label, _ in row if "·" in label)
+        prices = [line.strip() for line in member.last_text.splitlines() if line.startswith("    ")]
+        assert prices and all(line.startswith("$") for line in prices)
 
 
 async def test_team_mode_catalog_shows_plain_prices_when_the_panel_cannot_say_its_currency(tmp_path: Path) -> None:
@@ -34,12 +37,11 @@ async def test_team_mode_catalog_shows_plain_prices_when_the_panel_cannot_say_it
         bot.sandbox.faults.set("balance", http_status=502)
         member = bot.user(1001)
         await bot.send(member, "/start")
-        labels = await _first_service_buttons(bot, member)
-        assert labels[0].startswith("0.9 · "), labels  # the catalog still shows, without a symbol
+        # The catalog still shows, without a symbol.
+        assert (await _first_service_line(bot, member)).startswith("0.9 · ")
         bot.sandbox.faults.clear()
         await bot.send(member, "/balance")
-        labels = await _first_service_buttons(bot, member)
-        assert labels[0].startswith("$0.90 · "), labels
+        assert (await _first_service_line(bot, member)).startswith("$0.90 · ")
 
 
 async def test_the_currency_is_stored_once_learnt(tmp_path: Path) -> None:

@@ -297,14 +297,14 @@ async def test_a_panels_currency_is_shown_literally_in_balance_confirm_and_notif
         assert ann.last_text.startswith("✅") and f"Balance: {currency}100.00" in ann.last_text
         await bot.send(ann, "/balance")
         assert ann.last_text == f"💰 Balance: {currency}100.00"
-        await bot.send(ann, "instagram likes")  # search: services as buttons, plain text
-        labels = [label for row in ann.last_buttons for label, _data in row]
-        assert any(label.startswith(f"{currency}0.") for label in labels), labels
+        await bot.send(ann, "instagram likes")  # search: services listed in the (HTML) text
+        prices = [line.strip() for line in ann.last_text.splitlines() if line.startswith("    ")]
+        assert any(line.startswith(f"{currency}0.") for line in prices), prices
         await bot.send(ann, "/order 1012")
         await bot.press(ann, "Order")
         await bot.send(ann, "https://instagram.com/nasa")
         while "Check your order" not in ann.last_text:
-            if "Send quantity" in ann.last_text:
+            if "✏️ Quantity" in ann.last_text:
                 await bot.send(ann, "1000")
             else:
                 await bot.press(ann, "Skip")

@@ -18,7 +18,6 @@ from bot.handlers.ui import (
     nav_row,
     page_slice,
     parse_number,
-    service_button_text,
     show,
 )
 from bot.i18n import I18n
@@ -118,28 +117,68 @@ async def services(update: Update, context: BotContext, category_index: int, pag
     category = catalog.categories[category_index]
     items = catalog.in_category(category)
     start, end, page = page_slice(len(items), page)
-    rows = await service_rows(context, items[start:end], currency, f"s:{category_index}:{page}")
+    listed, rows = await service_list(context, items[start:end], currency, f"s:{category_index}:{page}")
     rows.append(nav_row(t, len(items), page, f"s:{category_index}:"))
     rows.append([button(t._("⬅ Categories"), f"c:{_platform_index(catalog, category)}:0")])
     text = t._("<b>{category}</b>: choose a service. Prices are per 1000.", category=esc(clip(category, 200)))
+    text += "\n\n" + listed
     await show(update, context, text, keyboard(rows))
 
 
-async def service_rows(
+# A listed service's name: long enough to tell look-alike names apart (real catalogs have
+# runs that differ only at the end: "… No Refill", "… 30 Days ♻️", "… Lifetime ♻️").
+LISTED_NAME = 120
+NUMBERS_PER_ROW = 4
+
+
+LISTED_NAME_MAX = 250  # a name shown whole because clipping it would hide what tells it apart
+
+
+def listed_name(name: str, limit: int = LISTED_NAME) -> str:
+    """A name clipped in the middle, so that both its start and its distinguishing end show."""
+    if len(name) <= limit:
+        return name
+    tail = limit // 3
+    return name[: limit - tail - 1].rstrip() + "…" + name[-tail:].lstrip()
+
+
+def listed_names(names: list[str]) -> list[str]:
+    """The names of one page as listed: clipped, except those that clipping would make read
+    the same as another, which are shown (nearly) whole."""
+    shown = [listed_name(name) for name in names]
+    seen: dict[str, set[str]] = {}
+    for name, short in zip(names, shown, strict=True):
+        seen.setdefault(short, set()).add(name)
+    return [clip(name, LISTED_NAME_MAX) if len(seen[short]) > 1 else short
+            for name, short in zip(names, shown, strict=True)]
+
+
+async def service_list(
     context: BotContext, items: list[Service], currency: str | None, origin: str
-) -> list[list[InlineKeyboardButton]]:
-    """One button per service; those this panel cannot take (subscriptions where it makes
-    none) marked 🚫. `origin`: the callback of the list page they are on, which the card's
+) -> tuple[str, list[list[InlineKeyboardButton]]]:
+    """A page of services as numbered lines in the message (name, number, price per 1000,
+    refill / cancel marks, min–max) with short numbered buttons, so that services with
+    look-alike names can be told apart. Those this panel cannot take (subscriptions where it
+    makes none) are marked 🚫. `origin`: the callback of this list page, which the card's
     Back returns to (`s:category:page` or `q:page`)."""
     t = context.i18n
     subscriptions = (await context.deps.facts.abilities()).subscriptions
-    rows = []
-    for service in items:
-        text = service_button_text(t, service, currency)
-        if is_subscription(service) and not subscriptions:
-            text = "🚫 " + text
-        rows.append([button(text, f"v:{service.id}:{origin}")])
-    return rows
+    lines: list[str] = []
+    buttons: list[InlineKeyboardButton] = []
+    names = listed_names([service.name for service in items])
+    for number, (service, name) in enumerate(zip(items, names, strict=True), 1):
+        blocked = is_subscription(service) and not subscriptions
+        marks = [t.money(service.rate, currency), f"{t.number(service.min)}–{t.number(service.max)}"]
+        if service.refill:
+            marks.append(t._("♻️ refill"))
+        if service.cancel:
+            marks.append(t._("↩️ cancel"))
+        if blocked:
+            marks.append("🚫")
+        lines.append(f"<b>{number}.</b> {esc(name)} <i>#{service.id}</i>\n    " + " · ".join(marks))
+        buttons.append(button(f"🚫 {number}" if blocked else str(number), f"v:{service.id}:{origin}"))
+    rows = [buttons[i:i + NUMBERS_PER_ROW] for i in range(0, len(buttons), NUMBERS_PER_ROW)]
+    return "\n".join(lines), rows
 
 
 def _platform_index(catalog: Catalog, category: str) -> int:
@@ -176,12 +215,13 @@ async def search(update: Update, context: BotContext, query: str, page: int = 0)
         )
         return
     start, end, page = page_slice(len(found), page)
-    rows = await service_rows(context, found[start:end], currency, f"q:{page}")
+    listed, rows = await service_list(context, found[start:end], currency, f"q:{page}")
     rows.append(nav_row(t, len(found), page, "q:"))
     more = len(found) >= SEARCH_LIMIT
     text = t._("🔎 Services matching «{query}»:", query=esc(clip(query, 100)))
     if more:
         text += "\n" + t._("Showing the first {count}; add words to narrow it down.", count=t.number(len(found)))
+    text += "\n\n" + listed
     await show(update, context, text, keyboard(rows), edit=update.callback_query is not None)
 
 

@@ -12,7 +12,6 @@ from telegram.error import BadRequest
 
 from bot.handlers.context import BotContext
 from bot.i18n import I18n
-from bot.panel.models import Service
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +69,6 @@ def nav_row(t: I18n, count: int, page: int, prefix: str, size: int = PAGE_SIZE) 
     if page < pages - 1:
         row.append(button(t._("Next ▶"), f"{prefix}{page + 1}"))
     return row
-
-
-def service_button_text(t: I18n, service: Service, currency: str | None) -> str:
-    return f"{t.money(service.rate, currency, html=False)} · {service.name}"
 
 
 def fit(text: str, limit: int = MAX_TEXT) -> str:
