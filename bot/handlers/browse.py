@@ -70,7 +70,7 @@ async def platforms(update: Update, context: BotContext, page: int) -> None:
     loaded = await _catalog(update, context)
     if loaded is None:
         return
-    catalog, _currency = loaded
+    catalog, currency = loaded
     t = context.i18n
     await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_BROWSE})
     names = catalog.platforms
@@ -83,7 +83,33 @@ async def platforms(update: Update, context: BotContext, page: int) -> None:
     text = t._("🛒 <b>New order</b>: choose a platform.") + "\n" + t._(
         "Or type words to search ({count} services), or a service number.", count=t.number(len(catalog))
     )
+    if page == 0:
+        recent = await recent_services(context, catalog)
+        if recent:
+            text += "\n\n" + t._("Or order again what you ordered lately, with the same details:")
+            rows[:0] = [[button(f"🔁 {t.money(service.rate, currency, html=False)} · {service.name}", f"a:{draft_id}")]
+                        for service, draft_id in recent]
     await show(update, context, text, keyboard(rows))
+
+
+RECENT_SERVICES = 3
+
+
+async def recent_services(context: BotContext, catalog: Catalog) -> list[tuple[Service, int]]:
+    """Up to three services the user ordered lately (newest first, each once, only those the
+    panel still offers), with the draft of the latest order of each: "Order again" makes a
+    new draft from it and asks only what no longer fits."""
+    found: list[tuple[Service, int]] = []
+    seen: set[int] = set()
+    for order in await context.deps.store.orders_for(context.user.telegram_id, limit=30):
+        service = catalog.get(order.service_id)
+        if service is None or order.service_id in seen or order.draft_id is None:
+            continue
+        seen.add(order.service_id)
+        found.append((service, order.draft_id))
+        if len(found) == RECENT_SERVICES:
+            break
+    return found
 
 
 async def categories(update: Update, context: BotContext, platform_index: int, page: int) -> None:
