@@ -53,7 +53,7 @@ async def unknown_draft(bot: World, user: FakeUser, link: str = "https://instagr
     await bot.press(user, "Order")
     await bot.send(user, link)
     while "Check your order" not in user.last_text:
-        if "Send quantity" in user.last_text:
+        if "✏️ Quantity" in user.last_text:
             await bot.send(user, "1000")
         else:
             await bot.press(user, "Skip")

@@ -226,7 +226,7 @@ async def test_a_panel_that_cannot_make_subscriptions_says_so_and_the_catalog_ma
         assert bot.app is not None
         await ann.press(bot.app, "Order", message=card)
         assert "does not accept subscriptions through its API" in ann.last_text
-        assert "Send username" not in ann.all_text().split("does not accept subscriptions")[-1]
+        assert "✏️ Username" not in ann.all_text().split("does not accept subscriptions")[-1]
         assert bot.sandbox.count("add") == 1
 
 
@@ -256,7 +256,7 @@ async def test_a_refusal_about_a_field_the_form_has_not_points_elsewhere(tmp_pat
         await bot.press(ann, "Confirm")
         text = ann.last_text
         assert "Not placed" in text and "«Quantity less than minimal 10»" in text
-        assert "form has no quantity" in text and "another service" in text and "support" in text
+        assert "form has no Quantity" in text and "another service" in text and "support" in text
         assert "The panel refused the quantity" not in text and "Edit" not in text
         assert button_data(ann, "🛒 Another service") == "p:0"
         assert bot.sandbox.count("add") == 1 and bot.sandbox.orders(KEY) == []
@@ -273,8 +273,8 @@ async def test_a_refusal_about_a_field_the_form_has_keeps_the_draft_editable(tmp
         bot.sandbox.faults.set("add", error="Bad link", times=1)
         await bot.press(ann, "Confirm")
         assert "The panel refused the link. Check it and edit the order." in ann.last_text
-        await bot.press(ann, "✏️ Change link")
-        assert "Send link" in ann.last_text
+        await bot.press(ann, "✏️ Change Link")
+        assert "✏️ Link" in ann.last_text
         await bot.send(ann, "https://instagram.com/other")
         assert "Check your order" in ann.last_text
         await bot.press(ann, "Confirm")
@@ -289,7 +289,7 @@ async def _drip_to_interval(bot: World, user: FakeUser) -> None:
     await bot.press(user, "Order")
     for text in (LINK, "100", "3"):
         await bot.send(user, text)
-    assert "Send interval" in user.last_text
+    assert "✏️ Interval (minutes)" in user.last_text
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -300,7 +300,7 @@ async def test_drip_feed_intervals_are_offered_as_buttons(tmp_path: Path, dialec
         labels = [text for row in ann.last_buttons for text, _ in row]
         assert [f"{m} min" for m in ("0", "5", "10", "15", "30", "60", "90")] == labels[:7]
         await bot.press(ann, "0 min")
-        assert "Check your order" in ann.last_text and "interval: 0" in ann.last_text
+        assert "Check your order" in ann.last_text and "Interval (minutes): 0" in ann.last_text
         await bot.press(ann, "Confirm")
         assert re.search(r"Order #\d+ placed", ann.last_text), ann.last_text
         assert bot.sandbox.calls("add")[0].fields["interval"] == "0"
@@ -312,21 +312,21 @@ async def test_a_typed_interval_the_panel_refuses_keeps_the_draft_editable(tmp_p
         ann = await bot.linked_user()
         await _drip_to_interval(bot, ann)
         await bot.send(ann, "45")  # typing still works
-        assert "interval: 45" in ann.last_text
+        assert "Interval (minutes): 45" in ann.last_text
         draft = draft_id(ann)
         await bot.press(ann, "Confirm")
         if dialect == "seed":  # the seed takes any interval
             assert re.search(r"Order #\d+ placed", ann.last_text), ann.last_text
             return
-        assert "The panel does not accept this interval. Change it and confirm again." in ann.last_text
+        assert "The panel does not accept the value of «Interval (minutes)». Change it and confirm again." in ann.last_text
         assert "«Invalid Interval in minutes»" in ann.last_text
         assert bot.sandbox.orders(KEY) == []
         assert bot.store is not None
         stored = await bot.store.get_draft(draft, ann.id)
         assert stored is not None and stored.state == DraftState.DRAFT
-        await bot.press(ann, "✏️ Change interval")
+        await bot.press(ann, "✏️ Change Interval (minutes)")
         await bot.press(ann, "30 min")
-        assert "Check your order" in ann.last_text and "interval: 30" in ann.last_text
+        assert "Check your order" in ann.last_text and "Interval (minutes): 30" in ann.last_text
         await bot.press(ann, "Confirm")
         assert re.search(r"Order #\d+ placed", ann.last_text), ann.last_text
         assert [call.fields["interval"] for call in bot.sandbox.calls("add")] == ["45", "30"]
@@ -350,7 +350,7 @@ async def test_comments_with_commas_are_warned_about_with_the_count_the_price_as
         assert "some panels split comments at commas" in text
         assert "The price assumes one comment per line: 5 in all." in text
         await bot.press(ann, "✏️ Edit")
-        await bot.press(ann, "comments")
+        await bot.press(ann, "Comments")
         await bot.send(ann, "great\nnice\ncool\nok\nfine")
         assert "Check your order" in ann.last_text and "commas" not in ann.last_text
 
@@ -377,7 +377,7 @@ async def test_a_quantity_in_other_digits_is_asked_again(tmp_path: Path, typed: 
         await bot.press(ann, "Order")
         await bot.send(ann, LINK)
         await bot.send(ann, typed)
-        assert "Send a whole number, digits only" in ann.last_text and "Send quantity" in ann.last_text
+        assert "Send a whole number, digits only" in ann.last_text and "✏️ Quantity" in ann.last_text
 
 
 # --- a real panel ---------------------------------------------------------------------------------------------

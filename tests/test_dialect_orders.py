@@ -185,7 +185,7 @@ async def test_a_subscription_placed_on_the_seed_panel_reads_as_one(tmp_path: Pa
         ann = await bot.linked_user()
         await bot.send(ann, "/order 1051")
         await bot.press(ann, "Order")
-        answers = {"Send username": "nasa", "Send min": "100", "Send max": "200"}
+        answers = {"✏️ Username": "nasa", "✏️ Minimum per new post": "100", "✏️ Maximum per new post": "200"}
         for _ in range(10):
             if "Check your order" in ann.last_text:
                 break
@@ -193,7 +193,7 @@ async def test_a_subscription_placed_on_the_seed_panel_reads_as_one(tmp_path: Pa
             if typed:
                 await bot.send(ann, typed[0])
             else:
-                await bot.press(ann, "No delay" if "Send delay" in ann.last_text else "Skip")
+                await bot.press(ann, "No delay" if "✏️ Delay" in ann.last_text else "Skip")
         await bot.press(ann, "Confirm")
         assert bot.store is not None
         (order,) = await bot.store.orders_for(ann.id)

@@ -104,7 +104,7 @@ async def test_a_key_pasted_into_a_form_field_is_deleted_not_stored_and_offered_
         bot.sandbox.add_account(HEX_KEY, balance="7")
         await bot.send(ann, "/order 1012")
         await bot.press(ann, "Order")
-        assert "Send link" in ann.last_text
+        assert "✏️ Link" in ann.last_text
         await bot.send(ann, HEX_KEY)
         assert was_deleted(bot, ann, HEX_KEY)
         assert "looks like a panel API key" in ann.last_text
@@ -150,7 +150,7 @@ async def test_ordinary_input_is_not_taken_for_a_key(tmp_path: Path) -> None:
         await bot.send(ann, "/order 1012")
         await bot.press(ann, "Order")
         await bot.send(ann, "https://instagram.com/p/Cx1abc12345678901234")
-        assert "Send quantity" in ann.last_text
+        assert "✏️ Quantity" in ann.last_text
         await bot.send(ann, "instagram_followers_2024")
         assert "looks like a panel API key" not in ann.all_text()
 
@@ -195,12 +195,12 @@ async def test_editing_an_old_message_does_not_answer_the_current_prompt(tmp_pat
         await bot.send(ann, "/order 1012")
         await bot.press(ann, "Order")
         await bot.send(ann, "https://instagram.com/nasa")
-        assert "Send quantity" in ann.last_text
+        assert "✏️ Quantity" in ann.last_text
         had = len(ann.messages)
         [link_message] = [m for m in bot.fake.messages(ann.chat_id, from_bot=False) if "nasa" in m.text]
         await deliver(bot, ann.update_dict_for_edit(link_message, "1000"))
         assert len(ann.messages) == had
-        assert "Send quantity" in ann.last_text
+        assert "✏️ Quantity" in ann.last_text
         assert bot.store is not None
         flow = await bot.store.get_flow(ann.id)
         assert flow is not None and flow.get("field") == "quantity"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.fakegram import FakeUser
-from bot.panel.fields import build_add_params, form_fields
+from bot.panel.fields import SERVICE_TYPES, build_add_params, form_fields
 from bot.panel.models import Service
 from bot.store import DraftState
 from tests.harness import KEY, PG_URL, World, world
@@ -28,10 +28,14 @@ def service(bot: World, service_id: int) -> Service:
     return parsed
 
 
+# A prompt names its field by its label; the tests answer by the API name.
+LABELS = {spec.label: spec.name for kind in SERVICE_TYPES for spec in kind.fields}
+
+
 def asked_field(user: FakeUser) -> str:
-    match = re.search(r"Send (\w+)", user.last_text)
+    match = re.search(r"^✏️ (.+?)(?: \(optional\))?$", user.last_text, re.M)
     assert match, f"no field prompt in: {user.last_text}"
-    return match.group(1)
+    return LABELS[match.group(1)]
 
 
 def sample(svc: Service, field: str) -> str:
@@ -243,20 +247,20 @@ async def test_bad_values_get_a_specific_reply_and_the_same_prompt_and_nothing_i
         await bot.send(ann, "/order 1012")
         await bot.press(ann, "Order")
         await bot.send(ann, "not a link")
-        assert "A link has no spaces" in ann.last_text and "Send link" in ann.last_text
+        assert "A link has no spaces" in ann.last_text and "✏️ Link" in ann.last_text
         await bot.send(ann, "ftp://x.com/a")
         assert "must start with http" in ann.last_text
         await bot.send(ann, "https://instagram.com/nasa")
-        assert "Send quantity" in ann.last_text
+        assert "✏️ Quantity" in ann.last_text
         await bot.send(ann, "lots")
-        assert "Send a whole number" in ann.last_text and "Send quantity" in ann.last_text
+        assert "Send a whole number" in ann.last_text and "✏️ Quantity" in ann.last_text
         await bot.send(ann, "50")
         assert "from 100 to 100,000" in ann.last_text
         await bot.send(ann, "100001")
         assert "from 100 to 100,000" in ann.last_text
         await bot.send(ann, "1 000")
         assert "Check your order" in ann.last_text
-        assert "link: https://instagram.com/nasa" in ann.last_text and "quantity: 1,000" in ann.last_text
+        assert "Link: https://instagram.com/nasa" in ann.last_text and "Quantity: 1,000" in ann.last_text
 
 
 async def test_comment_lines_outside_the_range_are_refused_with_the_count(tmp_path: Path) -> None:
@@ -277,7 +281,7 @@ async def test_subscription_max_below_min_and_a_past_expiry_are_refused(tmp_path
         await bot.send(ann, "nasa")
         await bot.send(ann, "200")
         await bot.send(ann, "100")
-        assert "max must not be less than min (200)" in ann.last_text
+        assert "The maximum must not be less than the minimum (200)" in ann.last_text
         await bot.send(ann, "300")
         await bot.press(ann, "Skip")
         await bot.press(ann, "Skip")
@@ -297,7 +301,7 @@ async def test_cancel_leaves_the_flow_at_any_step(tmp_path: Path) -> None:
         await bot.send(ann, "/cancel")
         assert "Cancelled. Nothing was ordered." in ann.last_text
         await bot.send(ann, "500")  # no longer a quantity: a search
-        assert "Send quantity" not in ann.last_text
+        assert "✏️ Quantity" not in ann.last_text
         assert bot.sandbox.count("add") == 0
 
 
@@ -309,9 +313,9 @@ async def test_edit_from_the_confirm_screen_changes_one_field(tmp_path: Path) ->
         await bot.send(ann, "https://instagram.com/nasa")
         await bot.send(ann, "1000")
         await bot.press(ann, "✏️ Edit")
-        await bot.press(ann, "quantity")
+        await bot.press(ann, "Quantity")
         await bot.send(ann, "2000")
-        assert "Check your order" in ann.last_text and "quantity: 2,000" in ann.last_text
+        assert "Check your order" in ann.last_text and "Quantity: 2,000" in ann.last_text
         await bot.press(ann, "Confirm")
         assert bot.sandbox.calls("add")[0].fields["quantity"] == "2000"
 
@@ -421,7 +425,7 @@ async def test_a_duplicate_active_link_is_explained_and_the_draft_stays_editable
         await bot.press(ann, "Confirm")
         assert "already have an active order for this link" in ann.last_text
         await bot.press(ann, "✏️ Edit")
-        await bot.press(ann, "link")
+        await bot.press(ann, "Link")
         await bot.send(ann, "https://instagram.com/other")
         await bot.press(ann, "Confirm")
         assert "placed" in ann.last_text
@@ -472,11 +476,11 @@ async def test_a_restart_mid_flow_continues_with_the_next_field(tmp_path: Path, 
         await bot.send(ann, "/order 1012")
         await bot.press(ann, "Order")
         await bot.send(ann, "https://instagram.com/nasa")
-        assert "Send quantity" in ann.last_text
+        assert "✏️ Quantity" in ann.last_text
         await bot.restart()
         await bot.send(ann, "1000")
         assert "Check your order" in ann.last_text
-        assert "link: https://instagram.com/nasa" in ann.last_text
+        assert "Link: https://instagram.com/nasa" in ann.last_text
         await bot.press(ann, "Confirm")
         assert bot.sandbox.count("add") == 1
 

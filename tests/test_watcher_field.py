@@ -170,7 +170,7 @@ async def test_a_refresh_during_a_slow_cycle_keeps_its_final_status(tmp_path: Pa
         async def apply(*args: Any, **kwargs: Any) -> int:
             # The cycle has its (now old) answer; the user refreshes the card meanwhile.
             bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
-            await bot.press(ann, "Status")
+            await bot.press(ann, "🔄 Refresh")
             return await real_apply(*args, **kwargs)
 
         store.apply_checks = apply  # type: ignore[method-assign]

@@ -53,7 +53,7 @@ async def place(bot: World, user: FakeUser, service_id: int = 1012, link: str = 
     await bot.press(user, "Order")
     await bot.send(user, link)
     while "Check your order" not in user.last_text:
-        if "Send quantity" in user.last_text:
+        if "✏️ Quantity" in user.last_text:
             await bot.send(user, quantity)
         else:
             await bot.press(user, "Skip")
@@ -265,7 +265,7 @@ async def test_the_order_card_shows_progress_and_only_the_allowed_buttons(tmp_pa
         ann = await bot.linked_user()
         order = await place(bot, ann, service_id=1012)  # refill and cancel service
         bot.sandbox.set_status(order.panel_order_id, "In progress", remains=250)
-        await bot.press(ann, "Status")
+        await bot.press(ann, "🔄 Refresh")
         card = ann.last_text
         assert "In progress" in card and "Quantity: 1,000" in card and "Delivered: 750 · Remains: 250" in card
         assert "▓▓▓▓▓▓▓▓░░ 75%" in card and "Link: https://instagram.com/nasa" in card
@@ -278,7 +278,7 @@ async def test_the_order_card_shows_progress_and_only_the_allowed_buttons(tmp_pa
         # A service without refill or cancel never shows them.
         plain = await place(bot, ann, service_id=1024, link="https://instagram.com/p/x", quantity="100")
         assert plain.refill is False
-        await bot.press(ann, "Status")
+        await bot.press(ann, "🔄 Refresh")
         labels = [b[0] for row in ann.last_buttons for b in row]
         assert "♻️ Refill" not in labels and "✖ Cancel order" not in labels
 
@@ -288,7 +288,7 @@ async def test_refill_is_one_call_per_press_and_is_watched(tmp_path: Path) -> No
         ann = await bot.linked_user()
         order = await place(bot, ann)
         bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
-        await bot.press(ann, "Status")
+        await bot.press(ann, "🔄 Refresh")
         assert bot.app is not None
         tap = ann.update_for_press("♻️ Refill", bot=bot.app.bot)
         again = ann.update_for_press("♻️ Refill", bot=bot.app.bot)
@@ -308,7 +308,7 @@ async def test_a_refused_refill_is_explained(tmp_path: Path) -> None:
         order = await place(bot, ann)
         bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         bot.sandbox.faults.set("refill", error="The refill task is not completed for this order")
-        await bot.press(ann, "Status")
+        await bot.press(ann, "🔄 Refresh")
         await bot.press(ann, "♻️ Refill")
         assert "previous refill of this order is not completed" in ann.last_text
 
@@ -317,7 +317,7 @@ async def test_cancel_asks_first_then_the_outcome_arrives_through_the_watcher(tm
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        await bot.press(ann, "Status")
+        await bot.press(ann, "🔄 Refresh")
         await bot.press(ann, "✖ Cancel order")
         assert "Cancel order #" in ann.last_text
         await bot.press(ann, "Yes, cancel it")

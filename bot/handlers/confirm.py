@@ -11,7 +11,8 @@ from bot.domain.placing import Outcome, PlaceResult, place_draft, service_of
 from bot.handlers.account import load_catalog, main_menu, panel_down, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.form import STEP_CONFIRM, ask_next, field_index, next_field, prompt
-from bot.handlers.texts import choice_label, problem, refusal
+from bot.handlers.orders import card_buttons
+from bot.handlers.texts import choice_label, day, field_name, label, problem, refusal
 from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, show
 from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable, Refusal
@@ -26,13 +27,14 @@ BALANCE_DEADLINE = 6.0
 
 
 def describe_values(t: I18n, service: Service, values: dict[str, str]) -> list[str]:
-    """One line per entered field, long lists shortened to their first lines."""
+    """One line per entered field, by its label, long lists shortened to their first
+    lines; skipped optional fields are left off."""
     lines = []
     for spec in form_fields(service, values):
         value = values.get(spec.name, "")
         if value == "":
-            shown = t._("skipped")
-        elif spec.kind is FieldKind.LINES:
+            continue
+        if spec.kind is FieldKind.LINES:
             items = split_lines(value)
             preview = "\n".join("  " + esc(clip(item, 100)) for item in items[:LIST_PREVIEW])
             shown = t.ngettext("{n} line", "{n} lines", len(items)) + "\n" + preview
@@ -42,9 +44,11 @@ def describe_values(t: I18n, service: Service, values: dict[str, str]) -> list[s
             shown = esc(choice_label(t, spec, value))
         elif spec.kind is FieldKind.INTEGER:
             shown = t.number(int(value))
+        elif spec.kind is FieldKind.DATE:
+            shown = esc(day(t, value))
         else:
             shown = esc(clip(value, 300))
-        lines.append(f"{spec.name}: {shown}")
+        lines.append(t._("{field}: {value}", field=esc(label(t, spec)), value=shown))
     return lines
 
 
@@ -88,7 +92,7 @@ async def show_confirm(update: Update, context: BotContext, draft_id: int, *, ed
     linked = await require_account(update, context)
     if linked is None:
         return
-    currency = linked.account.currency
+    currency = await context.deps.accounts.currency(linked)
     await store.set_flow(context.user.telegram_id, {"step": STEP_CONFIRM, "draft": draft.id})
     lines = []
     if note:
@@ -155,7 +159,7 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
         # The panel may have the order: a failure now must not reach the generic "please
         # try again" answer, an invitation to order it a second time.
         try:
-            await _tell_sent(update, context, result, draft_id, linked.account.currency)
+            await _tell_sent(update, context, result, linked.account.currency)
         except Exception:
             log.exception("draft %s: could not tell user %s what became of the order (%s)", draft_id, user_id,
                           outcome.value)
@@ -163,8 +167,7 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
     await _tell_not_sent(update, context, result, draft_id, draft)
 
 
-async def _tell_sent(update: Update, context: BotContext, result: PlaceResult, draft_id: int,
-                     currency: str | None) -> None:
+async def _tell_sent(update: Update, context: BotContext, result: PlaceResult, currency: str | None) -> None:
     t = context.i18n
     outcome = result.outcome
     if outcome is Outcome.PLACED:
@@ -174,7 +177,8 @@ async def _tell_sent(update: Update, context: BotContext, result: PlaceResult, d
         if order.charge is not None:
             text += "\n" + t._("Charge: {charge}", charge=t.money(order.charge, currency))
         text += "\n" + t._("I will tell you when its status changes.")
-        markup = keyboard([[button(t._("Status"), f"O:{order.id}"), button(t._("🔁 Order again"), f"a:{draft_id}")]])
+        # The card's buttons at once: who ordered the wrong thing sees Cancel right here.
+        markup = keyboard(card_buttons(t, order, await context.deps.facts.abilities()))
         await show(update, context, text, markup, edit=False)
         return
     if outcome is Outcome.UNRECORDED:
@@ -249,14 +253,14 @@ async def _tell_refused(update: Update, context: BotContext, draft: Draft, servi
         await context.deps.store.set_flow(context.user.telegram_id, None)
         text = t._("❌ Not placed. The panel said: «{text}»", text=esc(clip(refused.text, 300))) + "\n" + t._(
             "This service's form has no {field}, so editing the order will not help. "
-            "Choose another service, or contact the panel's support.", field=esc(refused.field))
+            "Choose another service, or contact the panel's support.", field=field_name(t, refused.field))
         markup = keyboard([[button(t._("🛒 Another service"), "p:0"), button(t._("✖ Cancel"), f"x:{draft.id}")]])
         await show(update, context, text, markup, edit=False)
         return
     text = t._("❌ Not placed: {reason}", reason=refusal(t, refused)) + "\n" + said
     extra = None
     if spec is not None:
-        extra = [button(t._("✏️ Change {field}", field=spec.name), f"f:{draft.id}:{field_index(service, spec.name)}")]
+        extra = [button(t._("✏️ Change {field}", field=label(t, spec)), f"f:{draft.id}:{field_index(service, spec.name)}")]
     await retry_buttons(update, context, draft.id, text, extra=extra)
 
 

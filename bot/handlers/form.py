@@ -6,12 +6,14 @@ and everything entered so far stays in the stored draft.
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import is_subscription, service_of
 from bot.handlers.account import load_catalog, require_account
 from bot.handlers.context import BotContext
-from bot.handlers.texts import choice_label, field_hint, problem
+from bot.handlers.texts import choice_label, day, days_from_now, field_hint, label, problem
 from bot.handlers.ui import button, esc, keyboard, show
 from bot.i18n import I18n
 from bot.panel.fields import (
@@ -20,6 +22,7 @@ from bot.panel.fields import (
     FieldSpec,
     check_together,
     clean_value,
+    date_picks,
     form_fields,
     service_type,
 )
@@ -113,6 +116,38 @@ async def ask_next(update: Update, context: BotContext, draft: Draft, service: S
     await prompt(update, context, draft, service, spec, edit=edit)
 
 
+def offered(spec: FieldSpec, today: date | None = None) -> tuple[str, ...]:
+    """The values a field's buttons stand for: its choices or presets, or for a date the
+    quick picks counted from `today`."""
+    if spec.kind is FieldKind.DATE:
+        return date_picks(today or datetime.now().date())
+    return spec.buttons
+
+
+def prompt_text(t: I18n, service: Service, spec: FieldSpec, current: str | None = None,
+                error: str | None = None) -> str:
+    """The prompt for one field: the service, the field's label (never its API name),
+    what to send, and the value entered so far."""
+    lines = []
+    if error:
+        lines += [f"⚠️ {error}", ""]
+    lines.append(t._("<b>{service}</b>", service=esc(service.name)))
+    lines.append(f"✏️ <b>{esc(label(t, spec))}</b>" + (" " + t._("(optional)") if not spec.required else ""))
+    hint = field_hint(t, spec, service)
+    if hint:
+        lines.append(esc(hint))
+    if current:
+        shown = day(t, current) if spec.kind is FieldKind.DATE else current
+        lines.append(t._("Now: {value}", value=esc(shown if len(shown) < 200 else shown[:200] + "…")))
+    return "\n".join(lines)
+
+
+def button_label(t: I18n, spec: FieldSpec, value: str, today: date) -> str:
+    if spec.kind is FieldKind.DATE:
+        return days_from_now(t, value, today)
+    return choice_label(t, spec, value)
+
+
 async def prompt(
     update: Update, context: BotContext, draft: Draft, service: Service, spec: FieldSpec,
     *, edit: bool = False, error: str | None = None, returning: bool = False,
@@ -120,27 +155,19 @@ async def prompt(
     t = context.i18n
     await context.deps.store.set_flow(context.user.telegram_id, field_flow(draft.id, spec, returning=returning))
     index = field_index(service, spec.name)
-    lines = []
-    if error:
-        lines += [f"⚠️ {error}", ""]
-    lines.append(t._("<b>{service}</b>", service=esc(service.name)))
-    lines.append(t._("Send <b>{field}</b>", field=spec.name) + (" " + t._("(optional)") if not spec.required else ""))
-    hint = field_hint(t, spec, service)
-    if hint:
-        lines.append(esc(hint))
-    current = draft.values.get(spec.name)
-    if current:
-        lines.append(t._("Now: {value}", value=esc(current if len(current) < 200 else current[:200] + "…")))
+    text = prompt_text(t, service, spec, draft.values.get(spec.name), error)
     rows: list[list[InlineKeyboardButton]] = []
-    if spec.buttons:
+    today = datetime.now().date()
+    values = offered(spec, today)
+    if values:
         choice_buttons = [
-            button(choice_label(t, spec, value), f"h:{draft.id}:{index}:{i}") for i, value in enumerate(spec.buttons)
+            button(button_label(t, spec, value, today), f"h:{draft.id}:{index}:{i}") for i, value in enumerate(values)
         ]
         rows += [choice_buttons[i : i + CHOICES_PER_ROW] for i in range(0, len(choice_buttons), CHOICES_PER_ROW)]
     if not spec.required:
         rows.append([button(t._("Skip"), f"k:{draft.id}:{index}")])
     rows.append([button(t._("✖ Cancel"), f"x:{draft.id}")])
-    await show(update, context, "\n".join(lines), keyboard(rows), edit=edit)
+    await show(update, context, text, keyboard(rows), edit=edit)
 
 
 async def _owned_draft(update: Update, context: BotContext, draft_id: int) -> tuple[Draft, Service] | None:
@@ -237,8 +264,8 @@ async def on_form_callback(update: Update, context: BotContext) -> None:
         await prompt(update, context, draft, service, spec, returning=True)
     elif kind == "k" and not spec.required:
         await accept(update, context, draft, service, spec, "", returning=returning)
-    elif kind == "h" and 0 <= numbers[2] < len(spec.buttons):
-        await accept(update, context, draft, service, spec, spec.buttons[numbers[2]], returning=returning)
+    elif kind == "h" and 0 <= numbers[2] < len(offered(spec)):
+        await accept(update, context, draft, service, spec, offered(spec)[numbers[2]], returning=returning)
     else:
         await ask_next(update, context, draft, service)
 
@@ -246,7 +273,7 @@ async def on_form_callback(update: Update, context: BotContext) -> None:
 async def edit_menu(update: Update, context: BotContext, draft: Draft, service: Service) -> None:
     t = context.i18n
     rows = [
-        [button(spec.name, f"f:{draft.id}:{field_index(service, spec.name)}")]
+        [button(label(t, spec), f"f:{draft.id}:{field_index(service, spec.name)}")]
         for spec in form_fields(service, draft.values)
     ]
     rows.append([button(t._("◀ Back"), f"b:{draft.id}")])

@@ -3,9 +3,14 @@ for extraction here and translated where they are shown."""
 
 from __future__ import annotations
 
+from datetime import date
+from html import escape
+
+from babel.dates import format_date
+
 from bot.i18n import I18n, _
 from bot.panel.errors import Refusal, RefusalKind
-from bot.panel.fields import FieldInvalid, FieldSpec
+from bot.panel.fields import FieldInvalid, FieldSpec, field_label, parse_date
 from bot.panel.models import Service
 
 # What each field is, shown under its API name in the prompt.
@@ -16,11 +21,11 @@ FIELD_HINTS: dict[str, str] = {
     "interval": _("Drip-feed: minutes between deliveries."),
     "username": _("The username, without the link."),
     "min": _("The least per new post: from {minimum} to {maximum}."),
-    "max": _("The most per new post: from {minimum} to {maximum}, not less than min."),
-    "posts": _("How many new posts to serve. Skip for no limit; 0 serves no new posts (with old_posts: existing posts only)."),
+    "max": _("The most per new post: from {minimum} to {maximum}, not less than the minimum."),
+    "posts": _("How many new posts to serve. Skip for no limit; 0 serves no new posts (then only the existing posts you include)."),
     "old_posts": _("How many existing posts to serve too. Skip for none."),
     "delay": _("Minutes to wait after a new post before delivering."),
-    "expiry": _("The date the subscription ends, as day/month/year (for example {example}). Skip for none."),
+    "expiry": _("The date the subscription ends: pick one below, or write it as day/month/year (for example {example}). Skip for none."),
     "answer_number": _("The number of the poll answer to vote for (1 is the first)."),
     "comments": _("The comments, one per line."),
     "usernames": _("The usernames, one per line."),
@@ -68,7 +73,7 @@ PROBLEMS: dict[str, str] = {
     "date_invalid": _("There is no such date. Write it as day/month/year, for example {example}."),
     "date_past": _("The date must be in the future."),
     "choice": _("Choose one of the buttons."),
-    "min_above_max": _("max must not be less than min ({minimum})."),
+    "min_above_max": _("The maximum must not be less than the minimum ({minimum})."),
 }
 
 REFUSALS: dict[RefusalKind, str] = {
@@ -133,11 +138,40 @@ def problem(t: I18n, invalid: FieldInvalid) -> str:
     return t._(PROBLEMS.get(invalid.code, PROBLEMS["required"]), **params)
 
 
+def label(t: I18n, spec: FieldSpec) -> str:
+    """What a person reads for a field: its label in their language, never its API name."""
+    return t._(spec.label) if spec.label else spec.name
+
+
+def field_name(t: I18n, name: str) -> str:
+    """A field named by the panel (a refusal): the table's label where it has the field,
+    else the panel's own word (a field of that panel only)."""
+    known = field_label(name)
+    return t._(known) if known else escape(name, quote=False)
+
+
+def day(t: I18n, value: str) -> str:
+    """A date field's value (`dd/mm/yyyy`, as `add` sends it) as the user's locale writes
+    a date."""
+    when = parse_date(value)
+    return format_date(when, format="medium", locale=t.locale) if when else value
+
+
+def days_from_now(t: I18n, value: str, today: date) -> str:
+    """A date quick pick's button: "In 7 days"."""
+    when = parse_date(value)
+    if when is None:
+        return value
+    days = (when - today).days
+    return t.ngettext("In {n} day", "In {n} days", days)
+
+
 def refusal(t: I18n, refused: Refusal) -> str:
     if refused.field and refused.kind is RefusalKind.INVALID_FIELD:
-        return t._("The panel does not accept this {field}. Change it and confirm again.", field=refused.field)
+        return t._("The panel does not accept the value of «{field}». Change it and confirm again.",
+                   field=field_name(t, refused.field))
     if refused.field and refused.kind is RefusalKind.MISSING_FIELD:
-        return t._("The panel wants a {field}. Add it and confirm again.", field=refused.field)
+        return t._("The panel wants «{field}» for this order. Add it and confirm again.", field=field_name(t, refused.field))
     text = t._(REFUSALS.get(refused.kind, REFUSALS[RefusalKind.OTHER]))
     if refused.kind is RefusalKind.QUANTITY:
         if refused.minimum is not None:

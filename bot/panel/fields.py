@@ -11,13 +11,20 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from bot.panel.models import Service
+
+
+def _(text: str) -> str:
+    """Marks a field's label for extraction (pybabel, tests/test_i18n.py); the label is
+    the English msgid, translated where it is shown (`t._(spec.label)`), so that this
+    package stays free of Telegram and of any language."""
+    return text
 
 
 class FieldKind(enum.StrEnum):
@@ -47,6 +54,9 @@ TRAFFIC_TYPES: tuple[str, ...] = ("1", "2", "3")  # Google keyword, Custom refer
 # (the SmartPanel family takes only these); another typed value is still sent.
 INTERVALS: tuple[str, ...] = ("0", "5", "10", "15", "30", "60", "90")
 
+# Quick picks offered for a date field, in days from today (typing a date still works).
+DATE_PICKS: tuple[int, ...] = (7, 30, 90)
+
 MAX_LINK_LENGTH = 2000
 MAX_TEXT_LENGTH = 500
 MAX_LINES_TOTAL = 20000
@@ -56,10 +66,12 @@ MAX_INTERVAL = 60 * 24 * 30  # a month, in minutes
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """One `add` parameter: its API name, kind, whether it is required, and limits."""
+    """One `add` parameter: its API name, kind, whether it is required, and limits.
+    `label` is what a person reads for it (an English msgid): the API name never is."""
 
     name: str
     kind: FieldKind
+    label: str = ""  # every field of the type table has one (tests/test_words.py)
     required: bool = True
     range: Range = Range.NONE
     minimum: int = 1
@@ -94,46 +106,47 @@ class ServiceType:
         return None
 
 
-LINK = FieldSpec("link", FieldKind.LINK)
-QUANTITY = FieldSpec("quantity", FieldKind.INTEGER, range=Range.SERVICE)
-RUNS = FieldSpec("runs", FieldKind.INTEGER, required=False, minimum=2, dripfeed=True)
-INTERVAL = FieldSpec("interval", FieldKind.INTEGER, required=False, minimum=0, dripfeed=True, presets=INTERVALS)
+LINK = FieldSpec("link", FieldKind.LINK, _("Link"))
+QUANTITY = FieldSpec("quantity", FieldKind.INTEGER, _("Quantity"), range=Range.SERVICE)
+RUNS = FieldSpec("runs", FieldKind.INTEGER, _("Runs"), required=False, minimum=2, dripfeed=True)
+INTERVAL = FieldSpec(
+    "interval", FieldKind.INTEGER, _("Interval (minutes)"), required=False, minimum=0, dripfeed=True, presets=INTERVALS
+)
+USERNAME = FieldSpec("username", FieldKind.TEXT, _("Username"))
+COMMENTS = _("Comments")
+USERNAMES = _("Usernames")
 
 
-def _lines(name: str, *, as_quantity: bool = False) -> FieldSpec:
-    return FieldSpec(name, FieldKind.LINES, lines_are_quantity=as_quantity)
-
-
-def _text(name: str) -> FieldSpec:
-    return FieldSpec(name, FieldKind.TEXT)
+def _lines(name: str, label: str, *, as_quantity: bool = False) -> FieldSpec:
+    return FieldSpec(name, FieldKind.LINES, label, lines_are_quantity=as_quantity)
 
 
 SERVICE_TYPES: tuple[ServiceType, ...] = (
     ServiceType("Default", (LINK, QUANTITY, RUNS, INTERVAL)),
     ServiceType("Package", (LINK,), pricing="flat"),
-    ServiceType("SEO", (LINK, QUANTITY, _lines("keywords"))),
-    ServiceType("Custom Comments", (LINK, _lines("comments", as_quantity=True)), pricing="lines"),
-    ServiceType("Custom Comments Package", (LINK, _lines("comments")), pricing="flat"),
-    ServiceType("Mentions", (LINK, QUANTITY, _lines("usernames"))),
-    ServiceType("Mentions with Hashtags", (LINK, QUANTITY, _lines("usernames"), _lines("hashtags"))),
-    ServiceType("Mentions Custom List", (LINK, _lines("usernames", as_quantity=True)), pricing="lines"),
-    ServiceType("Mentions Hashtag", (LINK, QUANTITY, _text("hashtag"))),
-    ServiceType("Mentions User Followers", (LINK, QUANTITY, _text("username"))),
-    ServiceType("Mentions Media Likers", (LINK, QUANTITY, FieldSpec("media", FieldKind.LINK))),
-    ServiceType("Comment Likes", (LINK, QUANTITY, _text("username"))),
-    ServiceType("Comment Replies", (LINK, _text("username"), _lines("comments", as_quantity=True)), pricing="lines"),
-    ServiceType("Poll", (LINK, QUANTITY, FieldSpec("answer_number", FieldKind.INTEGER))),
-    ServiceType("Invites from Groups", (LINK, QUANTITY, _lines("groups"))),
+    ServiceType("SEO", (LINK, QUANTITY, _lines("keywords", _("Keywords")))),
+    ServiceType("Custom Comments", (LINK, _lines("comments", COMMENTS, as_quantity=True)), pricing="lines"),
+    ServiceType("Custom Comments Package", (LINK, _lines("comments", COMMENTS)), pricing="flat"),
+    ServiceType("Mentions", (LINK, QUANTITY, _lines("usernames", USERNAMES))),
+    ServiceType("Mentions with Hashtags", (LINK, QUANTITY, _lines("usernames", USERNAMES), _lines("hashtags", _("Hashtags")))),
+    ServiceType("Mentions Custom List", (LINK, _lines("usernames", USERNAMES, as_quantity=True)), pricing="lines"),
+    ServiceType("Mentions Hashtag", (LINK, QUANTITY, FieldSpec("hashtag", FieldKind.TEXT, _("Hashtag")))),
+    ServiceType("Mentions User Followers", (LINK, QUANTITY, USERNAME)),
+    ServiceType("Mentions Media Likers", (LINK, QUANTITY, FieldSpec("media", FieldKind.LINK, _("Media link")))),
+    ServiceType("Comment Likes", (LINK, QUANTITY, USERNAME)),
+    ServiceType("Comment Replies", (LINK, USERNAME, _lines("comments", COMMENTS, as_quantity=True)), pricing="lines"),
+    ServiceType("Poll", (LINK, QUANTITY, FieldSpec("answer_number", FieldKind.INTEGER, _("Poll answer number")))),
+    ServiceType("Invites from Groups", (LINK, QUANTITY, _lines("groups", _("Groups")))),
     ServiceType(
         "Subscriptions",
         (
-            _text("username"),
-            FieldSpec("min", FieldKind.INTEGER, range=Range.SERVICE),
-            FieldSpec("max", FieldKind.INTEGER, range=Range.SERVICE),
-            FieldSpec("posts", FieldKind.INTEGER, required=False, minimum=0),
-            FieldSpec("old_posts", FieldKind.INTEGER, required=False, minimum=0),
-            FieldSpec("delay", FieldKind.CHOICE, choices=DELAYS),
-            FieldSpec("expiry", FieldKind.DATE, required=False),
+            USERNAME,
+            FieldSpec("min", FieldKind.INTEGER, _("Minimum per new post"), range=Range.SERVICE),
+            FieldSpec("max", FieldKind.INTEGER, _("Maximum per new post"), range=Range.SERVICE),
+            FieldSpec("posts", FieldKind.INTEGER, _("New posts to serve"), required=False, minimum=0),
+            FieldSpec("old_posts", FieldKind.INTEGER, _("Existing posts to include"), required=False, minimum=0),
+            FieldSpec("delay", FieldKind.CHOICE, _("Delay"), choices=DELAYS),
+            FieldSpec("expiry", FieldKind.DATE, _("Expiry date"), required=False),
         ),
         pricing="subscription",
     ),
@@ -142,11 +155,11 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         (
             LINK,
             QUANTITY,
-            _text("country"),
-            FieldSpec("device", FieldKind.CHOICE, choices=DEVICES),
-            FieldSpec("type_of_traffic", FieldKind.CHOICE, choices=TRAFFIC_TYPES),
-            FieldSpec("google_keyword", FieldKind.TEXT, when=("type_of_traffic", ("1",))),
-            FieldSpec("referring_url", FieldKind.LINK, when=("type_of_traffic", ("2",))),
+            FieldSpec("country", FieldKind.TEXT, _("Country")),
+            FieldSpec("device", FieldKind.CHOICE, _("Device"), choices=DEVICES),
+            FieldSpec("type_of_traffic", FieldKind.CHOICE, _("Traffic source"), choices=TRAFFIC_TYPES),
+            FieldSpec("google_keyword", FieldKind.TEXT, _("Google keyword"), when=("type_of_traffic", ("1",))),
+            FieldSpec("referring_url", FieldKind.LINK, _("Referring page"), when=("type_of_traffic", ("2",))),
             RUNS,
             INTERVAL,
         ),
@@ -154,6 +167,29 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
 )
 
 UNKNOWN_TYPE = ServiceType("Unknown", (LINK, QUANTITY), known=False)
+
+
+def field_label(name: str) -> str | None:
+    """The label (English msgid) of an `add` field named `name` in any type, or None
+    for a name the table does not have (a panel's own field)."""
+    for kind in SERVICE_TYPES:
+        spec = kind.field(name)
+        if spec is not None:
+            return spec.label
+    return None
+
+
+def date_picks(today: date) -> tuple[str, ...]:
+    """A date field's quick picks, as `add` sends dates: `DATE_PICKS` days from today."""
+    return tuple((today + timedelta(days=days)).strftime("%d/%m/%Y") for days in DATE_PICKS)
+
+
+def parse_date(value: str) -> date | None:
+    """A cleaned date value (`dd/mm/yyyy`) as a date; None when it is not one."""
+    try:
+        return datetime.strptime(value, "%d/%m/%Y").date()
+    except ValueError:
+        return None
 
 
 def type_key(name: str) -> str:
