@@ -16,7 +16,14 @@ from bot.handlers.texts import choice_label, day, field_name, label, problem, re
 from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, show
 from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable, Refusal
-from bot.panel.fields import FieldKind, FieldSpec, form_fields, quote, split_lines, total_quantity
+from bot.panel.fields import (
+    FieldKind,
+    FieldSpec,
+    form_fields,
+    quote,
+    split_lines,
+    total_quantity,
+)
 from bot.panel.models import Service
 from bot.store import Draft, DraftState
 
