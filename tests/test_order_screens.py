@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.notices import KIND_ORDER
 from bot.fakegram import FakeUser
+from bot.store import Notice
 from tests.harness import KEY, World, world
 from tests.test_watching import cycle, place
 
@@ -227,3 +229,28 @@ async def test_start_in_russian_is_the_same_one_message_menu(tmp_path: Path) -> 
         assert "100,00" in money and "$" in money  # ru number format
         assert next(line for line in lines if line.startswith("📋")).endswith(" 0")
         assert callbacks(ivan) == ["p:0", "m:b", "m:o"]
+
+
+async def test_a_notification_of_an_order_stored_without_currency_carries_the_accounts(tmp_path: Path) -> None:
+    """Neither the order nor the panel's status reply named a currency (the panel did
+    not answer `balance` while it was placed, and says none in its status): the
+    notification's charge is in the currency the account has learnt since."""
+    async with world(tmp_path, panel_key=KEY, allowed_users="1001") as bot:
+        ann = bot.user(1001)
+        bot.sandbox.faults.set("balance", http_status=502)
+        await bot.send(ann, "/start")
+        order = await place(bot, ann)
+        assert order.currency is None and order.charge is not None
+        bot.sandbox.faults.clear()
+        await bot.send(ann, "/balance")
+        assert ann.last_text.startswith("💰 Balance: $")
+        assert bot.store is not None
+        payload = {
+            "order_pk": order.id, "order_id": order.panel_order_id, "service_id": 1012,
+            "service_name": order.service_name, "status": "Completed", "previous": "Pending", "quantity": 1000,
+            "remains": 0, "start_count": 10, "charge": str(order.charge), "currency": None, "final": True,
+        }
+        assert await bot.store.enqueue_notification(Notice(ann.id, KIND_ORDER, "test:no-currency", payload))
+        assert await cycle(bot) == 1
+        notice = next(m.text for m in reversed(ann.messages) if m.text.startswith(f"📦 Order #{order.panel_order_id}"))
+        assert f"Charge: ${order.charge:.2f}" in notice, notice

@@ -269,7 +269,7 @@ class Sender:
                 await asyncio.sleep(wait)
         try:
             t = I18n(best_locale(user.locale, user.telegram_language, default=self.default_locale))
-            text, markup = render(t, notification)
+            text, markup = render(t, await self._with_currency(notification))
             await bot.send_message(user.telegram_id, text, reply_markup=markup, disable_web_page_preview=True)
         except RetryAfter as error:
             self._recent.append(self.clock())
@@ -303,6 +303,21 @@ class Sender:
         self._stamp(user)
         await self.store.mark_notification_sent(notification.id)
         return "sent"
+
+    async def _with_currency(self, notification: Notification) -> Notification:
+        """A charge the watcher could not name a currency for (neither the order nor the
+        panel's status said one) in the currency of the order's account, when known by now."""
+        data = notification.payload
+        if data.get("charge") is None or data.get("currency") or not isinstance(data.get("order_pk"), int):
+            return notification
+        order = await self.store.order_by_id(data["order_pk"])
+        currency = order.currency if order is not None else None
+        if order is not None and not currency:
+            account = await self.store.get_account(order.account_id)
+            currency = account.currency if account is not None else None
+        if not currency:
+            return notification
+        return notification.model_copy(update={"payload": {**data, "currency": currency}})
 
     def _stamp(self, user: User) -> None:
         # Stamped when Telegram answered, not when we asked: a send delayed on its way (or
