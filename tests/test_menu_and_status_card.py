@@ -218,3 +218,13 @@ async def test_start_for_an_unlinked_user_still_asks_for_a_key(tmp_path: Path) -
         assert "👋 Hello! I place orders on your SMM panel from this chat." in bob.last_text
         assert "API key" in bob.last_text
         assert "Balance" not in bob.last_text and "Open orders" not in bob.last_text
+
+
+async def test_start_with_a_key_the_panel_refuses_says_what_to_do(tmp_path: Path) -> None:
+    async with world(tmp_path) as bot:
+        ann = await bot.linked_user()
+        await place(bot, ann)  # the balance is asked again after an order
+        bot.sandbox.faults.set("balance", error="Invalid API key")
+        await bot.send(ann, "/start")
+        assert "💰 The panel does not accept this API key. Link a valid key with /connect." in ann.last_text, ann.last_text
+        assert "📋 Open orders: 1" in ann.last_text

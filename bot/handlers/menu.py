@@ -9,8 +9,9 @@ from telegram import Update
 
 from bot.handlers.account import main_menu
 from bot.handlers.context import BotContext
+from bot.handlers.texts import refusal
 from bot.handlers.ui import show
-from bot.panel.errors import PanelError
+from bot.panel.errors import PanelError, PanelRefusal
 
 # /start answers within this whatever the panel does: a balance it cannot give by then
 # is left out of the menu, not waited for.
@@ -29,14 +30,18 @@ async def main_screen(update: Update, context: BotContext) -> None:
         "",
     ]
     linked = await accounts.linked(user_id)
-    balance = None
+    balance, refused = None, None
     if linked is not None:
         try:
             balance = await asyncio.wait_for(accounts.recent_balance(linked), MENU_BALANCE_DEADLINE)
+        except PanelRefusal as error:
+            refused = refusal(t, error.refusal)
         except (PanelError, TimeoutError):
-            balance = None
+            pass
     if balance is not None:
         lines.append(t._("💰 Balance: <b>{balance}</b>", balance=t.money(balance.amount, balance.currency)))
+    elif refused is not None:
+        lines.append("💰 " + refused)  # a key the panel refuses: what to do about it
     else:
         lines.append(t._("💰 Balance: not available right now (the panel is not answering)"))
     count = await context.deps.store.count_orders(user_id, open_only=True)
