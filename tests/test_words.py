@@ -176,14 +176,17 @@ async def test_the_edit_menu_and_a_bad_value_use_the_label_in_russian(tmp_path: 
         assert labels[:2] == [t._("Link"), t._("Quantity")]
 
 
-async def test_team_mode_confirm_prices_carry_the_currency_before_anyone_asked_the_balance(tmp_path: Path) -> None:
-    # The team account is made before any balance is asked: its currency was unknown, and
-    # the confirm screen showed "Price: 2.45" while /balance showed "$".
+async def test_team_mode_confirm_prices_carry_the_currency_once_the_panel_says_it(tmp_path: Path) -> None:
+    # The team account is made before any balance is asked: while the panel could not say
+    # its currency the service card showed plain prices, and the confirm screen kept
+    # showing "Price: 2.45" after it could, while /balance showed "$".
     async with world(tmp_path, panel_key=KEY, allowed_users="1001") as bot:
+        bot.sandbox.faults.set("balance", http_status=502)
         member = bot.user(1001)
         await bot.send(member, "/order 1012")
         await bot.press(member, "Order")
         await bot.send(member, "https://instagram.com/nasa")
+        bot.sandbox.faults.clear()
         await bot.send(member, "1000")
         assert "Price: $2.45" in member.last_text.splitlines()
         assert "Balance: $100.00" in member.last_text.splitlines()
