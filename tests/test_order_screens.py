@@ -14,7 +14,7 @@ from bot.domain.notices import KIND_ORDER
 from bot.fakegram import FakeUser
 from bot.store import Notice
 from tests.harness import KEY, World, world
-from tests.test_watching import cycle, place
+from tests.test_watching import DATABASES, cycle, place
 
 DIALECTS = ["seed", "smartpanel"]
 
@@ -37,9 +37,12 @@ async def sent_by(bot: World, user: FakeUser, text: str) -> int:
 # --- /status with one id: the order's card at once ------------------------------------------------
 
 
+@pytest.mark.parametrize("db", DATABASES)
 @pytest.mark.parametrize("dialect", DIALECTS)
-async def test_status_with_one_id_answers_with_that_orders_card_and_its_buttons(tmp_path: Path, dialect: str) -> None:
-    async with world(tmp_path, dialect=dialect) as bot:
+async def test_status_with_one_id_answers_with_that_orders_card_and_its_buttons(
+    tmp_path: Path, dialect: str, db: str
+) -> None:
+    async with world(tmp_path, dialect=dialect, db=db) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
         checks = bot.sandbox.count("status")
@@ -135,8 +138,9 @@ async def place_ru(bot: World, user: FakeUser) -> int:
 # --- prices carry the account's currency ------------------------------------------------------------
 
 
-async def test_team_mode_order_card_and_notifications_carry_the_currency(tmp_path: Path) -> None:
-    async with world(tmp_path, panel_key=KEY, allowed_users="1001") as bot:
+@pytest.mark.parametrize("db", DATABASES)
+async def test_team_mode_order_card_and_notifications_carry_the_currency(tmp_path: Path, db: str) -> None:
+    async with world(tmp_path, panel_key=KEY, allowed_users="1001", db=db) as bot:
         ann = bot.user(1001)
         # The panel did not say its currency while the order was placed: it is stored without one.
         bot.sandbox.faults.set("balance", http_status=502)
@@ -161,9 +165,12 @@ async def test_team_mode_order_card_and_notifications_carry_the_currency(tmp_pat
 # --- /start: the main menu in one message -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("db", DATABASES)
 @pytest.mark.parametrize("dialect", DIALECTS)
-async def test_start_for_a_linked_user_is_the_main_menu_with_balance_and_open_orders(tmp_path: Path, dialect: str) -> None:
-    async with world(tmp_path, dialect=dialect) as bot:
+async def test_start_for_a_linked_user_is_the_main_menu_with_balance_and_open_orders(
+    tmp_path: Path, dialect: str, db: str
+) -> None:
+    async with world(tmp_path, dialect=dialect, db=db) as bot:
         ann = await bot.linked_user()
         await place(bot, ann)
         await place(bot, ann, link="https://instagram.com/esa")
