@@ -198,9 +198,9 @@ async def test_order_through_the_terminal() -> None:
                 break
             block = last_block(reply)
             asked = block.lower()
-            if "send link" in asked:
+            if "✏️ link" in asked:
                 reply = await driver.say("https://instagram.com/p/demo-test")
-            elif "send quantity" in asked:
+            elif "✏️ quantity" in asked:
                 # A number the bot asks for is that number, even one of the prompt's buttons.
                 assert number_for(block, "Cancel") == 1, block
                 reply = await driver.say("1")
@@ -256,9 +256,9 @@ async def place_form(driver: Driver, reply: str, quantity: int) -> str:
             break
         block = last_block(reply)
         asked = block.lower()
-        if "send link" in asked:
+        if "✏️ link" in asked:
             reply = await driver.say("https://instagram.com/p/demo-test")
-        elif "send quantity" in asked:
+        elif "✏️ quantity" in asked:
             reply = await driver.say(str(quantity))
         elif number_for(block, "Skip") is not None:
             reply = await driver.press(reply, "Skip")

@@ -347,8 +347,8 @@ async def order_once(
     bot = bench.app.bot
     steps: list[tuple[str, Callable[[], Update], str]] = [
         ("/order", lambda: user.update_for_text(f"/order {service_id}", bot=bot), f"Service: {service_id}"),
-        ("Order", lambda: user.update_for_press("Order", bot=bot), "Send link"),
-        ("link", lambda: user.update_for_text(link, bot=bot), "Send quantity"),
+        ("Order", lambda: user.update_for_press("Order", bot=bot), "✏️ Link"),
+        ("link", lambda: user.update_for_text(link, bot=bot), "✏️ Quantity"),
         ("quantity", lambda: user.update_for_text(str(quantity), bot=bot), "Check your order"),
         ("Confirm", lambda: user.update_for_press("Confirm", bot=bot), "✅ Order"),
     ]
