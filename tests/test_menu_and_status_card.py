@@ -228,3 +228,70 @@ async def test_start_with_a_key_the_panel_refuses_says_what_to_do(tmp_path: Path
         await bot.send(ann, "/start")
         assert "💰 The panel does not accept this API key. Link a valid key with /connect." in ann.last_text, ann.last_text
         assert "📋 Open orders: 1" in ann.last_text
+
+
+# --- the order's details on the card, by their labels ---------------------------------------------
+
+
+async def place_subscription(bot: World, user: FakeUser) -> Order:
+    """Service 1051 (Subscriptions): username nasa, 100 to 200 per new post, no delay."""
+    assert bot.store is not None
+    t = I18n(user.language_code or "en")
+    answers = {t._("Username"): "nasa", t._("Minimum per new post"): "100", t._("Maximum per new post"): "200"}
+    await bot.send(user, "/order 1051")
+    await bot.press(user, user.last_buttons[0][0][0])  # Order
+    for _ in range(12):
+        if t._("Confirm") in labels(user):
+            break
+        prompt = user.last_text.split("\n")[1] if "\n" in user.last_text else user.last_text
+        typed = [text for name, text in answers.items() if name in prompt]
+        if typed:
+            await bot.send(user, typed[0])
+        elif t._("No delay") in labels(user):
+            await bot.press(user, t._("No delay"))
+        else:
+            await bot.press(user, next(label for label in labels(user) if t._("Skip") in label))
+    await bot.press(user, t._("Confirm"))
+    (order,) = await bot.store.orders_for(user.id, limit=5)
+    return order
+
+
+async def test_the_card_names_an_orders_details_by_their_labels(tmp_path: Path) -> None:
+    async with world(tmp_path) as bot:
+        ann = await bot.linked_user()
+        order = await place_subscription(bot, ann)
+        await bot.send(ann, f"/status {order.panel_order_id}")
+        card = ann.last_text
+        assert "Username: nasa" in card, card
+        assert "Minimum per new post: 100" in card and "Maximum per new post: 200" in card
+        assert "Delay: No delay" in card
+        for api_name in ("username:", "min:", "max:", "delay:", "old_posts", "posts:"):
+            assert api_name not in card, card
+
+
+async def test_the_card_names_an_orders_details_by_their_labels_in_russian(tmp_path: Path) -> None:
+    async with world(tmp_path) as bot:
+        ivan = await bot.linked_user(1002, language_code="ru")
+        order = await place_subscription(bot, ivan)
+        await bot.send(ivan, f"/status {order.panel_order_id}")
+        t = I18n("ru")
+        card = ivan.last_text
+        for name, value in (("Username", "nasa"), ("Minimum per new post", "100"), ("Maximum per new post", "200")):
+            assert t._("{field}: {value}", field=t._(name), value=value) in card, card
+        assert "min" not in card and "username" not in card
+
+
+async def test_the_card_shows_a_list_fields_first_lines(tmp_path: Path) -> None:
+    async with world(tmp_path) as bot:
+        ann = await bot.linked_user()
+        await bot.send(ann, "/order 1031")
+        await bot.press(ann, ann.last_buttons[0][0][0])  # Order
+        await bot.send(ann, "https://instagram.com/p/1")
+        await bot.send(ann, "\n".join(f"Nice post {i}" for i in range(1, 7)))
+        await bot.press(ann, "Confirm")
+        assert bot.store is not None
+        (order,) = await bot.store.orders_for(ann.id, limit=5)
+        await bot.send(ann, f"/status {order.panel_order_id}")
+        card = ann.last_text
+        assert "Comments: 6 lines\n  Nice post 1\n  Nice post 2\n  Nice post 3\n  … and 3 more" in card, card
+        assert "comments:" not in card

@@ -16,7 +16,7 @@ from bot.domain.capabilities import ACTION_FACTS, Abilities
 from bot.domain.watcher import order_changes
 from bot.handlers.account import panel_down, require_account
 from bot.handlers.context import BotContext
-from bot.handlers.texts import refusal, status_name
+from bot.handlers.texts import choice_label, day, label, refusal, status_name
 from bot.handlers.ui import (
     button,
     clip,
@@ -30,7 +30,7 @@ from bot.handlers.ui import (
 from bot.i18n import I18n
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind
-from bot.panel.fields import type_key
+from bot.panel.fields import FieldKind, service_type, split_lines, type_key
 from bot.panel.models import COMPLETED, FINAL_ORDER_STATUSES, PARTIAL, OrderStatus, to_int
 from bot.store import NOTIFICATION_MODES, Order
 
@@ -41,6 +41,10 @@ FILTERS = {"a": None, "o": True, "f": False}
 RUN_IDS_SHOWN = 10
 # Everything assumed until a panel shows otherwise.
 ASSUMED = Abilities()
+# Fields the card shows in lines of their own (Link, Quantity, Drip-feed).
+OWN_LINES = frozenset({"link", "quantity", "runs", "interval"})
+# Lines of a list field (comments, usernames) shown on the card.
+LIST_PREVIEW = 3
 
 
 def progress_bar(delivered: int, quantity: int) -> str:
@@ -147,6 +151,36 @@ def order_state(t: I18n, order: Order) -> str:
     return name
 
 
+def field_lines(t: I18n, order: Order, live: OrderStatus | None = None) -> list[str]:
+    """The order's other details as ordered (a subscription's username and per-post
+    range, a poll answer, comments...), each by its label, never by its API name."""
+    values = order.fields or {}
+    lines: list[str] = []
+    for spec in service_type(order.service_type).fields:
+        value = values.get(spec.name)
+        if spec.name in OWN_LINES or value is None or str(value) == "":
+            continue
+        if spec.name == "expiry" and live is not None and live.expiry:
+            continue  # the panel's own "Ends:" line says it
+        text = str(value)
+        if spec.kind is FieldKind.LINES:
+            items = split_lines(text)
+            shown = t.ngettext("{n} line", "{n} lines", len(items))
+            shown += "".join("\n  " + esc(clip(item, 100)) for item in items[:LIST_PREVIEW])
+            if len(items) > LIST_PREVIEW:
+                shown += "\n  " + t._("… and {count} more", count=t.number(len(items) - LIST_PREVIEW))
+        elif spec.kind is FieldKind.CHOICE:
+            shown = esc(choice_label(t, spec, text))
+        elif spec.kind is FieldKind.INTEGER and to_int(text) is not None:
+            shown = t.number(to_int(text) or 0)
+        elif spec.kind is FieldKind.DATE:
+            shown = esc(day(t, text))
+        else:
+            shown = esc(clip(text, 300))
+        lines.append(t._("{field}: {value}", field=esc(label(t, spec)), value=shown))
+    return lines
+
+
 def order_card(t: I18n, order: Order, live: OrderStatus | None = None, currency: str | None = None) -> str:
     """The order as stored (just refreshed), with what only the panel's latest answer
     `live` carries: a drip-feed parent's runs, a subscription's posts. Its charge is in
@@ -157,6 +191,7 @@ def order_card(t: I18n, order: Order, live: OrderStatus | None = None, currency:
     ]
     if order.link:
         lines.append(t._("Link: {link}", link=esc(clip(order.link, 300))))
+    lines += field_lines(t, order, live)
     lines += status_details(
         t, status=order.status, quantity=order.quantity, remains=order.remains, start_count=order.start_count,
         service_type=order.service_type, fields=order.fields,
