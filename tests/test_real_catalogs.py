@@ -33,7 +33,7 @@ async def test_browsing_a_real_catalog_obeys_telegrams_rules(tmp_path: Path, cat
             await bot.press(ann, [lbl for row in ann.last_buttons for lbl, d in row if d and d.startswith("v:")][0])
             assert "Rate per 1000" in ann.last_text
             await bot.press(ann, "Order")
-            assert "Send" in ann.last_text
+            assert "✏️ " in ann.last_text
             await bot.send(ann, "/cancel")
         for query in ("instagram followers", "telegram", "youtube views", "&", "<b>", "💎"):
             await bot.send(ann, query)

@@ -202,7 +202,7 @@ async def test_a_users_quick_messages_fill_the_form_in_the_order_typed(tmp_path:
             for text in ("https://instagram.com/nasa", "1000"):
                 await bot.app.update_queue.put(ann.update_for_text(text, bot=bot.app.bot))
             await _wait_for(lambda: "Check your order" in ann.last_text, 10.0)
-            assert "link: https://instagram.com/nasa" in ann.last_text
-            assert "quantity: 1,000" in ann.last_text
+            assert "Link: https://instagram.com/nasa" in ann.last_text
+            assert "Quantity: 1,000" in ann.last_text
         finally:
             await _stop(bot)
