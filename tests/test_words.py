@@ -15,7 +15,9 @@ from babel.dates import format_date
 
 from bot.handlers.confirm import describe_values
 from bot.handlers.form import prompt_text
+from bot.handlers.texts import refusal
 from bot.i18n import I18n
+from bot.panel.errors import Refusal, RefusalKind
 from bot.panel.fields import (
     SERVICE_TYPES,
     UNKNOWN_TYPE,
@@ -85,6 +87,20 @@ def test_prompts_and_confirm_lines_name_fields_by_their_labels(kind: ServiceType
     for line in lines:
         _assert_no_api_names(line)
         assert not any(line.startswith(f"{name}:") for name in API_NAMES), line
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_refusal_advice_names_a_field_by_its_label_or_else_by_the_panels_own_word(locale: str) -> None:
+    t = I18n(locale)
+    labels = {spec.name: spec.label for kind in (*SERVICE_TYPES, UNKNOWN_TYPE) for spec in kind.fields}
+    for name, label in labels.items():
+        for kind in (RefusalKind.INVALID_FIELD, RefusalKind.MISSING_FIELD):
+            said = refusal(t, Refusal(f"Bad {name}", kind, field=name))
+            assert f"«{t._(label)}»" in said, said
+            _assert_no_api_names(said)
+    # A field of that panel only (not in the table): its own word, escaped for HTML.
+    said = refusal(t, Refusal("Bad promo", RefusalKind.INVALID_FIELD, field="promo<code>"))
+    assert "«promo&lt;code&gt;»" in said, said
 
 
 # --- through the bot --------------------------------------------------------------------------------
@@ -228,3 +244,18 @@ async def test_order_placed_in_russian_has_the_cards_buttons(tmp_path: Path) -> 
         await bot.press(ivan, t._("Confirm"))
         labels = [label for row in ivan.last_buttons for label, _data in row]
         assert labels == [t._("🔄 Refresh"), t._("✖ Cancel order"), t._("🔁 Order again")], labels
+
+
+async def test_a_refusal_about_a_field_the_form_has_not_names_it_by_its_label_in_russian(tmp_path: Path) -> None:
+    t = I18n("ru")
+    async with world(tmp_path) as bot:
+        ivan = await bot.linked_user(language_code="ru")
+        await bot.send(ivan, "/order 1061")  # a package: its form is the link only
+        await bot.press(ivan, t._("Order"))
+        await bot.send(ivan, "https://instagram.com/nasa")
+        bot.sandbox.faults.set("add", error="Comments field is required", times=1)
+        await bot.press(ivan, t._("Confirm"))
+        assert t._("This service's form has no {field}, so editing the order will not help. "
+                   "Choose another service, or contact the panel's support.", field=t._("Comments")) in ivan.last_text
+        assert "«Comments field is required»" in ivan.last_text  # the panel's own words, quoted
+        assert bot.sandbox.orders(KEY) == []
