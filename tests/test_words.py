@@ -15,7 +15,7 @@ from babel.dates import format_date
 
 from bot.handlers.confirm import describe_values
 from bot.handlers.form import prompt_text
-from bot.handlers.texts import refusal
+from bot.handlers.texts import date_example, refusal
 from bot.i18n import I18n
 from bot.panel.errors import Refusal, RefusalKind
 from bot.panel.fields import (
@@ -24,6 +24,7 @@ from bot.panel.fields import (
     FieldKind,
     FieldSpec,
     ServiceType,
+    parse_date,
 )
 from bot.panel.models import Service
 from tests.harness import KEY, world
@@ -101,6 +102,12 @@ def test_refusal_advice_names_a_field_by_its_label_or_else_by_the_panels_own_wor
     # A field of that panel only (not in the table): its own word, escaped for HTML.
     said = refusal(t, Refusal("Bad promo", RefusalKind.INVALID_FIELD, field="promo<code>"))
     assert "«promo&lt;code&gt;»" in said, said
+
+
+@pytest.mark.parametrize("today", [date(2026, 12, 4), date(2026, 12, 31), date(2027, 1, 1)])
+def test_the_date_example_is_always_a_date_the_form_takes(today: date) -> None:
+    example = parse_date(date_example(today))
+    assert example is not None and example > today
 
 
 # --- through the bot --------------------------------------------------------------------------------

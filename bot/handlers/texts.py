@@ -109,7 +109,10 @@ STATUSES: dict[str, str] = {
     "Rejected": _("Rejected"),
 }
 
-EXPIRY_EXAMPLE = "31/12/2026"
+def date_example(today: date | None = None) -> str:
+    """A date to show as an example of the format: always in the future (a fixed year
+    would soon be one the form refuses)."""
+    return f"31/12/{(today or date.today()).year + 1}"
 
 
 def field_hint(t: I18n, spec: FieldSpec, service: Service) -> str:
@@ -120,7 +123,7 @@ def field_hint(t: I18n, spec: FieldSpec, service: Service) -> str:
     hint = FIELD_HINTS.get(spec.name)
     if hint is None:
         return ""
-    return t._(hint, minimum=t.number(service.min), maximum=t.number(service.max), example=EXPIRY_EXAMPLE)
+    return t._(hint, minimum=t.number(service.min), maximum=t.number(service.max), example=date_example())
 
 
 def choice_label(t: I18n, spec: FieldSpec, value: str) -> str:
@@ -134,7 +137,7 @@ def choice_label(t: I18n, spec: FieldSpec, value: str) -> str:
 
 def problem(t: I18n, invalid: FieldInvalid) -> str:
     params = {k: (t.number(v) if isinstance(v, int) else v) for k, v in invalid.params.items()}
-    params.setdefault("example", EXPIRY_EXAMPLE)
+    params.setdefault("example", date_example())
     return t._(PROBLEMS.get(invalid.code, PROBLEMS["required"]), **params)
 
 
