@@ -87,8 +87,11 @@ async def platforms(update: Update, context: BotContext, page: int) -> None:
         recent = await recent_services(context, catalog)
         if recent:
             text += "\n\n" + t._("Or order again what you ordered lately, with the same details:")
-            rows[:0] = [[button(f"🔁 {t.money(service.rate, currency, html=False)} · {service.name}", f"a:{draft_id}")]
-                        for service, draft_id in recent]
+            names = listed_names([service.name for service, _ in recent])
+            text += "\n" + "\n".join(
+                f"🔁 <b>{number}.</b> {esc(name)} <i>#{service.id}</i> · {t.money(service.rate, currency)}"
+                for number, ((service, _), name) in enumerate(zip(recent, names, strict=True), 1))
+            rows[:0] = [[button(f"🔁 {number}", f"a:{draft_id}") for number, (_, draft_id) in enumerate(recent, 1)]]
     await show(update, context, text, keyboard(rows))
 
 
@@ -164,8 +167,12 @@ def listed_name(name: str, limit: int = LISTED_NAME) -> str:
     """A name clipped in the middle, so that both its start and its distinguishing end show."""
     if len(name) <= limit:
         return name
-    tail = limit // 3
-    return name[: limit - tail - 1].rstrip() + "…" + name[-tail:].lstrip()
+    cut = len(name) - limit // 3
+    space = name.rfind(" ", 0, cut)
+    if space >= 0 and cut - space <= 12:  # the end starts with a whole word ("No Refill", not "o Refill")
+        cut = space + 1
+    end = name[cut:].lstrip()
+    return name[: limit - len(end) - 1].rstrip() + "…" + end
 
 
 def listed_names(names: list[str]) -> list[str]:
