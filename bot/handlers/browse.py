@@ -11,6 +11,7 @@ from bot.handlers.account import load_catalog, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.form import not_offered, orderable
 from bot.handlers.ui import (
+    MAX_BUTTON_TEXT,
     button,
     clip,
     esc,
@@ -128,7 +129,9 @@ async def categories(update: Update, context: BotContext, platform_index: int, p
     names = catalog.categories_of(platform)
     index_of = {name: i for i, name in enumerate(catalog.categories)}
     start, end, page = page_slice(len(names), page)
-    rows = [[button(name, f"s:{index_of[name]}:0")] for name in names[start:end]]
+    # Clipped in the middle: real catalogs have categories alike for their first 60
+    # characters ("… Real Global Followers - Different Warranties]" / "… Different Speed]").
+    rows = [[button(listed_name(name, MAX_BUTTON_TEXT), f"s:{index_of[name]}:0")] for name in names[start:end]]
     rows.append(nav_row(t, len(names), page, f"c:{platform_index}:"))
     rows.append([button(t._("⬅ Platforms"), "p:0")])
     await show(update, context, t._("<b>{platform}</b>: choose a category.", platform=esc(platform)), keyboard(rows))
