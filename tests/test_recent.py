@@ -6,19 +6,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.i18n import I18n
-from tests.harness import world
+from tests.harness import PG_URL, world
 from tests.test_watching import place
 
 DATA = Path(__file__).parent / "data"
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set"))]
 
 
 def again(labels: list[list[tuple[str, str | None]]]) -> list[tuple[str, str | None]]:
     return [(label, data) for row in labels for label, data in row if label.startswith("🔁")]
 
 
-async def test_order_starts_with_the_services_ordered_lately_newest_first_each_once(tmp_path: Path) -> None:
-    async with world(tmp_path, balance="1000") as bot:
+@pytest.mark.parametrize("db", DATABASES)
+async def test_order_starts_with_the_services_ordered_lately_newest_first_each_once(tmp_path: Path, db: str) -> None:
+    async with world(tmp_path, db=db, balance="1000") as bot:
         ann = await bot.linked_user()
         await bot.send(ann, "/order")
         assert "order again" not in ann.last_text and not again(ann.last_buttons)  # nothing ordered yet
@@ -37,8 +41,9 @@ async def test_order_starts_with_the_services_ordered_lately_newest_first_each_o
         assert any(data.startswith("c:") for row in ann.last_buttons for _, data in row if data)
 
 
-async def test_one_tap_orders_again_with_the_last_details(tmp_path: Path) -> None:
-    async with world(tmp_path, balance="1000") as bot:
+@pytest.mark.parametrize("db", DATABASES)
+async def test_one_tap_orders_again_with_the_last_details(tmp_path: Path, db: str) -> None:
+    async with world(tmp_path, db=db, balance="1000") as bot:
         ann = await bot.linked_user()
         await place(bot, ann, 1012, link="https://instagram.com/nasa", quantity="200")
         await bot.send(ann, "/order")
