@@ -12,7 +12,7 @@ from bot.handlers.account import load_catalog, main_menu, panel_down, require_ac
 from bot.handlers.context import BotContext
 from bot.handlers.form import STEP_CONFIRM, ask_next, field_index, next_field, prompt
 from bot.handlers.orders import card_buttons
-from bot.handlers.texts import choice_label, day, field_name, label, problem, refusal
+from bot.handlers.texts import field_line, field_name, label, problem, refusal
 from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, show
 from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable, Refusal
@@ -41,21 +41,7 @@ def describe_values(t: I18n, service: Service, values: dict[str, str]) -> list[s
         value = values.get(spec.name, "")
         if value == "":
             continue
-        if spec.kind is FieldKind.LINES:
-            items = split_lines(value)
-            preview = "\n".join("  " + esc(clip(item, 100)) for item in items[:LIST_PREVIEW])
-            shown = t.ngettext("{n} line", "{n} lines", len(items)) + "\n" + preview
-            if len(items) > LIST_PREVIEW:
-                shown += "\n  " + t._("… and {count} more", count=t.number(len(items) - LIST_PREVIEW))
-        elif spec.kind is FieldKind.CHOICE:
-            shown = esc(choice_label(t, spec, value))
-        elif spec.kind is FieldKind.INTEGER:
-            shown = t.number(int(value))
-        elif spec.kind is FieldKind.DATE:
-            shown = esc(day(t, value))
-        else:
-            shown = esc(clip(value, 300))
-        lines.append(t._("{field}: {value}", field=esc(label(t, spec)), value=shown))
+        lines.append(field_line(t, spec, value, preview=LIST_PREVIEW))
     return lines
 
 

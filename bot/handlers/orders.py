@@ -16,7 +16,7 @@ from bot.domain.capabilities import ACTION_FACTS, Abilities
 from bot.domain.watcher import order_changes
 from bot.handlers.account import panel_down, require_account
 from bot.handlers.context import BotContext
-from bot.handlers.texts import choice_label, day, label, refusal, status_name
+from bot.handlers.texts import field_line, refusal, status_name
 from bot.handlers.ui import (
     button,
     clip,
@@ -30,7 +30,7 @@ from bot.handlers.ui import (
 from bot.i18n import I18n
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind
-from bot.panel.fields import FieldKind, service_type, split_lines, type_key
+from bot.panel.fields import service_type, type_key
 from bot.panel.models import COMPLETED, FINAL_ORDER_STATUSES, PARTIAL, OrderStatus, to_int
 from bot.store import NOTIFICATION_MODES, Order
 
@@ -162,22 +162,7 @@ def field_lines(t: I18n, order: Order, live: OrderStatus | None = None) -> list[
             continue
         if spec.name == "expiry" and live is not None and live.expiry:
             continue  # the panel's own "Ends:" line says it
-        text = str(value)
-        if spec.kind is FieldKind.LINES:
-            items = split_lines(text)
-            shown = t.ngettext("{n} line", "{n} lines", len(items))
-            shown += "".join("\n  " + esc(clip(item, 100)) for item in items[:LIST_PREVIEW])
-            if len(items) > LIST_PREVIEW:
-                shown += "\n  " + t._("… and {count} more", count=t.number(len(items) - LIST_PREVIEW))
-        elif spec.kind is FieldKind.CHOICE:
-            shown = esc(choice_label(t, spec, text))
-        elif spec.kind is FieldKind.INTEGER and to_int(text) is not None:
-            shown = t.number(to_int(text) or 0)
-        elif spec.kind is FieldKind.DATE:
-            shown = esc(day(t, text))
-        else:
-            shown = esc(clip(text, 300))
-        lines.append(t._("{field}: {value}", field=esc(label(t, spec)), value=shown))
+        lines.append(field_line(t, spec, str(value), preview=LIST_PREVIEW))
     return lines
 
 

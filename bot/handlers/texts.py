@@ -10,7 +10,7 @@ from babel.dates import format_date
 
 from bot.i18n import I18n, _
 from bot.panel.errors import Refusal, RefusalKind
-from bot.panel.fields import FieldInvalid, FieldSpec, field_label, parse_date
+from bot.panel.fields import FieldInvalid, FieldKind, FieldSpec, field_label, parse_date, split_lines
 from bot.panel.models import Service
 
 # What each field is, shown under its API name in the prompt.
@@ -190,3 +190,27 @@ def status_name(t: I18n, status: str | None) -> str:
     if not status:
         return t._("Unknown")
     return t._(STATUSES[status]) if status in STATUSES else status
+
+
+def field_line(t: I18n, spec: FieldSpec, value: str, *, preview: int) -> str:
+    """One entered field as a person reads it, "Label: value" (HTML): a list as its count
+    and first `preview` lines, a choice by its name, a number and a date in the locale."""
+    if spec.kind is FieldKind.LINES:
+        items = split_lines(value)
+        shown = t.ngettext("{n} line", "{n} lines", len(items))
+        shown += "".join("\n  " + escape(_clip(item, 100), quote=False) for item in items[:preview])
+        if len(items) > preview:
+            shown += "\n  " + t._("… and {count} more", count=t.number(len(items) - preview))
+    elif spec.kind is FieldKind.CHOICE:
+        shown = escape(choice_label(t, spec, value), quote=False)
+    elif spec.kind is FieldKind.INTEGER and value.isascii() and value.isdigit():
+        shown = t.number(int(value))
+    elif spec.kind is FieldKind.DATE:
+        shown = escape(day(t, value), quote=False)
+    else:
+        shown = escape(_clip(value, 300), quote=False)
+    return t._("{field}: {value}", field=escape(label(t, spec), quote=False), value=shown)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
