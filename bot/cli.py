@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import socket
 import sys
 
-USAGE = """usage: python -m bot [COMMAND] [OPTIONS]
+# Each command: its one-line help, and whether it hands its own options (and --help) to
+# its own parser (the others take no options).
+COMMANDS: dict[str, tuple[str, bool]] = {
+    "run": ("run the bot: take updates (long polling, or webhook with WEBHOOK_URL); the default", False),
+    "watcher": ("watch orders and send notifications only (more processes on PostgreSQL)", False),
+    "migrate": ("bring the database schema up to date (--check: only report)", True),
+    "sandbox": ("run the sandbox panel", True),
+    "demo": ("the whole bot in this terminal: sandbox panel + chat, no token, no network "
+             "(--panel-url URL: on your own panel, for real)", True),
+    "check-panel": ("ask a panel each API action once and say whether the bot can work with it", True),
+}
+DESCRIPTION = "A Telegram bot for ordering from an SMM panel (API v2). Settings come from the environment."
+EPILOG = "`python -m bot COMMAND --help` tells more of each command. With no command: run."
 
-commands:
-  run       run the bot: take updates (long polling, or webhook with WEBHOOK_URL); the default
-  watcher   watch orders and send notifications only (more processes on PostgreSQL)
-  migrate   bring the database schema up to date (--check: only report)
-  sandbox   run the sandbox panel (python -m bot sandbox --help)
-  demo      the whole bot in this terminal: sandbox panel + chat, no token, no network
-            (python -m bot demo --panel-url URL: on your own panel, for real; key asked at :key)
-  check-panel  ask a panel each API action once and say whether the bot can work with it
-            (python -m bot check-panel --panel-url URL; key from PANEL_KEY or a prompt)
-"""
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=DESCRIPTION, epilog=EPILOG)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (help_text, own_options) in COMMANDS.items():
+        # A command with options of its own gets them (and --help) unparsed here.
+        commands.add_parser(name, help=help_text, description=help_text, add_help=not own_options,
+                            prog=f"python -m bot {name}")
+    return parser
+
+
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -106,10 +120,25 @@ def check_database(*, require_token: bool, prefix: str = "Not starting") -> bool
 
 
 def main(argv: list[str]) -> int:
-    command, rest = (argv[0], argv[1:]) if argv and not argv[0].startswith("-") else ("run", argv)
-    if command in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
+    """Exit codes: 0 done (or --help), 2 a usage or configuration error, 3 the database
+    unreachable at start-up; a command's own codes otherwise."""
+    parser = _parser()
+    try:
+        parsed, rest = parser.parse_known_args(argv)
+    except SystemExit as exit_:  # --help (0) or an unknown command (2), already printed
+        return int(exit_.code or 0)
+    command = parsed.command or "run"
+    try:
+        return _dispatch(command, rest)
+    except SystemExit as exit_:  # a command's own parser: --help (0) or a usage error (2)
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+
+
+def _dispatch(command: str, rest: list[str]) -> int:
+    if command in ("run", "watcher") and rest:
+        print(f"usage: python -m bot {command}\npython -m bot {command}: error: it takes no options "
+              f"(settings come from the environment): {' '.join(rest)}", file=sys.stderr)
+        return 2
     if command == "sandbox":
         from bot.sandbox.cli import main as sandbox_main
 
@@ -136,9 +165,6 @@ def main(argv: list[str]) -> int:
         from bot.store.migrate import main as migrate_main
 
         return migrate_main(rest)
-    if command == "run":
-        from bot.app import run
+    from bot.app import run
 
-        return run(rest)
-    print(USAGE)
-    return 2
+    return run(rest)
