@@ -243,3 +243,30 @@ async def test_in_team_mode_status_shows_only_a_members_own_orders_and_admins_se
         assert "not one of your orders" not in ann.last_text
         await bot.send(boss, f"/status {order_id}")
         assert "not one of your orders" not in boss.last_text
+
+
+async def test_no_to_a_pasted_key_forgets_it_and_keeps_the_linked_one(tmp_path: Path) -> None:
+    async with world(tmp_path) as bot:
+        ann = await bot.linked_user()
+        bot.sandbox.add_account(HEX_KEY, balance="7")
+        await bot.send(ann, f"my key is {HEX_KEY}")
+        assert "Link it as your panel key?" in ann.last_text
+        await bot.press(ann, "No")
+        assert ann.last_text == "All right: I forgot that key."
+        assert bot.app is not None
+        assert bot.app.bot_data["deps"].pasted_keys.get(ann.id) is None
+        await bot.send(ann, "/balance")
+        assert "$100.00" in ann.last_text  # still the key linked before
+
+
+async def test_a_pasted_key_offer_pressed_after_it_expired_asks_for_the_key_again(tmp_path: Path) -> None:
+    async with world(tmp_path) as bot:
+        ann = await bot.linked_user()
+        bot.sandbox.add_account(HEX_KEY, balance="7")
+        await bot.send(ann, f"my key is {HEX_KEY}")
+        assert bot.app is not None
+        bot.app.bot_data["deps"].pasted_keys.clear()  # the few minutes have passed
+        await bot.press(ann, "🔑 Link this key")
+        assert "only for a few minutes" in ann.last_text
+        await bot.send(ann, HEX_KEY)  # the prompt now takes it
+        assert "✅ Linked the key 0123…cdef" in ann.last_text and "$7.00" in ann.last_text

@@ -266,3 +266,18 @@ async def test_a_refusal_about_a_field_the_form_has_not_names_it_by_its_label_in
                    "Choose another service, or contact the panel's support.", field=t._("Comments")) in ivan.last_text
         assert "«Comments field is required»" in ivan.last_text  # the panel's own words, quoted
         assert bot.sandbox.orders(KEY) == []
+
+
+@pytest.mark.parametrize(("kind", "said"), [
+    ("UNSUPPORTED_ACTION", "The panel does not offer this through its API."),
+    ("MISSING_FIELD", "The panel wants a field this order does not have."),
+    ("INVALID_FIELD", "The panel does not accept one of the values of this order."),
+])
+def test_a_refusal_that_names_no_field_is_still_said_plainly(kind: str, said: str) -> None:
+    from bot.handlers.texts import refusal
+    from bot.i18n import I18n
+    from bot.panel.errors import Refusal, RefusalKind
+
+    refused = Refusal(text="whatever the panel said", kind=RefusalKind[kind])
+    assert refusal(I18n("en"), refused) == said
+    assert refusal(I18n("ru"), refused) == I18n("ru")._(said) != said
