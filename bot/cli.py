@@ -122,15 +122,10 @@ def check_database(*, require_token: bool, prefix: str = "Not starting") -> bool
 def main(argv: list[str]) -> int:
     """Exit codes: 0 done (or --help), 2 a usage or configuration error, 3 the database
     unreachable at start-up; a command's own codes otherwise."""
-    parser = _parser()
     try:
-        parsed, rest = parser.parse_known_args(argv)
-    except SystemExit as exit_:  # --help (0) or an unknown command (2), already printed
-        return int(exit_.code or 0)
-    command = parsed.command or "run"
-    try:
-        return _dispatch(command, rest)
-    except SystemExit as exit_:  # a command's own parser: --help (0) or a usage error (2)
+        parsed, rest = _parser().parse_known_args(argv)
+        return _dispatch(parsed.command or "run", rest)
+    except SystemExit as exit_:  # a parser's --help (0) or usage error (2), already printed
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
 
 
