@@ -135,7 +135,7 @@ def _dispatch(command: str, rest: list[str]) -> int:
               f"(settings come from the environment): {' '.join(rest)}", file=sys.stderr)
         return 2
     if command == "sandbox":
-        from bot.sandbox.cli import main as sandbox_main
+        from bot.playground.sandbox.cli import main as sandbox_main
 
         return sandbox_main(rest)
     if command == "check-panel":
@@ -143,7 +143,7 @@ def _dispatch(command: str, rest: list[str]) -> int:
 
         return check_panel_main(rest)
     if command == "demo":
-        from bot.demo import main as demo_main
+        from bot.playground.demo import main as demo_main
 
         return demo_main(rest)
     if command in ("watcher", "run") and not check_database(require_token=True):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox import SandboxPanel
+from bot.playground.sandbox import SandboxPanel
 
 TEST_KEY = "test-key-0001"
 

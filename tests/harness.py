@@ -17,8 +17,8 @@ from bot.app import build_application
 from bot.config import Settings, load_settings
 from bot.domain.limits import RateLimit
 from bot.domain.panels import Panels
-from bot.fakegram import FakeRequest, FakeTelegram, FakeUser
-from bot.sandbox import SandboxPanel
+from bot.playground.fakegram import FakeRequest, FakeTelegram, FakeUser
+from bot.playground.sandbox import SandboxPanel
 from bot.store import KeyBox, Store
 from bot.store.db import make_engine
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.sandbox import SandboxPanel
+from bot.playground.sandbox import SandboxPanel
 
 KEY = "k_live_owner_0123456789abcdef"
 

@@ -1,5 +1,5 @@
 """The panel client against the real sandbox panel over loopback HTTP: the contract
-between `bot/panel/client.py` and `bot/sandbox`, written as specifications.
+between `bot/panel/client.py` and `bot/playground/sandbox`, written as specifications.
 
 Every action single and batch, every service type's `add` fields, every panel error
 string and the class it raises, every fault and the error it maps to, and the rule that
@@ -37,14 +37,14 @@ from bot.panel.models import (
     Balance,
     Service,
 )
-from bot.sandbox.catalog import builtin_catalog
+from bot.playground.sandbox.catalog import builtin_catalog
 from tests.conftest import TEST_KEY, FixtureSandbox
 
 OTHER_KEY = "other-account-key-0002"
 WRONG_KEY = "wrong-secret-key-9999"
 SECRETS = (TEST_KEY, OTHER_KEY, WRONG_KEY)
 
-# Built-in services (bot/sandbox/catalog.py) the specifications lean on.
+# Built-in services (bot/playground/sandbox/catalog.py) the specifications lean on.
 FOLLOWERS = 1011  # Default, 0.90, 50..50000, drip-feed, refill, cancel
 HQ_FOLLOWERS = 1012  # Default, 2.45, 100..100000, refill, cancel, no drip-feed
 BOTS = 1013  # Default, 0.32, 10..20000, cancel only (no refill, no drip-feed)
@@ -53,7 +53,7 @@ REEL_VIEWS = 1023  # Default, 0.0045, 100..10000000
 COMMENTS = 1031  # Custom Comments, 12.00, 5..500 lines
 WEB = 9801  # Web Traffic, 0.35, 1000..10000000, drip-feed
 
-# The sandbox's words (bot/sandbox/state.py), as the panels send them.
+# The sandbox's words (bot/playground/sandbox/state.py), as the panels send them.
 CANCEL_DISABLED = "Cancel is disabled for this service"
 CANCEL_TOO_LATE = "This order cannot be canceled"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.demo import (
+from bot.playground.demo import (
     KEY_PROMPT,
     PROMPT,
     Action,
@@ -34,9 +34,9 @@ from bot.demo import (
     render_entities,
     render_html,
 )
-from bot.fakegram import FakeTelegram
+from bot.playground.fakegram import FakeTelegram
 from bot.panel.client import PanelClient
-from bot.sandbox import SandboxPanel
+from bot.playground.sandbox import SandboxPanel
 
 REPO = Path(__file__).resolve().parent.parent
 DEADLINE = 60.0

@@ -15,7 +15,7 @@ import pytest
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, RefusalKind
 from bot.panel.models import COMPLETED, IN_PROGRESS, PENDING, Service
-from bot.sandbox import SandboxPanel
+from bot.playground.sandbox import SandboxPanel
 
 KEY = "k_live_tester_0123456789abcdef"
 FOLLOWERS = 1011  # Default, 0.90, 50..50000, drip-feed

@@ -30,7 +30,7 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot.fakegram import (
+from bot.playground.fakegram import (
     FakeRequest,
     FakeTelegram,
     FakeUser,

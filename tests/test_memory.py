@@ -14,7 +14,7 @@ import httpx
 from bot import runtime
 from bot.domain.panels import Panels
 from bot.panel.catalog import Catalog
-from bot.sandbox import SandboxPanel
+from bot.playground.sandbox import SandboxPanel
 
 DATA = Path(__file__).parent / "data"
 LARGEST = DATA / "smmwiz-services.json"  # 7,230 services, 2 MB

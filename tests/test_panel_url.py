@@ -12,7 +12,7 @@ import pytest
 from bot.panel.client import PanelClient
 from bot.panel.endpoint import candidates, describe, discover, resolve_panel_url
 from bot.panel.errors import OutcomeUnknown, PanelUnavailable, PanelWebPage
-from bot.sandbox import SandboxPanel
+from bot.playground.sandbox import SandboxPanel
 
 
 @pytest.fixture(params=["seed", "smartpanel"])

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakegram import FakeTelegram
-from bot.fakegram.http import FakeBotApiServer
-from bot.sandbox import SandboxPanel
+from bot.playground.fakegram import FakeTelegram
+from bot.playground.fakegram.http import FakeBotApiServer
+from bot.playground.sandbox import SandboxPanel
 from bot.store import KeyBox, Store, migrate
 from tests.harness import TOKEN
 

@@ -23,10 +23,10 @@ import pytest
 from sqlalchemy import text
 
 from bot.app import AnotherBotRunning
-from bot.fakegram import FakeTelegram
-from bot.fakegram.http import FakeBotApiServer
+from bot.playground.fakegram import FakeTelegram
+from bot.playground.fakegram.http import FakeBotApiServer
 from bot.panel.client import PanelClient
-from bot.sandbox import SandboxPanel
+from bot.playground.sandbox import SandboxPanel
 from bot.store import KeyBox, Store, migrate
 from bot.store.db import make_engine
 from tests.harness import TOKEN, World, world
@@ -79,7 +79,7 @@ async def test_a_second_process_taking_updates_stops_with_a_clear_reason(tmp_pat
         holder = Store(bot.db_url, keybox=KeyBox("x"), schema=bot.schema)
         assert await holder.hold_lock("updates")
         try:
-            second = World(bot.sandbox, (bot.db_url, bot.schema))
+            second = World(bot.playground.sandbox, (bot.db_url, bot.schema))
             second_app_error = None
             try:
                 await start_taking_updates(second)
@@ -89,7 +89,7 @@ async def test_a_second_process_taking_updates_stops_with_a_clear_reason(tmp_pat
         finally:
             await holder.dispose()
         # Once the first process is gone, the role is free again.
-        third = World(bot.sandbox, (bot.db_url, bot.schema))
+        third = World(bot.playground.sandbox, (bot.db_url, bot.schema))
         await start_taking_updates(third)
         await third.stop()
 
@@ -98,7 +98,7 @@ async def start_taking_updates(world_: World) -> None:
     from bot.app import build_application
     from bot.config import load_settings
     from bot.domain.panels import Panels
-    from bot.fakegram import FakeRequest
+    from bot.playground.fakegram import FakeRequest
 
     settings = load_settings(require_token=False, telegram_token=TOKEN, panel_url=world_.sandbox.url,
                              database_url=world_.db_url, secret_key="s")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from telegram.error import TimedOut
 
-from bot.fakegram import utf16_len
+from bot.playground.fakegram import utf16_len
 from bot.handlers import profile
 from bot.handlers.profile import (
     DESCRIPTION_LIMIT,

@@ -18,15 +18,15 @@ import pytest
 
 from bot.panel.fields import SERVICE_TYPES, build_add_params, quote
 from bot.panel.models import CANCELED, COMPLETED, IN_PROGRESS, PARTIAL, PENDING, Service
-from bot.sandbox import SandboxPanel
-from bot.sandbox.cli import main as cli_main
-from bot.sandbox.faults import Faults
+from bot.playground.sandbox import SandboxPanel
+from bot.playground.sandbox.cli import main as cli_main
+from bot.playground.sandbox.faults import Faults
 from tests.conftest import FixtureSandbox
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
 
-# Built-in services the tests lean on (bot/sandbox/catalog.py).
+# Built-in services the tests lean on (bot/playground/sandbox/catalog.py).
 FOLLOWERS = 1011  # Default, rate 0.90, 50..50000, dripfeed, refill, cancel
 LIKES = 1021  # Default, rate 0.12, 20..100000, dripfeed, refill, cancel
 BOTS = 1013  # Default, rate 0.32, cancel only, no drip-feed
@@ -822,7 +822,7 @@ def test_cli_refuses_a_bad_fault(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 async def test_cli_serves_until_sigterm_and_exits_zero(client: httpx.AsyncClient) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import sys; from bot.sandbox.cli import main; sys.exit(main(sys.argv[1:]))",
+        sys.executable, "-c", "import sys; from bot.playground.sandbox.cli import main; sys.exit(main(sys.argv[1:]))",
         "--port", "0", "--key", "cli-key-9999", "--balance", "5", "--currency", "EUR", "--fault", "status=502@1",
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )

@@ -11,9 +11,9 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from bot.fakegram import FakeTelegram
-from bot.fakegram.http import FakeBotApiServer
-from bot.sandbox import SandboxPanel
+from bot.playground.fakegram import FakeTelegram
+from bot.playground.fakegram.http import FakeBotApiServer
+from bot.playground.sandbox import SandboxPanel
 from bot.store import KeyBox, Store, migrate
 from tests.harness import TOKEN
 

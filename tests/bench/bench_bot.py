@@ -90,7 +90,7 @@ from bot import runtime  # noqa: E402
 from bot.app import build_application, make_panels, make_store  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.domain.panels import Panels  # noqa: E402
-from bot.fakegram import FakeRequest, FakeTelegram, FakeUser  # noqa: E402
+from bot.playground.fakegram import FakeRequest, FakeTelegram, FakeUser  # noqa: E402
 from bot.store import Store  # noqa: E402
 
 TARGET_UPDATES_PER_SECOND = 300.0

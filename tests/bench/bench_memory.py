@@ -56,7 +56,7 @@ from bench_bot import (
 from benchlib import database, drop_schema, max_rss_mb, percentile, rss_mb
 
 from bot import runtime
-from bot.fakegram import FakeUser
+from bot.playground.fakegram import FakeUser
 
 TARGET_CATALOG_MB = 40.0
 TARGET_RSS_MB = 250.0

@@ -30,7 +30,7 @@ from sqlalchemy import text  # noqa: E402
 
 from bot.domain.panels import Panels  # noqa: E402
 from bot.domain.watcher import Watcher  # noqa: E402
-from bot.sandbox import SandboxPanel  # noqa: E402
+from bot.playground.sandbox import SandboxPanel  # noqa: E402
 from bot.store import KeyBox, Store, migrate  # noqa: E402
 from tests.bench.benchlib import database  # noqa: E402
 

@@ -44,8 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bot.fakegram import FakeTelegram  # noqa: E402
-from bot.sandbox import SandboxPanel  # noqa: E402
+from bot.playground.fakegram import FakeTelegram  # noqa: E402
+from bot.playground.sandbox import SandboxPanel  # noqa: E402
 from bot.store import KeyBox, Order, Store, migrate  # noqa: E402
 from tests.bench.bench_watchers_pg import (  # noqa: E402
     DEFAULT_DB,

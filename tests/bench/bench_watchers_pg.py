@@ -94,10 +94,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
 
-from bot.fakegram import FakeTelegram  # noqa: E402
-from bot.fakegram.http import FakeBotApiServer  # noqa: E402
+from bot.playground.fakegram import FakeTelegram  # noqa: E402
+from bot.playground.fakegram.http import FakeBotApiServer  # noqa: E402
 from bot.panel.client import BATCH_LIMIT  # noqa: E402
-from bot.sandbox import SandboxPanel  # noqa: E402
+from bot.playground.sandbox import SandboxPanel  # noqa: E402
 from bot.store import KeyBox, Order, Store, migrate  # noqa: E402
 from bot.store.db import make_engine  # noqa: E402
 from tests.bench.bench_watch import key_sizes  # noqa: E402

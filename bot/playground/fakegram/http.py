@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.fakegram.server import FakeTelegram
+from bot.playground.fakegram.server import FakeTelegram
 
 
 class FakeBotApiServer:

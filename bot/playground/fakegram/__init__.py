@@ -3,10 +3,10 @@
 See ``FakeTelegram`` (server state), ``FakeRequest`` (PTB transport) and ``FakeUser`` (driver).
 """
 
-from bot.fakegram.client import FakeUser
-from bot.fakegram.html import HtmlParseError, ParsedText, parse_html, utf16_len
-from bot.fakegram.request import FakeRequest, parse_bot_url
-from bot.fakegram.server import ApiCall, ApiError, FakeChat, FakeMessage, FakeTelegram
+from bot.playground.fakegram.client import FakeUser
+from bot.playground.fakegram.html import HtmlParseError, ParsedText, parse_html, utf16_len
+from bot.playground.fakegram.request import FakeRequest, parse_bot_url
+from bot.playground.fakegram.server import ApiCall, ApiError, FakeChat, FakeMessage, FakeTelegram
 
 __all__ = [
     "ApiCall",

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 
-from bot.fakegram.html import utf16_len
+from bot.playground.fakegram.html import utf16_len
 
 if TYPE_CHECKING:
     from telegram import Bot
     from telegram.ext import Application, ContextTypes
 
-    from bot.fakegram.server import FakeMessage, FakeTelegram
+    from bot.playground.fakegram.server import FakeMessage, FakeTelegram
 
 __all__ = ["FakeUser"]
 

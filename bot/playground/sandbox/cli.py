@@ -9,9 +9,9 @@ import sys
 from decimal import Decimal, InvalidOperation
 
 from bot import runtime
-from bot.sandbox.faults import CLI_SYNTAX
-from bot.sandbox.server import DIALECTS, SEED, SandboxPanel
-from bot.sandbox.state import money
+from bot.playground.sandbox.faults import CLI_SYNTAX
+from bot.playground.sandbox.server import DIALECTS, SEED, SandboxPanel
+from bot.playground.sandbox.state import money
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from telegram.request import BaseRequest, RequestData
 
-from bot.fakegram.server import FakeTelegram
+from bot.playground.fakegram.server import FakeTelegram
 
 __all__ = ["FakeRequest", "parse_bot_url"]
 

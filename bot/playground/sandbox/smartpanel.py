@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from bot.panel.fields import FieldInvalid, clean_link, service_type, type_key
 from bot.panel.models import PENDING, Service, to_int
-from bot.sandbox.state import (
+from bot.playground.sandbox.state import (
     BAD_LINK,
     DRIPFEED_UNSUPPORTED,
     INCORRECT_ORDER,

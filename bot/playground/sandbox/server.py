@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox import faults as fault_pages
-from bot.sandbox import smartpanel
-from bot.sandbox.catalog import builtin_catalog, load_catalog
-from bot.sandbox.faults import Fault, Faults
-from bot.sandbox.state import (
+from bot.playground.sandbox import faults as fault_pages
+from bot.playground.sandbox import smartpanel
+from bot.playground.sandbox.catalog import builtin_catalog, load_catalog
+from bot.playground.sandbox.faults import Fault, Faults
+from bot.playground.sandbox.state import (
     BATCH_LIMIT,
     INCORRECT_REQUEST,
     INVALID_KEY,
@@ -65,7 +65,7 @@ class SandboxPanel:
     `catalog` is a list of service dicts, a path to a services JSON file, or None for
     the built-in catalog. `speed` scales real time (0 stops it; `advance` moves it).
     `dialect` is "seed" (the API document the bot was built from) or "smartpanel"
-    (that family's path, reply shapes and rules, see `bot/sandbox/smartpanel.py`)."""
+    (that family's path, reply shapes and rules, see `bot/playground/sandbox/smartpanel.py`)."""
 
     def __init__(
         self,

@@ -146,7 +146,7 @@ _TAG = re.compile(r"<[^>]*>")
 def render_html(source: str, *, ansi: bool = False) -> str:
     """Telegram HTML (`parse_mode=HTML`) as terminal text: tags become styles or vanish,
     entities are unescaped."""
-    from bot.fakegram.html import HtmlParseError, parse_html
+    from bot.playground.fakegram.html import HtmlParseError, parse_html
 
     try:
         parsed = parse_html(source, strict=False)
@@ -664,7 +664,7 @@ class Demo:
     async def _start(self) -> None:
         from bot.app import build_application, make_panels
         from bot.config import ConfigError, load_settings
-        from bot.fakegram import FakeRequest, FakeTelegram
+        from bot.playground.fakegram import FakeRequest, FakeTelegram
 
         options = self.options
         if self.real:
@@ -736,7 +736,7 @@ class Demo:
             await self.app.start()
 
     async def _start_sandbox(self) -> None:
-        from bot.sandbox import SandboxPanel
+        from bot.playground.sandbox import SandboxPanel
 
         options = self.options
         try:
@@ -1024,7 +1024,7 @@ def _configure_logging(verbose: bool) -> None:
     configure_logging(logging.INFO if verbose else logging.WARNING)
     if not verbose:
         # The fake logs every refused Bot API call at INFO; keep PTB/apscheduler chatter out.
-        for name in ("apscheduler", "telegram", "bot.fakegram"):
+        for name in ("apscheduler", "telegram", "bot.playground.fakegram"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.fakegram.html import HtmlParseError, parse_html, utf16_len
+from bot.playground.fakegram.html import HtmlParseError, parse_html, utf16_len
 
 if TYPE_CHECKING:
     from telegram.ext import ApplicationBuilder
 
-    from bot.fakegram.client import FakeUser
+    from bot.playground.fakegram.client import FakeUser
 
 __all__ = [
     "ApiCall",
@@ -362,7 +362,7 @@ class FakeTelegram:
         """A PTB ``ApplicationBuilder`` wired to this fake (token defaults to the fake's)."""
         from telegram.ext import ApplicationBuilder
 
-        from bot.fakegram.request import FakeRequest
+        from bot.playground.fakegram.request import FakeRequest
 
         token = token or self.token or "123456:FAKE-TOKEN"
         return (
@@ -384,7 +384,7 @@ class FakeTelegram:
         last_name: str | None = None,
     ) -> FakeUser:
         """Get or create a user (and their private chat with the bot)."""
-        from bot.fakegram.client import FakeUser
+        from bot.playground.fakegram.client import FakeUser
 
         existing = self.users.get(user_id)
         if existing is not None:
