@@ -57,9 +57,9 @@ async def unknown_draft(bot: World, user: FakeUser, link: str = "https://instagr
             await bot.send(user, "1000")
         else:
             await bot.press(user, "Skip")
-    bot.playground.sandbox.faults.set("add", http_status=502)
+    bot.sandbox.faults.set("add", http_status=502)
     await bot.press(user, "Confirm")
-    bot.playground.sandbox.faults.clear()
+    bot.sandbox.faults.clear()
     assert "may have been placed anyway" in user.last_text
     assert bot.store is not None
     (draft,) = [d for d in await bot.store.unknown_drafts() if d.user_id == user.id and d.values.get("link") == link]
@@ -111,7 +111,7 @@ async def test_overview_counts_users_orders_by_status_and_unknown_drafts(tmp_pat
         first = await place(bot, ann, link="https://instagram.com/a")
         await place(bot, ann, link="https://instagram.com/b")
         await place(bot, bob, link="https://instagram.com/c")
-        bot.playground.sandbox.set_status(first.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(first.panel_order_id, "Completed", remains=0)
         await cycle(bot)
         await unknown_draft(bot, bob)
         assert bot.store is not None
@@ -127,7 +127,7 @@ async def test_overview_counts_users_orders_by_status_and_unknown_drafts(tmp_pat
         assert "Unknown drafts to reconcile: 1" in text
         assert admin.last_buttons == [[("Unknown drafts", "Au:0"), ("📣 Broadcast", "Ab")], [("🔄 Refresh", "Ao")]]
 
-        bot.playground.sandbox.set_status(first.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(first.panel_order_id, "Completed", remains=0)
         await place(bot, ann, link="https://instagram.com/d")
         await bot.press(admin, "🔄 Refresh")
         assert "Orders: 3 open, 1 final" in admin.last_text and "• Pending: 3" in admin.last_text
@@ -139,7 +139,7 @@ async def test_mark_placed_records_the_order_for_its_owner_and_the_watcher_follo
         admin = await bot.linked_user(ADMIN)
         ann = await bot.linked_user(1001)
         draft = await unknown_draft(bot, ann, link="https://instagram.com/<lost>")
-        panel_id = bot.playground.sandbox.orders(KEY)[-1].id  # the order the panel did create
+        panel_id = bot.sandbox.orders(KEY)[-1].id  # the order the panel did create
         await bot.send(ann, "/orders")
         assert f"#{panel_id}" not in ann.last_text
 
@@ -166,10 +166,10 @@ async def test_mark_placed_records_the_order_for_its_owner_and_the_watcher_follo
         order = await bot.store.get_order(ann.id, panel_id)
         assert order is not None and order.draft_id == draft.id and order.quantity == 1000
         assert order.link == "https://instagram.com/<lost>" and order.service_id == 1012
-        bot.playground.sandbox.set_status(panel_id, "Completed", remains=0)
-        calls = bot.playground.sandbox.count("status")
+        bot.sandbox.set_status(panel_id, "Completed", remains=0)
+        calls = bot.sandbox.count("status")
         assert await cycle(bot) == 1
-        assert bot.playground.sandbox.count("status") == calls + 1
+        assert bot.sandbox.count("status") == calls + 1
         assert any(f"Order #{panel_id}: Completed" in text for text in notices(ann))
 
         # A second reconcile of the same draft, from the old list, changes nothing.
@@ -227,7 +227,7 @@ async def test_unknown_drafts_are_paged_eight_at_a_time(tmp_path: Path) -> None:
         admin = await bot.linked_user(ADMIN)
         ann = await bot.linked_user(1001)
         assert bot.store is not None
-        account = await bot.store.account_for(ann.id, bot.playground.sandbox.url)
+        account = await bot.store.account_for(ann.id, bot.sandbox.url)
         assert account is not None and account.id is not None
         for n in range(10):
             draft = await bot.store.create_draft(ann.id, account.id, {"service": 1012, "name": f"Likes {n}"},

@@ -34,12 +34,12 @@ async def test_team_mode_catalog_prices_carry_the_currency_before_anyone_asked_t
 
 async def test_team_mode_catalog_shows_plain_prices_when_the_panel_cannot_say_its_currency(tmp_path: Path) -> None:
     async with world(tmp_path, panel_key=KEY, allowed_users="1001") as bot:
-        bot.playground.sandbox.faults.set("balance", http_status=502)
+        bot.sandbox.faults.set("balance", http_status=502)
         member = bot.user(1001)
         await bot.send(member, "/start")
         # The catalog still shows, without a symbol.
         assert (await _first_service_line(bot, member)).startswith("0.9 · ")
-        bot.playground.sandbox.faults.clear()
+        bot.sandbox.faults.clear()
         await bot.send(member, "/balance")
         assert (await _first_service_line(bot, member)).startswith("$0.90 · ")
 
@@ -49,5 +49,5 @@ async def test_the_currency_is_stored_once_learnt(tmp_path: Path) -> None:
         member = bot.user(1001)
         await bot.send(member, "/order 1011")
         assert bot.store is not None
-        account = await bot.store.account_for(None, bot.playground.sandbox.url)
+        account = await bot.store.account_for(None, bot.sandbox.url)
         assert account is not None and account.currency == "USD"

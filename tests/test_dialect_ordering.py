@@ -73,7 +73,7 @@ async def browse_to(bot: World, user: FakeUser, category: str, service_id: int) 
 
 async def facts_of(bot: World) -> set[str]:
     assert bot.store is not None
-    return {row.name for row in await bot.store.panel_facts(bot.playground.sandbox.url)}
+    return {row.name for row in await bot.store.panel_facts(bot.sandbox.url)}
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -94,7 +94,7 @@ async def test_browse_form_confirm_placed_in_both_dialects(
         await bot.press(ann, "Confirm")
         assert re.search(r"Order #\d+ placed", ann.last_text), ann.last_text
         assert f"Charge: {price}" in ann.last_text
-        orders = bot.playground.sandbox.orders(KEY)
+        orders = bot.sandbox.orders(KEY)
         assert len(orders) == 1 and orders[0].link == LINK
         assert orders[0].charge == Decimal(price.lstrip("$"))
 
@@ -115,8 +115,8 @@ async def test_a_package_refused_for_want_of_a_quantity_is_sent_again_once_with_
         await bot.press(ann, "Confirm")
         assert re.search(r"Order #\d+ placed", ann.last_text), ann.last_text
         assert "Charge: $49.00" in ann.last_text  # per package, whatever quantity was sent
-        adds = [call.fields for call in bot.playground.sandbox.calls("add")]
-        assert len(bot.playground.sandbox.orders(KEY)) == 1
+        adds = [call.fields for call in bot.sandbox.calls("add")]
+        assert len(bot.sandbox.orders(KEY)) == 1
         if dialect == "seed":
             assert len(adds) == 1 and "quantity" not in adds[0]
             assert await facts_of(bot) == set()
@@ -125,7 +125,7 @@ async def test_a_package_refused_for_want_of_a_quantity_is_sent_again_once_with_
         assert "quantity" not in adds[0] and adds[1] == {**adds[0], "quantity": "1"}
         assert await facts_of(bot) == {PACKAGE_NEEDS_QUANTITY}
         assert bot.store is not None
-        order = await bot.store.get_order(ann.id, bot.playground.sandbox.orders(KEY)[0].id)
+        order = await bot.store.get_order(ann.id, bot.sandbox.orders(KEY)[0].id)
         assert order is not None and order.fields["quantity"] == "1"  # what was sent is on record
         assert order.charge == Decimal("49.00")
 
@@ -136,13 +136,13 @@ async def test_a_package_refused_for_want_of_a_quantity_is_sent_again_once_with_
         await bot.send(ann, "great\nnice\ncool")
         await bot.press(ann, "Confirm")
         assert re.search(r"Order #\d+ placed", ann.last_text), ann.last_text
-        later = [call.fields for call in bot.playground.sandbox.calls("add")][2:]
+        later = [call.fields for call in bot.sandbox.calls("add")][2:]
         assert len(later) == 1 and later[0]["quantity"] == "1"
 
 
 def _fault_on_add(bot: World, which: int, fault: Fault) -> None:
     """`fault` on the `which`-th `add` only (the sandbox's faults count from the next one)."""
-    faults = bot.playground.sandbox.faults
+    faults = bot.sandbox.faults
     original = faults.take
     seen = 0
 
@@ -169,7 +169,7 @@ async def test_an_unclear_answer_to_a_package_add_is_unknown_and_never_sent_agai
         _fault_on_add(bot, which, Fault(malformed=True))
         await bot.press(ann, "Confirm")
         assert "may have been placed anyway" in ann.last_text
-        assert bot.playground.sandbox.count("add") == which  # an unclear answer is never followed by another add
+        assert bot.sandbox.count("add") == which  # an unclear answer is never followed by another add
         assert bot.store is not None
         stored = await bot.store.get_draft(draft, ann.id)
         assert stored is not None and stored.state == DraftState.UNKNOWN
@@ -206,7 +206,7 @@ async def test_a_panel_that_cannot_make_subscriptions_says_so_and_the_catalog_ma
         assert "this panel does not accept subscriptions through its API" in ann.last_text
         assert "The panel said: «Bad Link»" in ann.last_text
         assert "edit" not in ann.last_text.lower()
-        assert bot.playground.sandbox.count("add") == 1 and bot.playground.sandbox.orders(KEY) == []
+        assert bot.sandbox.count("add") == 1 and bot.sandbox.orders(KEY) == []
         assert await facts_of(bot) == {NO_SUBSCRIPTIONS}
 
         # The card says so and offers no Order button; other services are unchanged.
@@ -227,7 +227,7 @@ async def test_a_panel_that_cannot_make_subscriptions_says_so_and_the_catalog_ma
         await ann.press(bot.app, "Order", message=card)
         assert "does not accept subscriptions through its API" in ann.last_text
         assert "✏️ Username" not in ann.all_text().split("does not accept subscriptions")[-1]
-        assert bot.playground.sandbox.count("add") == 1
+        assert bot.sandbox.count("add") == 1
 
 
 async def test_a_subscription_drafted_before_the_panel_showed_it_cannot_make_them_is_not_sent(tmp_path: Path) -> None:
@@ -239,7 +239,7 @@ async def test_a_subscription_drafted_before_the_panel_showed_it_cannot_make_the
         await bot.app.bot_data["deps"].facts.learn(NO_SUBSCRIPTIONS, "learnt from another user's order")
         await bot.press(ann, "Confirm")
         assert "this panel does not accept subscriptions through its API" in ann.last_text
-        assert bot.playground.sandbox.count("add") == 0
+        assert bot.sandbox.count("add") == 0
 
 
 # --- refusal advice that fits the form --------------------------------------------------------------
@@ -252,14 +252,14 @@ async def test_a_refusal_about_a_field_the_form_has_not_points_elsewhere(tmp_pat
         await bot.send(ann, f"/order {PACKAGE}")
         await bot.press(ann, "Order")
         await bot.send(ann, LINK)
-        bot.playground.sandbox.faults.set("add", error="Quantity less than minimal 10", times=1)
+        bot.sandbox.faults.set("add", error="Quantity less than minimal 10", times=1)
         await bot.press(ann, "Confirm")
         text = ann.last_text
         assert "Not placed" in text and "«Quantity less than minimal 10»" in text
         assert "form has no Quantity" in text and "another service" in text and "support" in text
         assert "The panel refused the quantity" not in text and "Edit" not in text
         assert button_data(ann, "🛒 Another service") == "p:0"
-        assert bot.playground.sandbox.count("add") == 1 and bot.playground.sandbox.orders(KEY) == []
+        assert bot.sandbox.count("add") == 1 and bot.sandbox.orders(KEY) == []
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -270,7 +270,7 @@ async def test_a_refusal_about_a_field_the_form_has_keeps_the_draft_editable(tmp
         await bot.press(ann, "Order")
         await bot.send(ann, LINK)
         await bot.send(ann, "1000")
-        bot.playground.sandbox.faults.set("add", error="Bad link", times=1)
+        bot.sandbox.faults.set("add", error="Bad link", times=1)
         await bot.press(ann, "Confirm")
         assert "The panel refused the link. Check it and edit the order." in ann.last_text
         await bot.press(ann, "✏️ Change Link")
@@ -303,7 +303,7 @@ async def test_drip_feed_intervals_are_offered_as_buttons(tmp_path: Path, dialec
         assert "Check your order" in ann.last_text and "Interval (minutes): 0" in ann.last_text
         await bot.press(ann, "Confirm")
         assert re.search(r"Order #\d+ placed", ann.last_text), ann.last_text
-        assert bot.playground.sandbox.calls("add")[0].fields["interval"] == "0"
+        assert bot.sandbox.calls("add")[0].fields["interval"] == "0"
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -320,7 +320,7 @@ async def test_a_typed_interval_the_panel_refuses_keeps_the_draft_editable(tmp_p
             return
         assert "The panel does not accept the value of «Interval (minutes)». Change it and confirm again." in ann.last_text
         assert "«Invalid Interval in minutes»" in ann.last_text
-        assert bot.playground.sandbox.orders(KEY) == []
+        assert bot.sandbox.orders(KEY) == []
         assert bot.store is not None
         stored = await bot.store.get_draft(draft, ann.id)
         assert stored is not None and stored.state == DraftState.DRAFT
@@ -329,7 +329,7 @@ async def test_a_typed_interval_the_panel_refuses_keeps_the_draft_editable(tmp_p
         assert "Check your order" in ann.last_text and "Interval (minutes): 30" in ann.last_text
         await bot.press(ann, "Confirm")
         assert re.search(r"Order #\d+ placed", ann.last_text), ann.last_text
-        assert [call.fields["interval"] for call in bot.playground.sandbox.calls("add")] == ["45", "30"]
+        assert [call.fields["interval"] for call in bot.sandbox.calls("add")] == ["45", "30"]
 
 
 # --- comments with commas ---------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ async def test_an_order_is_followed_and_told_in_its_own_words_in_both_dialects(t
         assert f"#{order.panel_order_id}: Pending · not started yet" in ann.last_text
         assert await cycle(bot) == 0  # Pending, as stored: nothing to say
         # The panel starts it.
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=600)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=600)
         assert await cycle(bot) == 1
         (text,) = notices(ann)
         assert f"Order #{order.panel_order_id}: <b>In progress</b>" in text or f"#{order.panel_order_id}: In progress" in text
@@ -104,7 +104,7 @@ async def test_an_order_is_followed_and_told_in_its_own_words_in_both_dialects(t
         await bot.send(ann, "/orders")
         assert f"#{order.panel_order_id} · In progress · 40% delivered" in ann.last_text
         # And it ends.
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         assert await cycle(bot) == 1
         assert f"#{order.panel_order_id}: Completed" in notices(ann)[-1]
         assert "Delivered: 1,000 · Remains: 0" in notices(ann)[-1]
@@ -141,7 +141,7 @@ async def test_a_drip_feed_order_is_shown_as_one_in_both_dialects(tmp_path: Path
         assert f"#{order.panel_order_id}: Pending · drip-feed, 3 runs · not started yet" in ann.last_text
         await bot.send(ann, "/orders")
         assert f"#{order.panel_order_id} · Pending · drip-feed" in ann.last_text
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=200)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=200)
         assert await cycle(bot) == 1
         (text,) = notices(ann)
         assert "In progress" in text
@@ -160,7 +160,7 @@ async def test_an_active_subscription_is_shown_with_its_posts(tmp_path: Path, mo
     async with world(tmp_path, dialect="smartpanel") as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        dialect = bot.playground.sandbox._smart
+        dialect = bot.sandbox._smart
         assert dialect is not None
         one = dialect._one
 
@@ -210,7 +210,7 @@ async def test_a_subscription_placed_on_the_seed_panel_reads_as_one(tmp_path: Pa
 def flag_refill_and_cancel(bot: World) -> None:
     """SmartPanel's catalog has no refill/cancel flags; forks list them, and still answer
     "This action is Invalid". The seed catalog has them for 1012 already."""
-    bot.playground.sandbox.update_service(1012, refill="1", cancel="1")
+    bot.sandbox.update_service(1012, refill="1", cancel="1")
 
 
 @pytest.mark.parametrize("db", DATABASES)
@@ -225,22 +225,22 @@ async def test_smartpanel_loses_refill_and_cancel_after_its_first_invalid_action
         assert CANCEL in labels(ann)
         await bot.press(ann, CANCEL)
         await bot.press(ann, "Yes, cancel it")
-        assert bot.playground.sandbox.count("cancel") == 1
+        assert bot.sandbox.count("cancel") == 1
         assert NO_CANCELS in ann.last_text and "removed the Cancel button" in ann.last_text
         await open_card(bot, ann, order)
         assert CANCEL not in labels(ann)
         # A notification of this panel's orders does not offer it either.
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=500)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=500)
         assert await cycle(bot) == 1
         assert CANCEL not in labels(ann)
         # Refill: the card offers it once the order is complete, until the panel refuses it.
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await cycle(bot)
         card_message = (await bot.press(ann, "📦 Open order"))[-1]
         assert REFILL in labels(ann)
         assert bot.app is not None
         await ann.press(bot.app, REFILL, card_message)
-        assert bot.playground.sandbox.count("refill") == 1
+        assert bot.sandbox.count("refill") == 1
         assert NO_REFILLS in ann.last_text and "removed the Refill button" in ann.last_text
         # The card pressed lost its Refill button at once, and every card after it.
         pressed = bot.fake.message(ann.id, card_message.message_id)
@@ -249,7 +249,7 @@ async def test_smartpanel_loses_refill_and_cancel_after_its_first_invalid_action
         assert REFILL not in labels(ann) and CANCEL not in labels(ann) and "🔁 Order again" in labels(ann)
         # Told once each, and nothing more was asked of the panel.
         assert said(ann, NO_REFILLS) == 1 and said(ann, NO_CANCELS) == 1
-        assert bot.playground.sandbox.count("refill") == 1 and bot.playground.sandbox.count("cancel") == 1
+        assert bot.sandbox.count("refill") == 1 and bot.sandbox.count("cancel") == 1
         # Another user of the same panel never sees the buttons.
         bob = await bot.linked_user(2002)
         theirs = await place(bot, bob, link="https://instagram.com/bob")
@@ -260,11 +260,11 @@ async def test_smartpanel_loses_refill_and_cancel_after_its_first_invalid_action
         await open_card(bot, ann, older)
         stale = ann.keyboard_message
         assert stale is not None
-        bot.playground.sandbox.set_status(older.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(older.panel_order_id, "Completed", remains=0)
         forged = ann.update_dict_for_press("🔄 Refresh", stale)
         forged["callback_query"]["data"] = f"R:{older.id}"
         await bot.app.process_update(Update.de_json(forged, bot.app.bot))
-        assert bot.playground.sandbox.count("refill") == 1 and ann.last_text.startswith(NO_REFILLS)
+        assert bot.sandbox.count("refill") == 1 and ann.last_text.startswith(NO_REFILLS)
 
 
 async def test_seed_refill_and_cancel_still_work_and_a_stale_fact_is_forgotten(tmp_path: Path) -> None:
@@ -272,7 +272,7 @@ async def test_seed_refill_and_cancel_still_work_and_a_stale_fact_is_forgotten(t
         ann = await bot.linked_user()
         order = await place(bot, ann)
         assert bot.store is not None
-        facts = PanelFacts(bot.store, bot.playground.sandbox.url, refresh=0.0)
+        facts = PanelFacts(bot.store, bot.sandbox.url, refresh=0.0)
         # Learnt more than a day ago: asked again, and the panel answers.
         await facts.learn(NO_CANCEL, "This action is Invalid")
         await age_facts(bot.store, days=2)
@@ -280,13 +280,13 @@ async def test_seed_refill_and_cancel_still_work_and_a_stale_fact_is_forgotten(t
         await bot.press(ann, CANCEL)
         await bot.press(ann, "Yes, cancel it")
         assert "Cancel requested" in ann.last_text and said(ann, NO_CANCELS) == 0
-        assert await bot.store.panel_facts(bot.playground.sandbox.url) == []
-        bot.playground.sandbox.advance(30)
+        assert await bot.store.panel_facts(bot.sandbox.url) == []
+        bot.sandbox.advance(30)
         await cycle(bot)
         assert any(f"#{order.panel_order_id}: Canceled" in t for t in notices(ann))
         # A fresh fact hides the button without asking the panel.
         second = await place(bot, ann, link="https://instagram.com/second")
-        bot.playground.sandbox.set_status(second.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(second.panel_order_id, "Completed", remains=0)
         await facts.learn(NO_REFILL, "This action is Invalid")
         deps(bot).facts.refresh = 0.0
         await open_card(bot, ann, second)
@@ -306,13 +306,13 @@ async def test_refill_status_is_polled_only_where_the_panel_has_it(tmp_path: Pat
     async with world(tmp_path, dialect=dialect) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await cycle(bot)
         assert bot.store is not None and order.id is not None
         # A refill made while the panel still had refills (or on its website).
         refill = await bot.store.add_refill(order.id, 7001)
         second = await place(bot, ann, link="https://instagram.com/second")
-        bot.playground.sandbox.set_status(second.panel_order_id, "In progress", remains=500)
+        bot.sandbox.set_status(second.panel_order_id, "In progress", remains=500)
         assert await cycle(bot) == 1  # the order's change arrives whatever refill_status says
         assert f"#{second.panel_order_id}: In progress" in notices(ann)[-1]
         for _ in range(6):
@@ -320,16 +320,16 @@ async def test_refill_status_is_polled_only_where_the_panel_has_it(tmp_path: Pat
         async with bot.store.session() as s:
             lost = (await s.exec(select(Notification).where(Notification.kind == KIND_REFILL_LOST))).all()
             (row,) = (await s.exec(select(Refill).where(Refill.id == refill.id))).all()
-        facts = await PanelFacts(bot.store, bot.playground.sandbox.url).abilities()
+        facts = await PanelFacts(bot.store, bot.sandbox.url).abilities()
         if dialect == "smartpanel":
             # Asked once, refused with "This action is Invalid": remembered, never asked again
             # this day, the refill left alone (no errors counted, nobody told it is lost).
-            assert bot.playground.sandbox.count("refill_status") == 1
+            assert bot.sandbox.count("refill_status") == 1
             assert facts.refill_status is False
             assert lost == [] and row.check_errors == 0 and not row.final
         else:
             # Asked every cycle; "Refill not found" for 7001 five times in a row ends its watch.
-            assert bot.playground.sandbox.count("refill_status") == ERRORS_TO_GIVE_UP
+            assert bot.sandbox.count("refill_status") == ERRORS_TO_GIVE_UP
             assert facts.refill_status is True
             assert len(lost) == 1 and row.final
 
@@ -338,23 +338,23 @@ async def test_a_panel_that_answers_refill_status_again_is_followed_again(tmp_pa
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await cycle(bot)
         assert bot.store is not None
-        facts = PanelFacts(bot.store, bot.playground.sandbox.url, refresh=0.0)
+        facts = PanelFacts(bot.store, bot.sandbox.url, refresh=0.0)
         await facts.learn(NO_REFILL_STATUS, "This action is Invalid")
         deps(bot).watcher.facts.refresh = 0.0  # another process learnt it: seen at once here
         await open_card(bot, ann, order)
         await bot.press(ann, REFILL)
-        (panel_refill,) = bot.playground.sandbox.refills(KEY)
+        (panel_refill,) = bot.sandbox.refills(KEY)
         await cycle(bot)
-        assert bot.playground.sandbox.count("refill_status") == 0  # a fresh fact: not asked
+        assert bot.sandbox.count("refill_status") == 0  # a fresh fact: not asked
         await age_facts(bot.store, days=2)
-        bot.playground.sandbox.set_refill_status(panel_refill.id, "Completed")
+        bot.sandbox.set_refill_status(panel_refill.id, "Completed")
         # Left alone for a day; then asked again, and it answers.
         later = utcnow() + timedelta(days=1, minutes=5)
         await cycle(bot, now=later)
-        assert bot.playground.sandbox.count("refill_status") == 1
+        assert bot.sandbox.count("refill_status") == 1
         assert any(f"Refill #{panel_refill.id} of order #{order.panel_order_id}: Completed" in t for t in notices(ann))
         assert (await facts.abilities()).refill_status is True
-        assert await bot.store.panel_facts(bot.playground.sandbox.url) == []
+        assert await bot.store.panel_facts(bot.sandbox.url) == []

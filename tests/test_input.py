@@ -101,7 +101,7 @@ def test_links_numbers_and_words_are_not_keys(text: str) -> None:
 async def test_a_key_pasted_into_a_form_field_is_deleted_not_stored_and_offered_for_linking(tmp_path: Path) -> None:
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
-        bot.playground.sandbox.add_account(HEX_KEY, balance="7")
+        bot.sandbox.add_account(HEX_KEY, balance="7")
         await bot.send(ann, "/order 1012")
         await bot.press(ann, "Order")
         assert "✏️ Link" in ann.last_text
@@ -111,7 +111,7 @@ async def test_a_key_pasted_into_a_form_field_is_deleted_not_stored_and_offered_
         assert HEX_KEY not in ann.all_text()
         assert bot.store is not None
         assert HEX_KEY not in repr(await bot.store.get_flow(ann.id))
-        assert bot.playground.sandbox.count("add") == 0
+        assert bot.sandbox.count("add") == 0
         await bot.press(ann, "🔑 Link this key")
         assert "✅ Linked the key 0123…cdef" in ann.last_text
         assert "$7.00" in ann.last_text
@@ -233,12 +233,12 @@ async def test_in_team_mode_status_shows_only_a_members_own_orders_and_admins_se
         ann, bob, boss = bot.user(1001), bot.user(1002, first_name="Bob"), bot.user(1003, first_name="Boss")
         order = await place(bot, ann)
         order_id = order.panel_order_id
-        checks = bot.playground.sandbox.count("status")
+        checks = bot.sandbox.count("status")
         await bot.send(bob, f"/status {order_id}")
         assert f"#{order_id}" in bob.last_text and "not one of your orders" in bob.last_text
         assert "Pending" not in bob.last_text and "In progress" not in bob.last_text
         assert not bob.last_buttons  # no card of Ann's order
-        assert bot.playground.sandbox.count("status") == checks  # the panel was not even asked
+        assert bot.sandbox.count("status") == checks  # the panel was not even asked
         await bot.send(ann, f"/status {order_id}")
         assert "not one of your orders" not in ann.last_text
         await bot.send(boss, f"/status {order_id}")
@@ -248,7 +248,7 @@ async def test_in_team_mode_status_shows_only_a_members_own_orders_and_admins_se
 async def test_no_to_a_pasted_key_forgets_it_and_keeps_the_linked_one(tmp_path: Path) -> None:
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
-        bot.playground.sandbox.add_account(HEX_KEY, balance="7")
+        bot.sandbox.add_account(HEX_KEY, balance="7")
         await bot.send(ann, f"my key is {HEX_KEY}")
         assert "Link it as your panel key?" in ann.last_text
         await bot.press(ann, "No")
@@ -262,7 +262,7 @@ async def test_no_to_a_pasted_key_forgets_it_and_keeps_the_linked_one(tmp_path: 
 async def test_a_pasted_key_offer_pressed_after_it_expired_asks_for_the_key_again(tmp_path: Path) -> None:
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
-        bot.playground.sandbox.add_account(HEX_KEY, balance="7")
+        bot.sandbox.add_account(HEX_KEY, balance="7")
         await bot.send(ann, f"my key is {HEX_KEY}")
         assert bot.app is not None
         bot.app.bot_data["deps"].pasted_keys.clear()  # the few minutes have passed

@@ -71,7 +71,7 @@ async def test_status_with_one_id_answers_with_that_orders_card_and_buttons(tmp_
         assert "Your orders" not in card
         assert "🔄 Refresh" in labels(ann) and "🔁 Order again" in labels(ann)
         # Refresh on it is the card again.
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=600)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=600)
         await bot.press(ann, "🔄 Refresh")
         assert "Delivered: 400 · Remains: 600" in ann.last_text
 
@@ -83,7 +83,7 @@ async def test_status_with_one_id_offers_cancel_and_refill_where_allowed(tmp_pat
         await bot.send(ann, f"/status {order.panel_order_id}")
         assert ("✖ Cancel order" in labels(ann)) == order.cancel
         assert "♻️ Refill" not in labels(ann)  # not before it is completed
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await bot.send(ann, f"/status {order.panel_order_id}")
         assert f"Order #{order.panel_order_id}: Completed" in ann.last_text
         assert ("♻️ Refill" in labels(ann)) == order.refill
@@ -129,7 +129,7 @@ async def test_team_mode_order_card_and_notifications_carry_the_currency(tmp_pat
         order = await place(bot, ann)
         await bot.send(ann, f"/status {order.panel_order_id}")
         assert "Charge: $2.45" in ann.last_text, ann.last_text
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         assert await cycle(bot) == 1
         notice = ann.messages[-1].text
         assert f"Order #{order.panel_order_id}: Completed" in notice and "Charge: $2.45" in notice, notice
@@ -150,7 +150,7 @@ async def test_a_charge_stored_without_currency_shows_the_accounts(tmp_path: Pat
         order = await place(bot, ann)
         assert bot.store is not None and order.id is not None
         await bot.store.update_order(order.id, {"currency": None})
-        bot.playground.sandbox.faults.set("status", http_status=502)
+        bot.sandbox.faults.set("status", http_status=502)
         await bot.send(ann, "/orders")
         await bot.press(ann, f"#{order.panel_order_id}")
         assert "Charge: $2.45" in ann.last_text, ann.last_text
@@ -194,7 +194,7 @@ async def test_start_does_not_wait_for_a_panel_that_does_not_answer(tmp_path: Pa
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         await place(bot, ann)  # the balance is asked again after an order
-        bot.playground.sandbox.faults.set("balance", hang=True)
+        bot.sandbox.faults.set("balance", hang=True)
         began = time.monotonic()
         await bot.send(ann, "/start")
         assert time.monotonic() - began < 6.0
@@ -224,7 +224,7 @@ async def test_start_with_a_key_the_panel_refuses_says_what_to_do(tmp_path: Path
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         await place(bot, ann)  # the balance is asked again after an order
-        bot.playground.sandbox.faults.set("balance", error="Invalid API key")
+        bot.sandbox.faults.set("balance", error="Invalid API key")
         await bot.send(ann, "/start")
         assert "💰 The panel does not accept this API key. Link a valid key with /connect." in ann.last_text, ann.last_text
         assert "📋 Open orders: 1" in ann.last_text

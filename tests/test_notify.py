@@ -290,7 +290,7 @@ async def test_a_panels_currency_is_shown_literally_in_balance_confirm_and_notif
 ) -> None:
     async with world(tmp_path) as bot:
         key = "rnd-panel-key-0123456789abcdef"
-        bot.playground.sandbox.add_account(key, balance="100", currency=currency)
+        bot.sandbox.add_account(key, balance="100", currency=currency)
         ann = bot.user(1001)
         await bot.send(ann, "/start")
         await bot.send(ann, key)
@@ -312,7 +312,7 @@ async def test_a_panels_currency_is_shown_literally_in_balance_confirm_and_notif
         await bot.press(ann, "Confirm")
         assert "placed" in ann.last_text and f"Charge: {currency}" in ann.last_text
         order_id = int(ann.last_text.split("#")[1].split()[0])
-        bot.playground.sandbox.set_status(order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order_id, "Completed", remains=0)
         assert bot.app is not None
         deps = bot.app.bot_data["deps"]
         deps.watcher.clock = lambda: at(120)

@@ -45,21 +45,21 @@ async def test_status_with_one_id_answers_with_that_orders_card_and_its_buttons(
     async with world(tmp_path, dialect=dialect, db=db) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        checks = bot.playground.sandbox.count("status")
+        checks = bot.sandbox.count("status")
         assert await sent_by(bot, ann, f"/status {order.panel_order_id}") == 1
         card = ann.last_text
         assert card.startswith(f"📦 Order #{order.panel_order_id}: Pending"), card
         assert f"Service: 1012 · {order.service_name}" in card
         assert "Link: https://instagram.com/nasa" in card and "Quantity: 1,000" in card
         assert "Charge: $" in card and "Checked at " in card
-        assert bot.playground.sandbox.count("status") == checks + 1  # asked live, once
+        assert bot.sandbox.count("status") == checks + 1  # asked live, once
         assert labels(ann)[0] == "🔄 Refresh" and labels(ann)[-1] == "🔁 Order again"
         # Cancel where the service allows it (the seed's 1012 does, the SmartPanel's does not);
         # no Refill before the order is completed.
         assert ("✖ Cancel order" in labels(ann)) == (dialect == "seed")
         assert "♻️ Refill" not in labels(ann)
         # The buttons work from here: Refresh redraws the card in place.
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=400)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=400)
         await bot.press(ann, "🔄 Refresh")
         assert ann.last_text.startswith(f"📦 Order #{order.panel_order_id}: In progress")
         assert "Delivered: 600 · Remains: 400" in ann.last_text
@@ -69,11 +69,11 @@ async def test_status_card_offers_refill_once_completed_and_not_when_the_panel_h
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await bot.send(ann, f"/status {order.panel_order_id}")
         assert ann.last_text.startswith(f"📦 Order #{order.panel_order_id}: Completed")
         assert labels(ann) == ["🔄 Refresh", "♻️ Refill", "🔁 Order again"]
-        bot.playground.sandbox.faults.set("refill", error="This action is Invalid")
+        bot.sandbox.faults.set("refill", error="This action is Invalid")
         await bot.press(ann, "♻️ Refill")
         assert "does not offer refills" in ann.last_text
         await bot.send(ann, f"/status {order.panel_order_id}")
@@ -143,20 +143,20 @@ async def test_team_mode_order_card_and_notifications_carry_the_currency(tmp_pat
     async with world(tmp_path, panel_key=KEY, allowed_users="1001", db=db) as bot:
         ann = bot.user(1001)
         # The panel did not say its currency while the order was placed: it is stored without one.
-        bot.playground.sandbox.faults.set("balance", http_status=502)
+        bot.sandbox.faults.set("balance", http_status=502)
         await bot.send(ann, "/start")
         order = await place(bot, ann)
         assert order.currency is None and order.charge is not None
-        bot.playground.sandbox.faults.clear()
+        bot.sandbox.faults.clear()
         # The card asked while the panel cannot give the order's status: the stored charge,
         # in the account's currency (learnt from one balance call), not a bare number.
-        bot.playground.sandbox.faults.set("status", http_status=502)
+        bot.sandbox.faults.set("status", http_status=502)
         await bot.send(ann, "/orders")
         await bot.press(ann, f"#{order.panel_order_id}")
         assert f"Charge: ${order.charge:.2f}" in ann.last_text, ann.last_text
         assert "not answering" in ann.last_text
-        bot.playground.sandbox.faults.clear()
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.faults.clear()
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         assert await cycle(bot) == 1
         notice = next(m.text for m in reversed(ann.messages) if m.text.startswith(f"📦 Order #{order.panel_order_id}"))
         assert f"Charge: ${order.charge:.2f}" in notice, notice
@@ -177,7 +177,7 @@ async def test_start_for_a_linked_user_is_the_main_menu_with_balance_and_open_or
         assert await sent_by(bot, ann, "/start") == 1
         lines = ann.last_text.splitlines()
         assert lines[0].startswith("👋 Hello! Choose a service")
-        balance = bot.playground.sandbox.balance(KEY)
+        balance = bot.sandbox.balance(KEY)
         assert f"💰 Balance: ${balance:,.2f}" in lines
         assert "📋 Open orders: 2" in lines
         assert labels(ann) == ["🛒 New order", "💰 Balance", "📋 Orders"]
@@ -198,11 +198,11 @@ async def test_start_shows_the_recent_balance_while_the_panel_is_slow_and_says_w
         ann = await bot.linked_user()
         await place(bot, ann)
         await bot.send(ann, "/start")  # the balance is known now
-        bot.playground.sandbox.faults.set("balance", hang=True)
+        bot.sandbox.faults.set("balance", hang=True)
         began = time.monotonic()
         assert await sent_by(bot, ann, "/start") == 1
         assert time.monotonic() - began < 2.0
-        assert f"💰 Balance: ${bot.playground.sandbox.balance(KEY):,.2f}" in ann.last_text
+        assert f"💰 Balance: ${bot.sandbox.balance(KEY):,.2f}" in ann.last_text
         assert "📋 Open orders: 1" in ann.last_text
         await bot.restart()  # nothing known any more: the menu does not wait for the panel
         began = time.monotonic()
@@ -212,7 +212,7 @@ async def test_start_shows_the_recent_balance_while_the_panel_is_slow_and_says_w
         assert "💰 Balance: not available right now (the panel is not answering)" in lines
         assert "📋 Open orders: 1" in lines
         assert labels(ann) == ["🛒 New order", "💰 Balance", "📋 Orders"]
-        bot.playground.sandbox.faults.clear()
+        bot.sandbox.faults.clear()
 
 
 async def test_start_for_an_unlinked_user_still_asks_for_the_key(tmp_path: Path) -> None:
@@ -244,11 +244,11 @@ async def test_a_notification_of_an_order_stored_without_currency_carries_the_ac
     notification's charge is in the currency the account has learnt since."""
     async with world(tmp_path, panel_key=KEY, allowed_users="1001") as bot:
         ann = bot.user(1001)
-        bot.playground.sandbox.faults.set("balance", http_status=502)
+        bot.sandbox.faults.set("balance", http_status=502)
         await bot.send(ann, "/start")
         order = await place(bot, ann)
         assert order.currency is None and order.charge is not None
-        bot.playground.sandbox.faults.clear()
+        bot.sandbox.faults.clear()
         await bot.send(ann, "/balance")
         assert ann.last_text.startswith("💰 Balance: $")
         assert bot.store is not None

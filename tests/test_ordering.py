@@ -22,7 +22,7 @@ DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not P
 
 
 def service(bot: World, service_id: int) -> Service:
-    item = next(s for s in bot.playground.sandbox.services if int(s["service"]) == service_id)
+    item = next(s for s in bot.sandbox.services if int(s["service"]) == service_id)
     parsed = Service.from_api(item)
     assert parsed is not None
     return parsed
@@ -100,7 +100,7 @@ async def test_start_asks_for_a_key_and_a_pasted_key_is_checked_stored_encrypted
         await bot.send(ann, KEY)
         assert "✅ Linked the key sand…cdef" in ann.last_text
         assert "$100.00" in ann.last_text
-        assert bot.playground.sandbox.count("balance") >= 1
+        assert bot.sandbox.count("balance") >= 1
         # The message that carried the key is gone from the chat.
         user_messages = bot.fake.messages(ann.chat_id, from_bot=False, include_deleted=True)
         assert any(m.text == KEY and m.deleted for m in user_messages)
@@ -131,7 +131,7 @@ async def test_balance_is_formatted_for_the_users_locale(tmp_path: Path, languag
 async def test_balance_during_a_panel_outage_answers_within_seconds(tmp_path: Path) -> None:
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
-        bot.playground.sandbox.faults.set("balance", hang=True)
+        bot.sandbox.faults.set("balance", hang=True)
         started = asyncio.get_running_loop().time()
         await bot.send(ann, "/balance")
         assert asyncio.get_running_loop().time() - started < 8
@@ -216,7 +216,7 @@ async def test_each_order_type_reaches_the_panel_with_its_fields(tmp_path: Path,
         assert "Price:" in ann.last_text
         await bot.press(ann, "Confirm")
         assert re.search(r"Order #\d+ placed", ann.last_text), ann.last_text
-        sent = bot.playground.sandbox.calls("add")
+        sent = bot.sandbox.calls("add")
         assert len(sent) == 1
         expected = {"action": "add", **build_add_params(svc, values)}
         assert sent[0].fields == expected
@@ -234,7 +234,7 @@ async def test_subscription_skipping_posts_leaves_it_out_but_zero_is_sent(tmp_pa
         await bot.press(ann, "Skip")  # expiry
         assert "per post" in ann.last_text
         await bot.press(ann, "Confirm")
-        fields = bot.playground.sandbox.calls("add")[0].fields
+        fields = bot.sandbox.calls("add")[0].fields
         assert fields["posts"] == "0" and "old_posts" not in fields and "expiry" not in fields and "link" not in fields
 
 
@@ -302,7 +302,7 @@ async def test_cancel_leaves_the_flow_at_any_step(tmp_path: Path) -> None:
         assert "Cancelled. Nothing was ordered." in ann.last_text
         await bot.send(ann, "500")  # no longer a quantity: a search
         assert "✏️ Quantity" not in ann.last_text
-        assert bot.playground.sandbox.count("add") == 0
+        assert bot.sandbox.count("add") == 0
 
 
 async def test_edit_from_the_confirm_screen_changes_one_field(tmp_path: Path) -> None:
@@ -317,7 +317,7 @@ async def test_edit_from_the_confirm_screen_changes_one_field(tmp_path: Path) ->
         await bot.send(ann, "2000")
         assert "Check your order" in ann.last_text and "Quantity: 2,000" in ann.last_text
         await bot.press(ann, "Confirm")
-        assert bot.playground.sandbox.calls("add")[0].fields["quantity"] == "2000"
+        assert bot.sandbox.calls("add")[0].fields["quantity"] == "2000"
 
 
 # --- exactly once ----------------------------------------------------------------------------------
@@ -341,7 +341,7 @@ async def test_a_double_tap_on_confirm_places_one_order(tmp_path: Path, db: str)
         again = ann.update_for_press("Confirm", bot=bot.app.bot)
         await bot.app.process_update(tap)
         await bot.app.process_update(again)
-        assert bot.playground.sandbox.count("add") == 1
+        assert bot.sandbox.count("add") == 1
         texts = ann.all_text()
         assert texts.count("✅ Order") == 1
         assert "already placed as #23501" in texts
@@ -355,7 +355,7 @@ async def test_two_concurrent_confirms_place_one_order(tmp_path: Path, db: str) 
         assert bot.app is not None
         updates = [ann.update_for_press("Confirm", bot=bot.app.bot) for _ in range(5)]
         await asyncio.gather(*(bot.app.process_update(u) for u in updates))
-        assert bot.playground.sandbox.count("add") == 1
+        assert bot.sandbox.count("add") == 1
         assert ann.all_text().count("✅ Order") == 1
 
 
@@ -370,7 +370,7 @@ async def test_a_redelivered_update_places_one_order(tmp_path: Path) -> None:
         await bot.app.process_update(Update.de_json(data, bot.app.bot))
         data["callback_query"]["id"] = "redelivered"
         await bot.app.process_update(Update.de_json(data, bot.app.bot))
-        assert bot.playground.sandbox.count("add") == 1
+        assert bot.sandbox.count("add") == 1
 
 
 @pytest.mark.parametrize("fault", [{"hang": True}, {"http_status": 502}, {"malformed": True}])
@@ -380,14 +380,14 @@ async def test_add_failing_after_it_left_places_at_most_one_order_and_says_check
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         await _to_confirm(bot, ann)
-        bot.playground.sandbox.faults.set("add", **fault)
+        bot.sandbox.faults.set("add", **fault)
         await bot.press(ann, "Confirm")
         assert "may have been placed anyway" in ann.last_text
         assert "Check your orders on the panel" in ann.last_text
-        assert bot.playground.sandbox.count("add") == 1
-        assert len(bot.playground.sandbox.orders(KEY)) <= 1
+        assert bot.sandbox.count("add") == 1
+        assert len(bot.sandbox.orders(KEY)) <= 1
         # Pressing the old Confirm again (or a re-delivered update) never re-sends it.
-        bot.playground.sandbox.faults.clear()
+        bot.sandbox.faults.clear()
         assert bot.store is not None
         unknown = await bot.store.unknown_drafts()
         assert [d.state for d in unknown] == [DraftState.UNKNOWN]
@@ -397,7 +397,7 @@ async def test_add_failing_after_it_left_places_at_most_one_order_and_says_check
         data = ann.update_dict_for_press("Confirm", message=ann.messages[-2]) if ann.messages[-2].buttons else None
         if data is not None:
             await bot.app.process_update(Update.de_json(data, bot.app.bot))
-        assert bot.playground.sandbox.count("add") == 1
+        assert bot.sandbox.count("add") == 1
 
 
 async def test_not_enough_funds_is_explained_and_retrying_after_a_top_up_places_one_order(tmp_path: Path) -> None:
@@ -408,11 +408,11 @@ async def test_not_enough_funds_is_explained_and_retrying_after_a_top_up_places_
         await bot.press(ann, "Confirm")
         assert "not enough money" in ann.last_text
         assert "Not enough funds on balance" in ann.last_text
-        assert bot.playground.sandbox.orders(KEY) == []
-        bot.playground.sandbox.set_balance(KEY, "50")
+        assert bot.sandbox.orders(KEY) == []
+        bot.sandbox.set_balance(KEY, "50")
         await bot.press(ann, "Confirm")
         assert "placed" in ann.last_text
-        assert len(bot.playground.sandbox.orders(KEY)) == 1
+        assert len(bot.sandbox.orders(KEY)) == 1
 
 
 async def test_a_duplicate_active_link_is_explained_and_the_draft_stays_editable(tmp_path: Path) -> None:
@@ -429,18 +429,18 @@ async def test_a_duplicate_active_link_is_explained_and_the_draft_stays_editable
         await bot.send(ann, "https://instagram.com/other")
         await bot.press(ann, "Confirm")
         assert "placed" in ann.last_text
-        assert len(bot.playground.sandbox.orders(KEY)) == 2
+        assert len(bot.sandbox.orders(KEY)) == 2
 
 
 async def test_price_changes_are_caught_at_confirm(tmp_path: Path) -> None:
     async with world(tmp_path, catalog_ttl=0) as bot:
         ann = await bot.linked_user()
         await _to_confirm(bot, ann)
-        bot.playground.sandbox.update_service(1012, rate="9.99")
+        bot.sandbox.update_service(1012, rate="9.99")
         await bot.press(ann, "Confirm")
         assert "price or limits of this service changed" in ann.last_text
         assert "$9.99" in ann.last_text
-        assert bot.playground.sandbox.count("add") == 0
+        assert bot.sandbox.count("add") == 0
         await bot.press(ann, "Confirm")
         assert "placed" in ann.last_text and "$9.99" in ann.last_text
 
@@ -457,7 +457,7 @@ async def test_a_forged_confirm_for_another_users_draft_is_refused(tmp_path: Pat
         forged = mallory.update_dict_for_press(mallory.last_buttons[0][0][0])
         forged["callback_query"]["data"] = "y:1"
         await bot.app.process_update(Update.de_json(forged, bot.app.bot))
-        assert bot.playground.sandbox.count("add") == 0
+        assert bot.sandbox.count("add") == 0
         assert "not for you" in mallory.last_text
         await bot.send(mallory, "/help")
         unknown = mallory.update_dict_for_press("💰 Balance")
@@ -482,7 +482,7 @@ async def test_a_restart_mid_flow_continues_with_the_next_field(tmp_path: Path, 
         assert "Check your order" in ann.last_text
         assert "Link: https://instagram.com/nasa" in ann.last_text
         await bot.press(ann, "Confirm")
-        assert bot.playground.sandbox.count("add") == 1
+        assert bot.sandbox.count("add") == 1
 
 
 # --- languages ---------------------------------------------------------------------------------------
@@ -544,7 +544,7 @@ async def test_an_order_the_panel_took_but_the_bot_could_not_record_says_do_not_
         caplog.set_level(logging.WARNING)
         # raise_errors: a failure handed to the generic error handler fails here.
         await bot.press(ann, "Confirm")
-        [placed] = bot.playground.sandbox.orders(KEY)
+        [placed] = bot.sandbox.orders(KEY)
         order_id = str(placed.id)
         assert order_id in ann.last_text
         assert "do not order it again" in ann.last_text.lower()
@@ -552,4 +552,4 @@ async def test_an_order_the_panel_took_but_the_bot_could_not_record_says_do_not_
         assert "try again" not in ann.last_text.lower()
         # With the database gone, the log is where the panel's order id is kept.
         assert any(r.levelno >= logging.WARNING and order_id in r.getMessage() for r in caplog.records)
-        assert bot.playground.sandbox.count("add") == 1
+        assert bot.sandbox.count("add") == 1

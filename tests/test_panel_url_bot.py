@@ -107,8 +107,8 @@ async def test_the_bot_finds_the_api_from_what_the_operator_typed_and_says_which
     with caplog.at_level(logging.INFO):
         async with typed_world(tmp_path, typed, dialect=dialect) as bot:
             said = lines_from(caplog, "bot.domain.panels")
-            assert len(said) == 1 and said[0].startswith(f"Panel API at {bot.playground.sandbox.url}"), said
-            assert bot.panels.endpoint == bot.playground.sandbox.url and not bot.panels.unresolved
+            assert len(said) == 1 and said[0].startswith(f"Panel API at {bot.sandbox.url}"), said
+            assert bot.panels.endpoint == bot.sandbox.url and not bot.panels.unresolved
 
             ann = await bot.linked_user()
             await bot.send(ann, "/balance")
@@ -135,22 +135,22 @@ async def test_a_deployment_whose_panel_url_names_the_api_keeps_its_linked_accou
     async with typed_world(tmp_path, dialect=dialect, db=db, find=False) as bot:
         ann = await bot.linked_user()
         assert bot.store is not None
-        before = await bot.store.account_for(1001, bot.playground.sandbox.url)
-        assert before is not None and bot.panels.endpoint == bot.playground.sandbox.url
-        await bot.store.learn_panel_fact(bot.playground.sandbox.url, NO_REFILL)
+        before = await bot.store.account_for(1001, bot.sandbox.url)
+        assert before is not None and bot.panels.endpoint == bot.sandbox.url
+        await bot.store.learn_panel_fact(bot.sandbox.url, NO_REFILL)
 
         bot.find = True
         await bot.restart()
-        assert bot.panels.endpoint == bot.playground.sandbox.url
+        assert bot.panels.endpoint == bot.sandbox.url
         await bot.send(ann, "/balance")
         assert "$100.00" in ann.last_text
-        after = await bot.store.account_for(1001, bot.playground.sandbox.url)
+        after = await bot.store.account_for(1001, bot.sandbox.url)
         assert after is not None and after.id == before.id
         assert bot.app is not None
         assert NO_REFILL in {f.name for f in await bot.store.panel_facts(bot.app.bot_data["deps"].facts.panel_url)}
 
         # A start while the panel is down: same accounts, told the panel is not answering.
-        await bot.playground.sandbox.stop()
+        await bot.sandbox.stop()
         await bot.restart()
         await bot.send(ann, "/balance")
         assert "not answering" in ann.last_text and "link" not in ann.last_text.lower()
@@ -167,8 +167,8 @@ async def test_a_panel_down_at_start_up_does_not_stop_the_bot_and_is_found_when_
     monkeypatch.setattr(panels_module, "FIND_AGAIN_FIRST", 0.2)
     async with typed_world(tmp_path, "{base}", dialect=dialect, db=db) as bot:
         ann = await bot.linked_user()  # linked while the bot ran on the API URL found
-        port = int(bot.playground.sandbox.base_url.rsplit(":", 1)[1])
-        await bot.playground.sandbox.stop()
+        port = int(bot.sandbox.base_url.rsplit(":", 1)[1])
+        await bot.sandbox.stop()
         caplog.clear()
         with caplog.at_level(logging.INFO):
             await bot.restart()  # does not raise, does not wait for ever
@@ -184,14 +184,14 @@ async def test_a_panel_down_at_start_up_does_not_stop_the_bot_and_is_found_when_
             await bot.send(bob, "/connect " + KEY)
             assert "not answering" in bob.last_text and "not stored" in bob.last_text
 
-            await bot.playground.sandbox.start("127.0.0.1", port)
+            await bot.sandbox.start("127.0.0.1", port)
             for _ in range(100):
                 if not bot.panels.unresolved:
                     break
                 await asyncio.sleep(0.05)
-            assert bot.panels.endpoint == bot.playground.sandbox.url
+            assert bot.panels.endpoint == bot.sandbox.url
             said = lines_from(caplog, "bot.domain.panels")
-            assert len(said) == 2 and said[1].startswith(f"Panel API at {bot.playground.sandbox.url}"), said
+            assert len(said) == 2 and said[1].startswith(f"Panel API at {bot.sandbox.url}"), said
             assert "from now on" in said[1]
             await bot.send(ann, "/balance")
             assert "$100.00" in ann.last_text
@@ -201,15 +201,15 @@ async def test_connect_looks_for_the_api_when_start_up_found_none(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with typed_world(tmp_path, "{base}", dialect="smartpanel") as bot:
-        port = int(bot.playground.sandbox.base_url.rsplit(":", 1)[1])
-        await bot.playground.sandbox.stop()
+        port = int(bot.sandbox.base_url.rsplit(":", 1)[1])
+        await bot.sandbox.stop()
         await bot.restart()
         assert bot.panels.unresolved
-        await bot.playground.sandbox.start("127.0.0.1", port)
+        await bot.sandbox.start("127.0.0.1", port)
         with caplog.at_level(logging.INFO):
             ann = await bot.linked_user()  # /start, key: the search runs with the key first
-        assert bot.panels.endpoint == bot.playground.sandbox.url and not bot.panels.unresolved
-        assert any(line.startswith(f"Panel API at {bot.playground.sandbox.url}") for line in lines_from(caplog, "bot.domain.accounts"))
+        assert bot.panels.endpoint == bot.sandbox.url and not bot.panels.unresolved
+        assert any(line.startswith(f"Panel API at {bot.sandbox.url}") for line in lines_from(caplog, "bot.domain.accounts"))
         assert KEY not in caplog.text
         await bot.send(ann, "/balance")
         assert "$100.00" in ann.last_text

@@ -79,7 +79,7 @@ async def test_a_second_process_taking_updates_stops_with_a_clear_reason(tmp_pat
         holder = Store(bot.db_url, keybox=KeyBox("x"), schema=bot.schema)
         assert await holder.hold_lock("updates")
         try:
-            second = World(bot.playground.sandbox, (bot.db_url, bot.schema))
+            second = World(bot.sandbox, (bot.db_url, bot.schema))
             second_app_error = None
             try:
                 await start_taking_updates(second)
@@ -89,7 +89,7 @@ async def test_a_second_process_taking_updates_stops_with_a_clear_reason(tmp_pat
         finally:
             await holder.dispose()
         # Once the first process is gone, the role is free again.
-        third = World(bot.playground.sandbox, (bot.db_url, bot.schema))
+        third = World(bot.sandbox, (bot.db_url, bot.schema))
         await start_taking_updates(third)
         await third.stop()
 

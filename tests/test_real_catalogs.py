@@ -38,6 +38,6 @@ async def test_browsing_a_real_catalog_obeys_telegrams_rules(tmp_path: Path, cat
         for query in ("instagram followers", "telegram", "youtube views", "&", "<b>", "💎"):
             await bot.send(ann, query)
         # Every service card of the first hundred services renders.
-        for item in bot.playground.sandbox.services[:100]:
+        for item in bot.sandbox.services[:100]:
             await bot.send(ann, str(item["service"]))
             assert "Service:" in ann.last_text

@@ -81,7 +81,7 @@ async def test_a_flood_of_orders_is_stopped_with_a_clear_reply(tmp_path: Path) -
         await bot.send(ann, "1000")
         await bot.press(ann, "Confirm")
         assert "several orders in a short time" in ann.last_text
-        assert bot.playground.sandbox.count("add") == 5
+        assert bot.sandbox.count("add") == 5
         assert [b[0] for b in ann.last_buttons[0]] == ["Confirm"]  # the draft waits, editable
 
 
@@ -92,11 +92,11 @@ async def test_neither_the_token_nor_the_key_reach_the_logs_or_the_database(
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await cycle(bot)
-        bot.playground.sandbox.faults.set("status", http_status=502)
+        bot.sandbox.faults.set("status", http_status=502)
         await cycle(bot)
-        bot.playground.sandbox.faults.set("add", http_status=502)
+        bot.sandbox.faults.set("add", http_status=502)
         await place_unknown(bot, ann)
         db = Path(bot.db_url.split("///")[1])
         files = [db, *db.parent.glob(db.name + "-*")]  # with the WAL
@@ -128,7 +128,7 @@ async def test_keys_pasted_while_polling_are_not_in_the_debug_logs_nor_in_any_re
     DEBUG lines), with one key at the key prompt and one pasted into a form field."""
     caplog.set_level(logging.DEBUG)
     async with world(tmp_path) as bot:
-        bot.playground.sandbox.add_account(PASTED_KEY, balance="7")
+        bot.sandbox.add_account(PASTED_KEY, balance="7")
         app = bot.app
         assert app is not None and app.updater is not None
         await app.start()

@@ -31,7 +31,7 @@ def deps(bot: World):  # type: ignore[no-untyped-def]
 
 async def team_account(bot: World) -> PanelAccount:
     assert bot.store is not None
-    account = await bot.store.account_for(None, bot.playground.sandbox.url)
+    account = await bot.store.account_for(None, bot.sandbox.url)
     assert account is not None
     return account
 
@@ -71,7 +71,7 @@ def test_a_public_team_bot_is_logged_as_a_warning_at_start(caplog: pytest.LogCap
 @pytest.mark.parametrize("db", DATABASES)
 async def test_a_new_panel_key_takes_effect_at_the_next_start_and_lifts_a_pause(tmp_path: Path, db: str) -> None:
     async with world(tmp_path, db=db, panel_key=KEY, allowed_users="1001") as bot:
-        bot.playground.sandbox.add_account(NEW_TEAM_KEY, balance=Decimal(7))
+        bot.sandbox.add_account(NEW_TEAM_KEY, balance=Decimal(7))
         member = bot.user(1001)
         await bot.send(member, "/balance")
         assert "$100.00" in member.last_text
@@ -83,7 +83,7 @@ async def test_a_new_panel_key_takes_effect_at_the_next_start_and_lifts_a_pause(
         await bot.send(member, "/balance")
         assert "$7.00" in member.last_text
         account = await team_account(bot)
-        assert account.key_fingerprint == KeyBox.fingerprint(bot.playground.sandbox.url, NEW_TEAM_KEY)
+        assert account.key_fingerprint == KeyBox.fingerprint(bot.sandbox.url, NEW_TEAM_KEY)
         assert not account.paused
 
 
@@ -92,13 +92,13 @@ async def test_a_key_the_secret_key_no_longer_opens_is_asked_for_again_once_and_
     tmp_path: Path, db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with world(tmp_path, db=db) as bot:
-        bot.playground.sandbox.add_account(BOB_KEY, balance=Decimal(5))
+        bot.sandbox.add_account(BOB_KEY, balance=Decimal(5))
         ann = await bot.linked_user(1001)
         bob = bot.user(1002)
         await bot.send(bob, "/start")
         await bot.send(bob, BOB_KEY)
         assert bot.store is not None
-        ann_account = await bot.store.account_for(1001, bot.playground.sandbox.url)
+        ann_account = await bot.store.account_for(1001, bot.sandbox.url)
         assert ann_account is not None
         await encrypt_with_another_secret(bot, ann_account.id, KEY)
         await bot.restart()
@@ -114,7 +114,7 @@ async def test_a_key_the_secret_key_no_longer_opens_is_asked_for_again_once_and_
         notices = await undecryptable_notices(bot, 1001)
         assert len(notices) == 1 and notices[0].payload["key_hint"] == KeyBox.mask(KEY)
         assert await undecryptable_notices(bot, 1002) == []
-        account = await bot.store.account_for(1001, bot.playground.sandbox.url)
+        account = await bot.store.account_for(1001, bot.sandbox.url)
         assert account is not None and account.paused and account.pause_reason == "undecryptable"
         warnings = [r.getMessage() for r in caplog.records
                     if r.levelno == logging.WARNING and r.name == "bot.domain.accounts"]
@@ -125,7 +125,7 @@ async def test_a_key_the_secret_key_no_longer_opens_is_asked_for_again_once_and_
         assert "✅" in ann.last_text
         await bot.send(ann, "/balance")
         assert "$100.00" in ann.last_text
-        account = await bot.store.account_for(1001, bot.playground.sandbox.url)
+        account = await bot.store.account_for(1001, bot.sandbox.url)
         assert account is not None and not account.paused and account.pause_reason is None
 
 
@@ -170,7 +170,7 @@ async def test_a_draft_a_crash_left_submitting_is_unknown_after_a_restart(tmp_pa
         assert draft is not None and draft.state == DraftState.UNKNOWN
         await bot.press(ann, "Confirm")
         assert "Check your orders on the panel" in ann.last_text
-        assert bot.playground.sandbox.calls("add") == []  # never sent a second time
+        assert bot.sandbox.calls("add") == []  # never sent a second time
         admin = bot.user(9001)
         await bot.send(admin, "/admin")
         assert "Unknown drafts to reconcile: 1" in admin.last_text

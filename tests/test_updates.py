@@ -164,7 +164,7 @@ async def test_a_hanging_panel_for_one_user_does_not_stall_the_bot_for_others(tm
         await bot.send(ann, "https://instagram.com/nasa")
         await bot.send(ann, "1000")
         assert "Check your order" in ann.last_text
-        bot.playground.sandbox.faults.set("add", hang=True)  # the harness's client gives up after ~1 s
+        bot.sandbox.faults.set("add", hang=True)  # the harness's client gives up after ~1 s
         await _running(bot)
         try:
             assert bot.app is not None
@@ -183,7 +183,7 @@ async def test_a_hanging_panel_for_one_user_does_not_stall_the_bot_for_others(tm
             first, second = (m.text for m in ann.messages[ann_had:ann_had + 2])
             assert "may have been placed" in first
             assert "Balance" in second
-            assert bot.playground.sandbox.count("add") == 1
+            assert bot.sandbox.count("add") == 1
         finally:
             await _stop(bot)
 
@@ -198,7 +198,7 @@ async def test_a_users_quick_messages_fill_the_form_in_the_order_typed(tmp_path:
             assert bot.app is not None
             # Link and quantity arrive in the same getUpdates batch, with a slow panel
             # (the confirm screen asks for the balance) in between.
-            bot.playground.sandbox.faults.set("balance", latency=0.3)
+            bot.sandbox.faults.set("balance", latency=0.3)
             for text in ("https://instagram.com/nasa", "1000"):
                 await bot.app.update_queue.put(ann.update_for_text(text, bot=bot.app.bot))
             await _wait_for(lambda: "Check your order" in ann.last_text, 10.0)

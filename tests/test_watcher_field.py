@@ -64,11 +64,11 @@ async def own_key_users(bot: World, count: int, *, first_user: int = 5000) -> li
     async with httpx.AsyncClient() as http:
         for n in range(count):
             key = f"field-key-{n:04d}-0123456789"
-            bot.playground.sandbox.add_account(key, balance=Decimal(1000))
+            bot.sandbox.add_account(key, balance=Decimal(1000))
             user_id = first_user + n
             await bot.store.ensure_user(user_id, "en")
-            account = await bot.store.link_account(user_id, bot.playground.sandbox.url, key, "USD")
-            order_id = await PanelClient(bot.playground.sandbox.url, key, http=http).add(
+            account = await bot.store.link_account(user_id, bot.sandbox.url, key, "USD")
+            order_id = await PanelClient(bot.sandbox.url, key, http=http).add(
                 {"service": "1012", "link": f"https://x.com/{n}", "quantity": "1000"})
             orders.append(await bot.store.add_order(panel_order_id=order_id, account_id=account.id, user_id=user_id,
                                                     service_id=1012, service_name="S", quantity=1000, status="Pending"))
@@ -85,7 +85,7 @@ async def test_one_poisoned_account_among_50_leaves_the_others_stored_and_notifi
     async with world(tmp_path, db=db) as bot:
         orders = await own_key_users(bot, 50)
         for order in orders:
-            bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+            bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         poisoned = orders[17]
         store = bot.store
         assert store is not None
@@ -111,8 +111,8 @@ async def test_one_poisoned_account_among_50_leaves_the_others_stored_and_notifi
 async def test_a_status_too_big_for_its_columns_is_stored_without_the_wild_numbers(tmp_path: Path, db: str) -> None:
     async with world(tmp_path, db=db) as bot:
         first, second = await own_key_users(bot, 2)
-        bot.playground.sandbox.set_status(first.panel_order_id, "In progress", remains=10**20)
-        bot.playground.sandbox.set_status(second.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(first.panel_order_id, "In progress", remains=10**20)
+        bot.sandbox.set_status(second.panel_order_id, "Completed", remains=0)
         await cycle(bot)
         assert (await stored(bot, first)).status == "In progress"
         assert (await stored(bot, first)).remains is None
@@ -138,13 +138,13 @@ async def test_a_key_that_no_longer_decrypts_pauses_its_account_alone_and_asks_i
         assert bot.store is not None
         # Bob's key was stored under another SECRET_KEY (replaced instead of rotated).
         other = Store(bot.db_url, keybox=KeyBox("a secret nobody has any more"), schema=bot.schema)
-        lost_key = bot.playground.sandbox.add_account("bob-key-0123456789", balance=Decimal(10))
-        bob_account = await other.link_account(2002, bot.playground.sandbox.url, lost_key, "USD")
+        lost_key = bot.sandbox.add_account("bob-key-0123456789", balance=Decimal(10))
+        bob_account = await other.link_account(2002, bot.sandbox.url, lost_key, "USD")
         await other.dispose()
         await bot.store.ensure_user(2002, "en")
         await bot.store.add_order(panel_order_id=424242, account_id=bob_account.id, user_id=2002, service_id=1012,
                                   service_name="S", quantity=100, status="Pending")
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await cycle(bot)
         await cycle(bot)
         assert (await stored(bot, order)).final
@@ -162,14 +162,14 @@ async def test_a_refresh_during_a_slow_cycle_keeps_its_final_status(tmp_path: Pa
     async with world(tmp_path, db=db) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=500)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=500)
         store = bot.store
         assert store is not None
         real_apply = store.apply_checks
 
         async def apply(*args: Any, **kwargs: Any) -> int:
             # The cycle has its (now old) answer; the user refreshes the card meanwhile.
-            bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+            bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
             await bot.press(ann, "🔄 Refresh")
             return await real_apply(*args, **kwargs)
 
@@ -203,9 +203,9 @@ async def test_an_id_the_panel_does_not_know_is_given_up_after_5_checks_and_its_
         row = await stored(bot, lost)
         assert row.final and row.watch_error and row.status == "Pending"
         assert not (await stored(bot, real)).final
-        calls = bot.playground.sandbox.calls("status")
+        calls = bot.sandbox.calls("status")
         await cycle(bot)
-        assert all("99999999" not in r.fields.get("orders", "") for r in bot.playground.sandbox.calls("status")[len(calls):])
+        assert all("99999999" not in r.fields.get("orders", "") for r in bot.sandbox.calls("status")[len(calls):])
         told = await queued(bot, KIND_ORDER_LOST)
         assert [(u, p["order_id"]) for u, _, p in told] == [(ann.id, 99_999_999)]
 
@@ -214,16 +214,16 @@ async def test_a_refill_the_panel_does_not_know_is_given_up_after_5_checks(tmp_p
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         assert bot.store is not None
         refill = await bot.store.add_refill(order.id or 0, 77_777_777)
         for _ in range(5):
             await cycle(bot)
         (row,) = await bot.store.refills_for(order.id or 0)
         assert row.final
-        before = bot.playground.sandbox.count("refill_status")
+        before = bot.sandbox.count("refill_status")
         await cycle(bot)
-        assert bot.playground.sandbox.count("refill_status") == before
+        assert bot.sandbox.count("refill_status") == before
         told = await queued(bot, KIND_REFILL_LOST)
         assert [(u, p["refill_id"]) for u, _, p in told] == [(ann.id, refill.panel_refill_id)]
 
@@ -243,9 +243,9 @@ async def test_older_open_orders_are_checked_less_often(tmp_path: Path) -> None:
         assert 50 <= waits[0] <= 60
         assert 550 <= waits[1] <= 700
         assert 3300 <= waits[2] <= 4000
-        before = bot.playground.sandbox.count("status")
+        before = bot.sandbox.count("status")
         await cycle(bot, now=now + timedelta(minutes=2))
-        (call,) = bot.playground.sandbox.calls("status")[before:]
+        (call,) = bot.sandbox.calls("status")[before:]
         assert call.fields["orders"] == str(fresh.panel_order_id)
 
 
@@ -256,10 +256,10 @@ async def test_a_panel_outage_costs_one_status_call_per_key_per_cycle(tmp_path: 
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         await place(bot, ann)
-        bot.playground.sandbox.faults.set("status", http_status=502)
-        before = bot.playground.sandbox.count("status")
+        bot.sandbox.faults.set("status", http_status=502)
+        before = bot.sandbox.count("status")
         report = await deps(bot).watcher.run_cycle()
-        assert report.failed_accounts and bot.playground.sandbox.count("status") - before == 1
+        assert report.failed_accounts and bot.sandbox.count("status") - before == 1
 
 
 # --- a key pause needs confirmation and recovers -----------------------------------------------------
@@ -269,13 +269,13 @@ async def test_a_single_invalid_key_answer_the_balance_check_contradicts_does_no
     async with world(tmp_path, admin_ids="9001") as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.faults.set("status", error="Invalid API key", times=1)
+        bot.sandbox.faults.set("status", error="Invalid API key", times=1)
         await cycle(bot)
         account = await deps(bot).accounts.linked(ann.id)
         assert bot.store is not None
         row = await bot.store.get_account(account.account.id or 0)
         assert row is not None and not row.paused and row.refusals == 1
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await cycle(bot, now=datetime.now(UTC) + timedelta(hours=1))
         row = await bot.store.get_account(account.account.id or 0)
         assert row is not None and row.refusals == 0 and (await stored(bot, order)).final
@@ -286,7 +286,7 @@ async def test_three_refusals_in_a_row_pause_even_when_balance_answers(tmp_path:
     async with world(tmp_path, admin_ids="9001") as bot:
         ann = await bot.linked_user()
         await place(bot, ann)
-        bot.playground.sandbox.faults.set("status", error="Invalid API key")
+        bot.sandbox.faults.set("status", error="Invalid API key")
         now = datetime.now(UTC)
         for hour in range(3):
             await cycle(bot, now=now + timedelta(hours=hour))
@@ -303,16 +303,16 @@ async def test_the_team_key_is_paused_when_confirmed_retried_with_backoff_and_re
     tmp_path: Path, db: str
 ) -> None:
     async with world(tmp_path, db=db, panel_key="team-key-0123456789", allowed_users="1001", admin_ids="9001,9002") as bot:
-        bot.playground.sandbox.add_account("team-key-0123456789", balance=Decimal(100))
+        bot.sandbox.add_account("team-key-0123456789", balance=Decimal(100))
         bot.key = "team-key-0123456789"
         ann = bot.user()
         await bot.send(ann, "/start")
         order = await place(bot, ann)
-        known = bot.playground.sandbox.state.accounts.pop("team-key-0123456789")  # the panel no longer knows the key
+        known = bot.sandbox.state.accounts.pop("team-key-0123456789")  # the panel no longer knows the key
         now = datetime.now(UTC)
         await cycle(bot, now=now)
         assert bot.store is not None
-        team = await bot.store.account_for(None, bot.playground.sandbox.url)
+        team = await bot.store.account_for(None, bot.sandbox.url)
         assert team is not None and team.paused and team.pause_reason == "invalid_key" and team.retry_at is not None
         assert sorted(u for u, _, _ in await queued(bot, KIND_ACCOUNT_PAUSED)) == [9001, 9002]
         # Retried with a growing pause, one `balance` call per try, nobody told again.
@@ -320,19 +320,19 @@ async def test_the_team_key_is_paused_when_confirmed_retried_with_backoff_and_re
         moment = now
         for _ in range(3):
             moment = team.retry_at + timedelta(seconds=1)
-            before = bot.playground.sandbox.count("balance")
+            before = bot.sandbox.count("balance")
             await cycle(bot, now=moment)
-            assert bot.playground.sandbox.count("balance") - before == 1
-            team = await bot.store.account_for(None, bot.playground.sandbox.url)
+            assert bot.sandbox.count("balance") - before == 1
+            team = await bot.store.account_for(None, bot.sandbox.url)
             assert team is not None and team.paused and team.retry_at is not None
             tries.append((team.retry_at - moment).total_seconds())
         assert tries[0] < tries[1] < tries[2]
         assert len(await queued(bot, KIND_ACCOUNT_PAUSED)) == 2
         # The key works again: the first success resumes it, admins told once, watched again.
-        bot.playground.sandbox.state.accounts["team-key-0123456789"] = known
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.state.accounts["team-key-0123456789"] = known
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await cycle(bot, now=team.retry_at + timedelta(seconds=1))
-        team = await bot.store.account_for(None, bot.playground.sandbox.url)
+        team = await bot.store.account_for(None, bot.sandbox.url)
         assert team is not None and not team.paused and team.pause_reason is None
         assert sorted(u for u, _, _ in await queued(bot, KIND_ACCOUNT_RESUMED)) == [9001, 9002]
         await cycle(bot, now=team.retry_at + timedelta(seconds=120) if team.retry_at else moment + timedelta(hours=2))
@@ -348,13 +348,13 @@ async def test_progress_is_queued_at_most_every_10_minutes_and_for_10_percent_mo
         ann = await bot.linked_user()
         order = await place(bot, ann)  # quantity 1,000
         now = datetime.now(UTC)
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=900)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=900)
         await cycle(bot, now=now)  # a status change: its message shows the progress
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=850)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=850)
         await cycle(bot, now=now + timedelta(minutes=11))  # 5 %: not worth a message
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=790)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=790)
         await cycle(bot, now=now + timedelta(minutes=12))  # 11 %: told
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=600)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=600)
         await cycle(bot, now=now + timedelta(minutes=15))  # 19 % more, but 3 minutes later
         await cycle(bot, now=now + timedelta(minutes=23))  # 11 minutes later: told
         progress = [p["remains"] for _, _, p in await queued(bot, KIND_PROGRESS)]
@@ -393,6 +393,6 @@ async def test_the_watcher_loop_survives_a_failed_cycle(tmp_path: Path, monkeypa
 
         store = Store(bot.db_url, keybox=KeyBox(SECRET), schema=bot.schema)
         telegram = ExtBot(TOKEN, request=FakeRequest(bot.fake), get_updates_request=FakeRequest(bot.fake))
-        panels = Panels(bot.playground.sandbox.url)
+        panels = Panels(bot.sandbox.url)
         await asyncio.wait_for(worker.watch(settings, stop=stop, bot=telegram, store=store, panels=panels), 30)
         assert calls == 2

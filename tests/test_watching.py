@@ -79,7 +79,7 @@ async def test_a_status_change_is_notified_exactly_once(tmp_path: Path, db: str)
         ann = await bot.linked_user()
         order = await place(bot, ann)
         assert await cycle(bot) == 0  # Pending, as stored: nothing to say
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=600)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=600)
         assert await cycle(bot) == 1
         (text,) = notices(ann)
         assert f"Order #{order.panel_order_id}: In progress" in text
@@ -99,11 +99,11 @@ async def test_final_status_ends_the_watch(tmp_path: Path) -> None:
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await cycle(bot)
-        calls = bot.playground.sandbox.count("status")
+        calls = bot.sandbox.count("status")
         await cycle(bot)
-        assert bot.playground.sandbox.count("status") == calls  # nothing open: no call at all
+        assert bot.sandbox.count("status") == calls  # nothing open: no call at all
         assert bot.store is not None
         stored = await bot.store.order_by_id(order.id or 0)
         assert stored is not None and stored.final and stored.status == "Completed"
@@ -114,8 +114,8 @@ async def test_two_changes_in_one_cycle_are_two_messages_paced_per_chat(tmp_path
         ann = await bot.linked_user()
         first = await place(bot, ann, link="https://instagram.com/a")
         second = await place(bot, ann, link="https://instagram.com/b")
-        bot.playground.sandbox.set_status(first.panel_order_id, "Completed", remains=0)
-        bot.playground.sandbox.set_status(second.panel_order_id, "Partial", remains=100)
+        bot.sandbox.set_status(first.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(second.panel_order_id, "Partial", remains=100)
         clock = Clock()
         sender = Sender(bot.store, clock=clock)  # type: ignore[arg-type]
         assert await cycle(bot, sender=sender) == 1  # one a second per chat
@@ -133,7 +133,7 @@ async def test_a_restart_between_storing_and_sending_delivers_once(tmp_path: Pat
     async with world(tmp_path, db=db) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=900)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=900)
         await deps(bot).watcher.run_cycle()  # stored and queued, not sent
         assert notices(ann) == []
         await bot.restart()
@@ -148,7 +148,7 @@ async def test_a_user_who_blocked_the_bot_is_skipped_until_they_come_back(tmp_pa
         ann = await bot.linked_user()
         order = await place(bot, ann)
         bot.fake.block(ann.id)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         assert await cycle(bot) == 0
         assert bot.store is not None
         user = await bot.store.get_user(ann.id)
@@ -165,7 +165,7 @@ async def test_telegrams_retry_after_delays_a_notification_and_never_drops_it(tm
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         bot.fake.fail_next("sendMessage", retry_after=3)
         clock = Clock()
         sender = Sender(bot.store, clock=clock)  # type: ignore[arg-type]
@@ -183,16 +183,16 @@ async def test_a_panel_outage_backs_off_quietly_and_recovery_notifies(tmp_path: 
     async with world(tmp_path, status_poll_seconds=60) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
-        bot.playground.sandbox.faults.set("status", http_status=502)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.faults.set("status", http_status=502)
         now = datetime.now(timezone.utc) + timedelta(seconds=1)
         texts_before = len(ann.messages)
         assert await cycle(bot, now=now) == 0
-        calls = bot.playground.sandbox.count("status")
+        calls = bot.sandbox.count("status")
         assert await cycle(bot, now=now + timedelta(seconds=10)) == 0
-        assert bot.playground.sandbox.count("status") == calls  # backing off: not asked again yet
+        assert bot.sandbox.count("status") == calls  # backing off: not asked again yet
         assert len(ann.messages) == texts_before  # and nobody was messaged
-        bot.playground.sandbox.faults.clear()
+        bot.sandbox.faults.clear()
         assert await cycle(bot, now=now + timedelta(minutes=5)) == 1
         assert "Completed" in notices(ann)[0]
 
@@ -202,19 +202,19 @@ async def test_an_invalid_key_is_told_once_and_its_watch_pauses(tmp_path: Path) 
         ann = await bot.linked_user()
         await place(bot, ann)
         # Confirmed: `balance` refuses the key too (one refused status alone does not pause).
-        bot.playground.sandbox.faults.set("*", error="Invalid API key")
+        bot.sandbox.faults.set("*", error="Invalid API key")
         assert await cycle(bot) == 1
         assert await cycle(bot) == 0
         (text,) = notices(ann)
         assert "no longer accepts your API key sand…cdef" in text and "/connect" in text
-        calls = bot.playground.sandbox.count("status")
+        calls = bot.sandbox.count("status")
         await cycle(bot)
-        assert bot.playground.sandbox.count("status") == calls
+        assert bot.sandbox.count("status") == calls
         # Linking a key again lifts the pause.
-        bot.playground.sandbox.faults.clear()
+        bot.sandbox.faults.clear()
         await bot.send(ann, f"/connect {KEY}")
         await cycle(bot)
-        assert bot.playground.sandbox.count("status") == calls + 1
+        assert bot.sandbox.count("status") == calls + 1
 
 
 async def test_250_open_orders_on_each_of_three_keys_cost_three_status_calls_per_key(tmp_path: Path) -> None:
@@ -223,17 +223,17 @@ async def test_250_open_orders_on_each_of_three_keys_cost_three_status_calls_per
         async with httpx.AsyncClient() as http:
             for n in range(3):
                 key = f"bulk-key-{n}-0123456789"
-                bot.playground.sandbox.add_account(key, balance=Decimal(100000))
-                account = await bot.store.link_account(5000 + n, bot.playground.sandbox.url, key, "USD")
+                bot.sandbox.add_account(key, balance=Decimal(100000))
+                account = await bot.store.link_account(5000 + n, bot.sandbox.url, key, "USD")
                 await bot.store.ensure_user(5000 + n, "en")
-                client = PanelClient(bot.playground.sandbox.url, key, http=http)
+                client = PanelClient(bot.sandbox.url, key, http=http)
                 for i in range(250):
                     order_id = await client.add({"service": "1012", "link": f"https://x.com/{n}/{i}", "quantity": "100"})
                     await bot.store.add_order(panel_order_id=order_id, account_id=account.id, user_id=5000 + n,
                                               service_id=1012, service_name="S", quantity=100, status="Pending")
-        before = bot.playground.sandbox.count("status")
+        before = bot.sandbox.count("status")
         await deps(bot).watcher.run_cycle()
-        sizes = sorted(len(r.fields["orders"].split(",")) for r in bot.playground.sandbox.calls("status")[before:])
+        sizes = sorted(len(r.fields["orders"].split(",")) for r in bot.sandbox.calls("status")[before:])
         assert sizes == [50, 50, 50, 100, 100, 100, 100, 100, 100]
 
 
@@ -244,15 +244,15 @@ async def test_notifications_setting_final_only_and_off(tmp_path: Path) -> None:
         await bot.send(ann, "/notifications")
         await bot.press(ann, "Final status only")
         assert "✅ Final status only" in [row[0][0] for row in ann.last_buttons]
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=500)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=500)
         assert await cycle(bot) == 0
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         assert await cycle(bot) == 1
         assert "Completed" in notices(ann)[0]
         second = await place(bot, ann, link="https://instagram.com/other")
         await bot.send(ann, "/notifications")
         await bot.press(ann, "Off")
-        bot.playground.sandbox.set_status(second.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(second.panel_order_id, "Completed", remains=0)
         assert await cycle(bot) == 0
         assert len(notices(ann)) == 1
 
@@ -264,14 +264,14 @@ async def test_the_order_card_shows_progress_and_only_the_allowed_buttons(tmp_pa
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann, service_id=1012)  # refill and cancel service
-        bot.playground.sandbox.set_status(order.panel_order_id, "In progress", remains=250)
+        bot.sandbox.set_status(order.panel_order_id, "In progress", remains=250)
         await bot.press(ann, "🔄 Refresh")
         card = ann.last_text
         assert "In progress" in card and "Quantity: 1,000" in card and "Delivered: 750 · Remains: 250" in card
         assert "▓▓▓▓▓▓▓▓░░ 75%" in card and "Link: https://instagram.com/nasa" in card
         labels = [b[0] for row in ann.last_buttons for b in row]
         assert "✖ Cancel order" in labels and "♻️ Refill" not in labels and "🔁 Order again" in labels
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await bot.press(ann, "🔄 Refresh")
         labels = [b[0] for row in ann.last_buttons for b in row]
         assert "♻️ Refill" in labels and "✖ Cancel order" not in labels
@@ -287,17 +287,17 @@ async def test_refill_is_one_call_per_press_and_is_watched(tmp_path: Path) -> No
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await bot.press(ann, "🔄 Refresh")
         assert bot.app is not None
         tap = ann.update_for_press("♻️ Refill", bot=bot.app.bot)
         again = ann.update_for_press("♻️ Refill", bot=bot.app.bot)
         await bot.app.process_update(tap)
         await bot.app.process_update(again)
-        assert bot.playground.sandbox.count("refill") == 1
+        assert bot.sandbox.count("refill") == 1
         assert "requested for order" in ann.all_text() and "already on its way" in ann.all_text()
-        (refill,) = bot.playground.sandbox.refills(KEY)
-        bot.playground.sandbox.set_refill_status(refill.id, "Completed")
+        (refill,) = bot.sandbox.refills(KEY)
+        bot.sandbox.set_refill_status(refill.id, "Completed")
         await cycle(bot)
         assert any(f"Refill #{refill.id} of order #{order.panel_order_id}: Completed" in t for t in notices(ann))
 
@@ -306,8 +306,8 @@ async def test_a_refused_refill_is_explained(tmp_path: Path) -> None:
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
-        bot.playground.sandbox.faults.set("refill", error="The refill task is not completed for this order")
+        bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
+        bot.sandbox.faults.set("refill", error="The refill task is not completed for this order")
         await bot.press(ann, "🔄 Refresh")
         await bot.press(ann, "♻️ Refill")
         assert "previous refill of this order is not completed" in ann.last_text
@@ -322,8 +322,8 @@ async def test_cancel_asks_first_then_the_outcome_arrives_through_the_watcher(tm
         assert "Cancel order #" in ann.last_text
         await bot.press(ann, "Yes, cancel it")
         assert "Cancel requested" in ann.last_text
-        assert bot.playground.sandbox.count("cancel") == 1
-        bot.playground.sandbox.advance(30)
+        assert bot.sandbox.count("cancel") == 1
+        bot.sandbox.advance(30)
         await cycle(bot)
         assert any(f"#{order.panel_order_id}: Canceled" in t for t in notices(ann))
 
@@ -335,9 +335,9 @@ async def test_status_lists_open_orders_and_refuses_a_foreign_id_per_id(tmp_path
     async with world(tmp_path) as bot:
         ann = await bot.linked_user()
         mine = await place(bot, ann)
-        other_key = bot.playground.sandbox.add_account("other-key-0123456789", balance=Decimal(100))
+        other_key = bot.sandbox.add_account("other-key-0123456789", balance=Decimal(100))
         async with httpx.AsyncClient() as http:
-            foreign = await PanelClient(bot.playground.sandbox.url, other_key, http=http).add(
+            foreign = await PanelClient(bot.sandbox.url, other_key, http=http).add(
                 {"service": "1012", "link": "https://x.com/foreign", "quantity": "100"})
         await bot.send(ann, "/status")
         assert f"#{mine.panel_order_id}: Pending" in ann.last_text
@@ -357,7 +357,7 @@ async def test_orders_history_is_paged_newest_first_and_filtered(tmp_path: Path)
     async with world(tmp_path, balance="1000") as bot:
         ann = await bot.linked_user()
         placed = [await place(bot, ann, link=f"https://instagram.com/u{i}") for i in range(10)]
-        bot.playground.sandbox.set_status(placed[0].panel_order_id, "Completed", remains=0)
+        bot.sandbox.set_status(placed[0].panel_order_id, "Completed", remains=0)
         await cycle(bot)
         await bot.send(ann, "/orders")
         assert "(10)" in ann.last_text
@@ -374,7 +374,7 @@ async def test_an_outage_backs_off_longer_each_time_with_jitter_and_a_cap(tmp_pa
     async with world(tmp_path, status_poll_seconds=60) as bot:
         ann = await bot.linked_user()
         order = await place(bot, ann)
-        bot.playground.sandbox.faults.set("status", http_status=503)
+        bot.sandbox.faults.set("status", http_status=503)
         watcher = deps(bot).watcher
         watcher.max_backoff = 200
         assert bot.store is not None

@@ -149,7 +149,7 @@ async def test_the_subscription_form_and_confirm_screen_read_as_words(tmp_path: 
         assert t._("skipped") not in text
         _assert_no_api_names(text)
         await bot.press(ann, t._("Confirm"))
-        assert bot.playground.sandbox.calls("add")[0].fields["expiry"] == when.strftime("%d/%m/%Y")
+        assert bot.sandbox.calls("add")[0].fields["expiry"] == when.strftime("%d/%m/%Y")
 
 
 async def test_a_typed_expiry_date_still_works_and_shows_in_the_locale(tmp_path: Path) -> None:
@@ -204,12 +204,12 @@ async def test_team_mode_confirm_prices_carry_the_currency_once_the_panel_says_i
     # its currency the service card showed plain prices, and the confirm screen kept
     # showing "Price: 2.45" after it could, while /balance showed "$".
     async with world(tmp_path, panel_key=KEY, allowed_users="1001") as bot:
-        bot.playground.sandbox.faults.set("balance", http_status=502)
+        bot.sandbox.faults.set("balance", http_status=502)
         member = bot.user(1001)
         await bot.send(member, "/order 1012")
         await bot.press(member, "Order")
         await bot.send(member, "https://instagram.com/nasa")
-        bot.playground.sandbox.faults.clear()
+        bot.sandbox.faults.clear()
         await bot.send(member, "1000")
         assert "Price: $2.45" in member.last_text.splitlines()
         assert "Balance: $100.00" in member.last_text.splitlines()
@@ -227,7 +227,7 @@ async def test_order_placed_carries_the_cards_buttons_with_cancel_where_allowed(
         labels = [label for row in ann.last_buttons for label, _data in row]
         assert labels == ["🔄 Refresh", "✖ Cancel order", "🔁 Order again"], labels
         await bot.press(ann, "✖ Cancel order")  # right there, for the wrong order
-        assert bot.playground.sandbox.count("cancel") == 0  # asked first, not sent
+        assert bot.sandbox.count("cancel") == 0  # asked first, not sent
         await bot.send(ann, "/order 1061")  # a package: no cancel
         await bot.press(ann, "Order")
         await bot.send(ann, "https://instagram.com/nasa")
@@ -260,12 +260,12 @@ async def test_a_refusal_about_a_field_the_form_has_not_names_it_by_its_label_in
         await bot.send(ivan, "/order 1061")  # a package: its form is the link only
         await bot.press(ivan, t._("Order"))
         await bot.send(ivan, "https://instagram.com/nasa")
-        bot.playground.sandbox.faults.set("add", error="Comments field is required", times=1)
+        bot.sandbox.faults.set("add", error="Comments field is required", times=1)
         await bot.press(ivan, t._("Confirm"))
         assert t._("This service's form has no {field}, so editing the order will not help. "
                    "Choose another service, or contact the panel's support.", field=t._("Comments")) in ivan.last_text
         assert "«Comments field is required»" in ivan.last_text  # the panel's own words, quoted
-        assert bot.playground.sandbox.orders(KEY) == []
+        assert bot.sandbox.orders(KEY) == []
 
 
 @pytest.mark.parametrize(("kind", "said"), [
