@@ -15,7 +15,7 @@ from bot.app import log_start
 from bot.config import load_settings
 from bot.domain.accounts import Accounts
 from bot.domain.notices import KIND_KEY_UNDECRYPTABLE
-from bot.handlers.form import STEP_CONFIRM
+from bot.handlers.states import Step
 from bot.store import DraftState, KeyBox, Notification, PanelAccount
 from tests.harness import KEY, PG_URL, World, world
 
@@ -161,7 +161,7 @@ async def test_a_draft_a_crash_left_submitting_is_unknown_after_a_restart(tmp_pa
         assert "Check your order" in ann.last_text
         assert bot.store is not None
         flow = await bot.store.get_flow(1001)
-        assert flow is not None and flow["step"] == STEP_CONFIRM
+        assert flow is not None and flow["step"] == Step.CONFIRM
         # The process claimed the draft and died before the panel answered.
         assert await bot.store.claim_draft(flow["draft"], 1001)
         await bot.restart()  # seconds later, as a platform restarts a crashed process

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from babel.dates import format_date
 
-from bot.handlers.confirm import describe_values
+from bot.handlers.review import describe_values
 from bot.handlers.form import prompt_text
 from bot.handlers.texts import date_example, refusal
 from bot.i18n import I18n

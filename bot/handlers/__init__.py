@@ -12,12 +12,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot.handlers import account, admin, browse, common, confirm, form, orders, status
+from bot.handlers import account, admin, browse, common, confirm, conversation, form, orders, status
 from bot.handlers.context import gate
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    application.add_handler(TypeHandler(Update, gate), group=-1)
+    application.add_handler(TypeHandler(Update, gate), group=-2)
+    application.add_handler(TypeHandler(Update, conversation.close_abandoned_form), group=-1)
     commands = {
         "start": account.start,
         "connect": account.connect,
@@ -29,7 +30,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "orders": orders.orders_command,
         "notifications": orders.notifications,
         "help": common.help_command,
-        "cancel": common.cancel,
+        "cancel": conversation.cancel,
         "language": common.language,
         "admin": admin.admin_command,
     }
@@ -45,9 +46,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(status.recent_orders, pattern=r"^m:o$"))
     application.add_handler(CallbackQueryHandler(admin.on_admin_callback, pattern=admin.ADMIN_PATTERN))
     application.add_handler(CallbackQueryHandler(common.stale_button))
-    # Before common.on_text (one handler per group runs): ADMIN_IDS' text answers an admin
-    # prompt there, or goes on to common.on_text.
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & admin.admins(application), admin.on_admin_text))
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, common.on_text))
+    # Every text answers the state the user is in (bot/handlers/conversation.py).
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, conversation.on_text))
     application.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
     application.add_error_handler(common.on_error)

@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 
 from bot.domain.accounts import Accounts, Linked
 from bot.handlers.context import BotContext
+from bot.handlers.states import AwaitingKey, current, enter
 from bot.handlers.texts import refusal
 from bot.handlers.ui import button, drop_keyboard, esc, keyboard, show
 from bot.i18n import I18n
@@ -23,8 +24,6 @@ log = logging.getLogger(__name__)
 # /balance answers within this, whatever the panel does; reads retry inside it.
 BALANCE_DEADLINE = 8.0
 CATALOG_DEADLINE = 25.0
-
-STEP_KEY = "key"
 
 
 def main_menu(t: I18n) -> InlineKeyboardMarkup:
@@ -47,10 +46,10 @@ async def start(update: Update, context: BotContext) -> None:
     t = context.i18n
     linked = await context.deps.accounts.linked(context.user.telegram_id)
     if linked is None:
-        await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_KEY})
+        await enter(context, AwaitingKey())
         await show(update, context, t._("👋 Hello! I place orders on your SMM panel from this chat.") + "\n\n" + how_to_link(t))
         return
-    await context.deps.store.set_flow(context.user.telegram_id, None)
+    await enter(context, None)
     from bot.handlers.menu import main_screen  # menu.py builds on this module
 
     await main_screen(update, context)
@@ -60,7 +59,7 @@ async def require_account(update: Update, context: BotContext) -> Linked | None:
     """The user's account, or a reply saying how to link one."""
     linked = await context.deps.accounts.linked(context.user.telegram_id)
     if linked is None:
-        await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_KEY})
+        await enter(context, AwaitingKey())
         await show(update, context, how_to_link(context.i18n), edit=False)
     return linked
 
@@ -95,7 +94,7 @@ async def connect(update: Update, context: BotContext) -> None:
     if context.args:
         await link_key(update, context, " ".join(context.args))
         return
-    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_KEY})
+    await enter(context, AwaitingKey())
     await show(update, context, t._("Send me your panel API key as a message. I will delete the message once the key is stored."))
 
 
@@ -149,7 +148,7 @@ async def link_key(update: Update, context: BotContext, text: str, *, in_message
     except (PanelUnavailable, TimeoutError):
         await show(update, context, panel_down(t) + "\n" + t._("Your key was not stored; send it again later.") + note, edit=False)
         return
-    await context.deps.store.set_flow(context.user.telegram_id, None)
+    await enter(context, None)
     await show(
         update,
         context,
@@ -173,8 +172,7 @@ async def pasted_key(update: Update, context: BotContext, text: str) -> bool:
     if not team and command == "/connect":
         return False
     if not team and command is None:
-        flow = await deps.store.get_flow(user_id) or {}
-        if flow.get("step") == STEP_KEY:
+        if isinstance(await current(context), AwaitingKey):
             return False
     keys = secrets_in(text)
     for key in keys:
@@ -206,7 +204,7 @@ async def on_pasted_key_callback(update: Update, context: BotContext) -> None:
         await show(update, context, t._("All right: I forgot that key."), edit=False)
         return
     if key is None or context.deps.accounts.team_mode:
-        await context.deps.store.set_flow(user_id, {"step": STEP_KEY})
+        await enter(context, AwaitingKey())
         await show(update, context, t._("I keep a pasted key only for a few minutes. Send it again as a message to link it."), edit=False)
         return
     await link_key(update, context, key, in_message=False)

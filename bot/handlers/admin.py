@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 from telegram import InlineKeyboardButton, Update
-from telegram.ext import Application, filters
 
 from bot.domain.placing import service_of
 from bot.handlers import common
 from bot.handlers.context import BotContext
+from bot.handlers.states import ADMIN_STATES, AwaitingOrderId, ReviewingBroadcast, WritingBroadcast, current, enter
 from bot.handlers.texts import status_name
 from bot.handlers.ui import (
     PAGE_SIZE,
@@ -36,11 +36,6 @@ from bot.store import admin as admin_store
 
 log = logging.getLogger(__name__)
 
-STEP_ORDER_ID = "admin_order_id"
-STEP_BROADCAST = "admin_broadcast"
-STEP_BROADCAST_READY = "admin_broadcast_ready"
-ADMIN_STEPS = frozenset({STEP_ORDER_ID, STEP_BROADCAST, STEP_BROADCAST_READY})
-
 # Ao overview, Au:page unknown drafts, Ap:draft ask for the order id, Af:draft:page mark
 # failed, Ab ask for the broadcast text, As:broadcast send it, Ax leave the admin step.
 ADMIN_PATTERN = r"^(Ao|Au:[0-9]{1,18}|Ap:[0-9]{1,18}|Af:[0-9]{1,18}:[0-9]{1,18}|Ab|As:[0-9]{1,18}\.[0-9]{1,18}|Ax)$"
@@ -51,12 +46,6 @@ PREVIEW_CHARS = 3000
 def is_admin(context: BotContext) -> bool:
     """Only the numeric Telegram ids listed in ADMIN_IDS."""
     return context.user.telegram_id in context.deps.settings.admin_ids
-
-
-def admins(application: Application) -> filters.User:  # type: ignore[type-arg]
-    """A message filter for ADMIN_IDS (none at all when unset), for registering handlers."""
-    deps = application.bot_data.get("deps")
-    return filters.User(user_id=deps.settings.admin_ids if deps is not None else ())
 
 
 def _recipient_filter(context: BotContext) -> frozenset[int] | None:
@@ -169,7 +158,7 @@ async def ask_order_id(update: Update, context: BotContext, draft_id: int) -> No
     if draft is None or draft.state != DraftState.UNKNOWN:
         await not_unknown(update, context, draft, draft_id)
         return
-    await store.set_flow(context.user.telegram_id, {"step": STEP_ORDER_ID, "target": draft_id})
+    await enter(context, AwaitingOrderId(draft_id))
     lines = describe_draft(t, draft)
     lines += ["", t._("Send the panel's order id for draft #{draft_id} as a number, or /cancel.", draft_id=draft_id)]
     await show(update, context, "\n".join(lines), keyboard([[button(t._("✖ Cancel"), "Ax")]]), edit=False)
@@ -187,7 +176,7 @@ async def record_order_id(update: Update, context: BotContext, draft_id: int, te
         return
     draft = await admin_store.draft_by_id(store, draft_id)
     if draft is None or draft.state != DraftState.UNKNOWN:
-        await store.set_flow(admin_id, None)
+        await enter(context, None)
         await not_unknown(update, context, draft, draft_id)
         return
     extra: dict[str, Any] = {}
@@ -201,7 +190,7 @@ async def record_order_id(update: Update, context: BotContext, draft_id: int, te
     try:
         order = await admin_store.mark_placed(store, draft_id, order_id, **extra)
     except DraftStateError:
-        await store.set_flow(admin_id, None)
+        await enter(context, None)
         await not_unknown(update, context, await admin_store.draft_by_id(store, draft_id), draft_id)
         return
     except admin_store.DuplicateOrder:
@@ -209,7 +198,7 @@ async def record_order_id(update: Update, context: BotContext, draft_id: int, te
             "Order #{order_id} is already recorded for this panel account. Check the id and send it again, or /cancel.",
             order_id=order_id), edit=False)
         return
-    await store.set_flow(admin_id, None)
+    await enter(context, None)
     log.info("admin %s recorded draft %s as order %s", admin_id, draft_id, order_id)
     text = t._("✅ Draft #{draft_id} recorded as order #{order_id}. It is in the user's /orders now, and I watch its status.",
                draft_id=draft_id, order_id=order.panel_order_id)
@@ -223,9 +212,8 @@ async def fail_draft(update: Update, context: BotContext, draft_id: int, page: i
     if not await admin_store.mark_failed(store, draft_id):
         await not_unknown(update, context, await admin_store.draft_by_id(store, draft_id), draft_id)
         return
-    flow = await store.get_flow(context.user.telegram_id) or {}
-    if flow.get("step") == STEP_ORDER_ID and flow.get("target") == draft_id:
-        await store.set_flow(context.user.telegram_id, None)
+    if await current(context) == AwaitingOrderId(draft_id):
+        await enter(context, None)
     log.info("admin %s marked draft %s failed", context.user.telegram_id, draft_id)
     note = t._("Draft #{draft_id} marked failed: no order was recorded.", draft_id=draft_id)
     await show_unknown(update, context, page, edit=True, note=note)
@@ -237,7 +225,7 @@ async def fail_draft(update: Update, context: BotContext, draft_id: int, page: i
 async def ask_broadcast(update: Update, context: BotContext) -> None:
     """Broadcast: ask for the text as the admin's next message."""
     t = context.i18n
-    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_BROADCAST})
+    await enter(context, WritingBroadcast())
     text = t._("Send the message to broadcast to every user. It goes out as plain text (formatting is not kept); "
                "you will see a preview first. /cancel to stop.")
     await show(update, context, text, keyboard([[button(t._("✖ Cancel"), "Ax")]]), edit=False)
@@ -255,7 +243,7 @@ async def preview_broadcast(update: Update, context: BotContext, text: str) -> N
         return
     # Named after the admin's message: a re-delivered update makes the same broadcast.
     broadcast_id = f"{context.user.telegram_id}.{message.message_id}"
-    await store.set_flow(context.user.telegram_id, {"step": STEP_BROADCAST_READY, "broadcast": broadcast_id, "text": text})
+    await enter(context, ReviewingBroadcast(broadcast_id, text))
     count = await admin_store.broadcast_recipients(store, only=_recipient_filter(context))
     lines = [
         t._("<b>Broadcast preview</b>"),
@@ -274,13 +262,12 @@ async def send_broadcast(update: Update, context: BotContext, broadcast_id: str)
     t = context.i18n
     store = context.deps.store
     await drop_keyboard(update)
-    flow = await store.get_flow(context.user.telegram_id) or {}
-    text = flow.get("text")
-    if flow.get("step") != STEP_BROADCAST_READY or flow.get("broadcast") != broadcast_id or not isinstance(text, str):
+    state = await current(context)
+    if not isinstance(state, ReviewingBroadcast) or state.broadcast != broadcast_id:
         await show(update, context, t._("This broadcast was already sent or cancelled."), edit=False)
         return
-    queued = await admin_store.enqueue_broadcast(store, broadcast_id, text, only=_recipient_filter(context))
-    await store.set_flow(context.user.telegram_id, None)
+    queued = await admin_store.enqueue_broadcast(store, broadcast_id, state.text, only=_recipient_filter(context))
+    await enter(context, None)
     log.info("admin %s queued broadcast %s for %d users", context.user.telegram_id, broadcast_id, queued)
     reply = t.ngettext("Queued for {n} user; it goes out at Telegram's pace.",
                        "Queued for {n} users; they go out at Telegram's pace.", queued)
@@ -290,34 +277,13 @@ async def send_broadcast(update: Update, context: BotContext, broadcast_id: str)
 async def leave_step(update: Update, context: BotContext) -> None:
     """Cancel on an admin prompt or preview: clear the admin step, send nothing."""
     t = context.i18n
-    store = context.deps.store
     await drop_keyboard(update)
-    flow = await store.get_flow(context.user.telegram_id) or {}
-    if flow.get("step") in ADMIN_STEPS:
-        await store.set_flow(context.user.telegram_id, None)
+    if isinstance(await current(context), ADMIN_STATES):
+        await enter(context, None)
     await show(update, context, t._("Cancelled: nothing was changed or sent."), keyboard([[overview_button(t)]]), edit=False)
 
 
-# --- routing -----------------------------------------------------------------------------
-
-
-async def on_admin_text(update: Update, context: BotContext) -> None:
-    """Text from an admin: the answer to an admin prompt, or else the usual text router."""
-    message = update.effective_message
-    if message is None or not message.text:
-        return
-    flow = await context.deps.store.get_flow(context.user.telegram_id) or {}
-    step = flow.get("step")
-    if step not in ADMIN_STEPS or not is_admin(context):
-        await common.on_text(update, context)
-    elif step == STEP_ORDER_ID and isinstance(flow.get("target"), int):
-        await record_order_id(update, context, flow["target"], message.text)
-    elif step in (STEP_BROADCAST, STEP_BROADCAST_READY):
-        # A new text while a preview is shown replaces it; the old preview's Send is void.
-        await preview_broadcast(update, context, message.text)
-    else:
-        await context.deps.store.set_flow(context.user.telegram_id, None)
-        await common.on_text(update, context)
+# --- buttons -----------------------------------------------------------------------------
 
 
 async def on_admin_callback(update: Update, context: BotContext) -> None:

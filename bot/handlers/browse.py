@@ -10,6 +10,7 @@ from bot.domain.placing import is_subscription
 from bot.handlers.account import load_catalog, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.form import not_offered, orderable
+from bot.handlers.states import Browsing, current, enter
 from bot.handlers.ui import (
     MAX_BUTTON_TEXT,
     button,
@@ -26,7 +27,6 @@ from bot.panel.catalog import Catalog
 from bot.panel.fields import service_type
 from bot.panel.models import Service
 
-STEP_BROWSE = "browse"
 SEARCH_LIMIT = 96
 DESCRIPTION_LIMIT = 1500
 
@@ -73,7 +73,7 @@ async def platforms(update: Update, context: BotContext, page: int) -> None:
         return
     catalog, currency = loaded
     t = context.i18n
-    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_BROWSE})
+    await enter(context, Browsing())
     names = catalog.platforms
     start, end, page = page_slice(len(names), page)
     rows: list[list[InlineKeyboardButton]] = [
@@ -240,7 +240,7 @@ async def search(update: Update, context: BotContext, query: str, page: int = 0)
         return
     catalog, currency = loaded
     t = context.i18n
-    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_BROWSE, "q": query[:200]})
+    await enter(context, Browsing(query[:200]))
     found = catalog.search(query, limit=SEARCH_LIMIT)
     if not found:
         await show(
@@ -262,9 +262,9 @@ async def search(update: Update, context: BotContext, query: str, page: int = 0)
 
 
 async def search_page(update: Update, context: BotContext, page: int) -> None:
-    flow = await context.deps.store.get_flow(context.user.telegram_id) or {}
-    query = flow.get("q")
-    if not isinstance(query, str) or not query:
+    state = await current(context)
+    query = state.query if isinstance(state, Browsing) else None
+    if not query:
         await platforms(update, context, 0)
         return
     await search(update, context, query, page)

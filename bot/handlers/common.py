@@ -1,4 +1,4 @@
-"""/help, /cancel, /language, the text router, unknown commands and the error handler."""
+"""/help, /language, unknown commands, stale buttons and the error handler."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import logging
 from telegram import Update
 from telegram.error import Conflict, Forbidden
 
-from bot.handlers.account import STEP_KEY, link_key, main_menu
-from bot.handlers.browse import open_service, search
+from bot.handlers.account import main_menu
 from bot.handlers.context import BotContext
-from bot.handlers.form import STEP_CONFIRM, STEP_FIELD, on_field_text
-from bot.handlers.ui import button, keyboard, parse_number, show
+from bot.handlers.ui import button, keyboard, show
 from bot.i18n import I18n, available_locales
 
 log = logging.getLogger(__name__)
@@ -57,18 +55,6 @@ async def help_command(update: Update, context: BotContext) -> None:
     await show(update, context, "\n".join(lines), main_menu(t), edit=False)
 
 
-async def cancel(update: Update, context: BotContext) -> None:
-    """/cancel: leave whatever step the user is in; a half-filled order is dropped."""
-    t = context.i18n
-    store = context.deps.store
-    flow = await store.get_flow(context.user.telegram_id) or {}
-    draft_id = flow.get("draft")
-    if isinstance(draft_id, int):
-        await store.abandon_draft(draft_id, context.user.telegram_id)
-    await store.set_flow(context.user.telegram_id, None)
-    await show(update, context, t._("Cancelled. Nothing was ordered.") if flow else t._("There is nothing to cancel."), main_menu(t), edit=False)
-
-
 async def language(update: Update, context: BotContext) -> None:
     """/language: a button per available language."""
     t = context.i18n
@@ -86,28 +72,6 @@ async def on_language_callback(update: Update, context: BotContext) -> None:
     await context.deps.store.set_locale(context.user.telegram_id, code)
     context.i18n = I18n(code)
     await show(update, context, context.i18n._("Done: I will speak English with you."), main_menu(context.i18n))
-
-
-async def on_text(update: Update, context: BotContext) -> None:
-    """Plain text: the answer to the current prompt, a pasted key, or a search."""
-    message = update.effective_message
-    if message is None or not message.text:
-        return
-    flow = await context.deps.store.get_flow(context.user.telegram_id) or {}
-    step = flow.get("step")
-    if step == STEP_KEY:
-        await link_key(update, context, message.text)
-    elif step == STEP_FIELD:
-        await on_field_text(update, context, flow)
-    elif step == STEP_CONFIRM:
-        await show(update, context, context.i18n._("Press Confirm, Edit or Cancel on the order above, or /cancel."), edit=False)
-    else:
-        text = message.text.strip()
-        number = parse_number(text)
-        if number is not None:
-            await open_service(update, context, number)
-        else:
-            await search(update, context, text)
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:

@@ -1,119 +1,27 @@
-"""The confirm screen and placing the order exactly once; "Order again" and a quick status."""
+"""The confirm screen's buttons: placing the order exactly once and saying what became
+of it, Back, Cancel and "Order again" (the screen itself: bot/handlers/review.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from telegram import InlineKeyboardButton, Update
 
-from bot.domain.placing import Outcome, PlaceResult, place_draft, service_of
+from bot.domain.placing import Outcome, PlaceResult, place_draft
 from bot.handlers.account import load_catalog, main_menu, panel_down, require_account
 from bot.handlers.context import BotContext
-from bot.handlers.form import STEP_CONFIRM, ask_next, field_index, next_field, prompt
+from bot.handlers.form import ask_next, field_index, prompt, resume
 from bot.handlers.orders import card_buttons
-from bot.handlers.texts import field_line, field_name, label, problem, refusal
+from bot.handlers.states import Confirming, enter
+from bot.handlers.texts import field_name, label, problem, refusal
 from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, show
-from bot.i18n import I18n
-from bot.panel.errors import PanelRefusal, PanelUnavailable, Refusal
-from bot.panel.fields import (
-    FieldKind,
-    FieldSpec,
-    form_fields,
-    quote,
-    split_lines,
-    total_quantity,
-)
+from bot.panel.errors import Refusal
+from bot.panel.fields import FieldSpec, form_fields
 from bot.panel.models import Service
 from bot.store import Draft, DraftState
 
 log = logging.getLogger(__name__)
 
-LIST_PREVIEW = 5
-BALANCE_DEADLINE = 6.0
-
-
-def describe_values(t: I18n, service: Service, values: dict[str, str]) -> list[str]:
-    """One line per entered field, by its label, long lists shortened to their first
-    lines; skipped optional fields are left off."""
-    lines = []
-    for spec in form_fields(service, values):
-        value = values.get(spec.name, "")
-        if value == "":
-            continue
-        lines.append(field_line(t, spec, value, preview=LIST_PREVIEW))
-    return lines
-
-
-def price_text(t: I18n, service: Service, values: dict[str, str], currency: str | None) -> str:
-    price = quote(service, values)
-    if price.per_post:
-        return t._("from {low} to {high} per post", low=t.money(price.low, currency), high=t.money(price.high, currency))
-    if price.low != price.high:
-        return t._("from {low} to {high}", low=t.money(price.low, currency), high=t.money(price.high, currency))
-    return t.money(price.high, currency)
-
-
-def comma_warning(t: I18n, service: Service, values: dict[str, str]) -> list[str]:
-    """Comments with commas: some panels (the SmartPanel family) split them there too and
-    charge per piece, so say so and what count the price assumes."""
-    lines: list[str] = []
-    for spec in form_fields(service, values):
-        if spec.name != "comments" or spec.kind is not FieldKind.LINES:
-            continue
-        items = split_lines(values.get(spec.name, ""))
-        if not any("," in item for item in items):
-            continue
-        lines += ["", t._("⚠️ Some comments contain commas: some panels split comments at commas as well as "
-                          "at line breaks, and charge for each piece.")]
-        if spec.lines_are_quantity:
-            lines.append(t._("The price assumes one comment per line: {count} in all.", count=t.number(len(items))))
-    return lines
-
-
-async def show_confirm(update: Update, context: BotContext, draft_id: int, *, edit: bool = False, note: str | None = None) -> None:
-    """Service, every field, total, price and balance, with Confirm / Edit / Cancel."""
-    t = context.i18n
-    store = context.deps.store
-    draft = await store.get_draft(draft_id, context.user.telegram_id)
-    if draft is None:
-        return
-    service = service_of(draft.service)
-    if next_field(service, dict(draft.values)) is not None:
-        await ask_next(update, context, draft, service)
-        return
-    linked = await require_account(update, context)
-    if linked is None:
-        return
-    currency = await context.deps.accounts.currency(linked)
-    await store.set_flow(context.user.telegram_id, {"step": STEP_CONFIRM, "draft": draft.id})
-    lines = []
-    if note:
-        lines += [note, ""]
-    lines += [t._("<b>Check your order</b>"), t._("Service: {id} · {name}", id=service.id, name=esc(service.name))]
-    lines += describe_values(t, service, draft.values)
-    total = total_quantity(service, draft.values)
-    if total is not None and "runs" in draft.values and draft.values["runs"]:
-        lines.append(t._("Total quantity: {total}", total=t.number(total)))
-    lines.append(t._("Price: <b>{price}</b>", price=price_text(t, service, draft.values, currency)))
-    try:
-        balance = await asyncio.wait_for(context.deps.accounts.recent_balance(linked), BALANCE_DEADLINE)
-    except (PanelUnavailable, PanelRefusal, TimeoutError):
-        lines.append(t._("Balance: the panel did not answer."))
-    else:
-        lines.append(t._("Balance: {balance}", balance=t.money(balance.amount, balance.currency)))
-        if quote(service, draft.values).high > balance.amount:
-            lines.append(t._("⚠️ Your balance is lower than the price: the panel will likely refuse the order."))
-    lines += comma_warning(t, service, draft.values)
-    if context.application.bot_data.get("real_panel"):
-        lines += ["", t._("⚠️ This is a real order on your panel: confirming spends real money.")]
-    if draft.error:
-        lines += ["", t._("Last attempt: {error}", error=esc(clip(draft.error, 300)))]
-    markup = keyboard([
-        [button(t._("Confirm"), f"y:{draft.id}")],
-        [button(t._("✏️ Edit"), f"e:{draft.id}"), button(t._("✖ Cancel"), f"x:{draft.id}")],
-    ])
-    await show(update, context, "\n".join(lines), markup, edit=edit)
 
 
 async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
@@ -183,7 +91,7 @@ async def _tell_sent(update: Update, context: BotContext, result: PlaceResult, c
             "⚠️ The panel did not confirm this order, and it may have been placed anyway. "
             "Check your orders on the panel before ordering again: I will not send it a second time.")
     try:
-        await context.deps.store.set_flow(context.user.telegram_id, None)
+        await enter(context, None)
     except Exception:
         log.exception("could not clear user %s's flow", context.user.telegram_id)
     await show(update, context, text, main_menu(t), edit=False)
@@ -202,7 +110,7 @@ async def _tell_not_sent(update: Update, context: BotContext, result: PlaceResul
         assert result.refusal is not None and result.service is not None
         await _tell_refused(update, context, draft, result.service, result.refusal)
     elif outcome is Outcome.NOT_OFFERED:
-        await store.set_flow(user_id, None)
+        await enter(context, None)
         text = t._("❌ Not placed: this panel does not accept subscriptions through its API. Nothing was ordered; "
                    "choose another service.")
         if result.refusal is not None:
@@ -211,16 +119,16 @@ async def _tell_not_sent(update: Update, context: BotContext, result: PlaceResul
     elif outcome is Outcome.UNAVAILABLE:
         await retry_buttons(update, context, draft_id, panel_down(t))
     elif outcome is Outcome.CHANGED:
-        await show_confirm(update, context, draft_id, note=t._("⚠️ The price or limits of this service changed on the panel. Check the order again."))
+        await resume(update, context, draft_id, note=t._("⚠️ The price or limits of this service changed on the panel. Check the order again."))
     elif outcome is Outcome.INVALID:
         assert result.invalid is not None and result.service is not None
         spec = next((f for f in form_fields(result.service, draft.values) if f.name == result.invalid.field), None)
         if spec is None:
-            await show_confirm(update, context, draft_id)
+            await resume(update, context, draft_id)
         else:
             await prompt(update, context, draft, result.service, spec, error=problem(t, result.invalid), returning=True)
     elif outcome is Outcome.GONE:
-        await store.set_flow(user_id, None)
+        await enter(context, None)
         await show(update, context, t._("This service is no longer offered by the panel. Nothing was ordered."), main_menu(t), edit=False)
 
 
@@ -243,7 +151,7 @@ async def _tell_refused(update: Update, context: BotContext, draft: Draft, servi
     if refused.field and spec is None:
         # "Edit the link" for a subscription (no link) or "the quantity" for a package (no
         # quantity) would send the user round in circles.
-        await context.deps.store.set_flow(context.user.telegram_id, None)
+        await enter(context, None)
         text = t._("❌ Not placed. The panel said: «{text}»", text=esc(clip(refused.text, 300))) + "\n" + t._(
             "This service's form has no {field}, so editing the order will not help. "
             "Choose another service, or contact the panel's support.", field=field_name(t, refused.field))
@@ -260,7 +168,7 @@ async def _tell_refused(update: Update, context: BotContext, draft: Draft, servi
 async def retry_buttons(update: Update, context: BotContext, draft_id: int, text: str,
                         *, extra: list[InlineKeyboardButton] | None = None) -> None:
     t = context.i18n
-    await context.deps.store.set_flow(context.user.telegram_id, {"step": STEP_CONFIRM, "draft": draft_id})
+    await enter(context, Confirming(draft_id))
     markup = keyboard([
         extra or [],
         [button(t._("Confirm"), f"y:{draft_id}")],
@@ -293,7 +201,7 @@ async def cancel_draft(update: Update, context: BotContext, draft_id: int) -> No
         await already(update, context, draft)
         return
     await store.abandon_draft(draft_id, context.user.telegram_id)
-    await store.set_flow(context.user.telegram_id, None)
+    await enter(context, None)
     await show(update, context, t._("Cancelled. Nothing was ordered."), main_menu(t))
 
 
@@ -329,7 +237,7 @@ async def on_confirm_callback(update: Update, context: BotContext) -> None:
     if kind == "y":
         await confirm(update, context, value)
     elif kind == "b":
-        await show_confirm(update, context, value, edit=True)
+        await resume(update, context, value, edit=True)
     elif kind == "x":
         await cancel_draft(update, context, value)
     elif kind == "a":

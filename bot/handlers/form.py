@@ -13,6 +13,8 @@ from telegram import InlineKeyboardButton, Update
 from bot.domain.placing import is_subscription, service_of
 from bot.handlers.account import load_catalog, require_account
 from bot.handlers.context import BotContext
+from bot.handlers.review import show_confirm
+from bot.handlers.states import Confirming, FillingField, State, answered_before, current, encode, enter
 from bot.handlers.texts import choice_label, day, days_from_now, field_hint, label, problem
 from bot.handlers.ui import button, esc, keyboard, show
 from bot.i18n import I18n
@@ -29,8 +31,6 @@ from bot.panel.fields import (
 from bot.panel.models import Service
 from bot.store import Draft, DraftState
 
-STEP_FIELD = "field"
-STEP_CONFIRM = "confirm"
 CHOICES_PER_ROW = 4
 
 
@@ -54,19 +54,14 @@ def next_field(service: Service, values: dict[str, str]) -> FieldSpec | None:
     return None
 
 
-def field_flow(draft_id: int | None, spec: FieldSpec, *, returning: bool = False) -> dict[str, object]:
-    """The conversation state while `spec` is asked."""
-    return {"step": STEP_FIELD, "draft": draft_id, "field": spec.name, "return": returning}
-
-
-def flow_after(draft_id: int | None, service: Service, values: dict[str, str]) -> dict[str, object]:
+def state_after(draft_id: int, service: Service, values: dict[str, str], *, after: int | None = None) -> State:
     """The conversation state once `values` are stored: the next field's prompt, or the
     confirm screen. Written together with the values (one transaction), so that the
-    prompt that follows has nothing left to store."""
+    prompt that follows has nothing left to store. `after`: the message that answered."""
     spec = next_field(service, values)
     if spec is None:
-        return {"step": STEP_CONFIRM, "draft": draft_id}
-    return field_flow(draft_id, spec)
+        return Confirming(draft_id, after=after)
+    return FillingField(draft_id, spec.name, after=after)
 
 
 async def orderable(context: BotContext, service: Service) -> bool:
@@ -98,22 +93,34 @@ async def start_draft(update: Update, context: BotContext, service_id: int) -> N
         await show(update, context, not_offered(context.i18n), edit=False)
         return
     assert linked.account.id is not None
+    # The store writes the new draft's id into the state (draft 0 here) in the same transaction.
     draft = await context.deps.store.create_draft(
-        context.user.telegram_id, linked.account.id, service.to_dict(), {}, flow=flow_after(None, service, {})
+        context.user.telegram_id, linked.account.id, service.to_dict(), {}, flow=encode(state_after(0, service, {}))
     )
     await ask_next(update, context, draft, service)
 
 
-async def ask_next(update: Update, context: BotContext, draft: Draft, service: Service, *, edit: bool = False) -> None:
+async def ask_next(update: Update, context: BotContext, draft: Draft, service: Service, *, edit: bool = False,
+                   note: str | None = None) -> None:
     """Prompt for the next missing field, or show the confirm screen when none is left."""
     assert draft.id is not None  # a stored row
     spec = next_field(service, dict(draft.values))
     if spec is None:
-        from bot.handlers.confirm import show_confirm
-
-        await show_confirm(update, context, draft.id, edit=edit)
+        await show_confirm(update, context, draft, service, edit=edit, note=note)
         return
     await prompt(update, context, draft, service, spec, edit=edit)
+
+
+async def resume(update: Update, context: BotContext, draft_id: int, *, edit: bool = False,
+                 note: str | None = None) -> None:
+    """Back to a draft of the user's own: its next missing field, or its confirm screen."""
+    draft = await context.deps.store.get_draft(draft_id, context.user.telegram_id)
+    if draft is None:
+        return
+    service = service_of(draft.service)
+    # A missing field's prompt comes as a new message; the confirm screen may replace this one.
+    complete = next_field(service, dict(draft.values)) is None
+    await ask_next(update, context, draft, service, edit=edit and complete, note=note)
 
 
 def offered(spec: FieldSpec, today: date | None = None) -> tuple[str, ...]:
@@ -153,7 +160,8 @@ async def prompt(
     *, edit: bool = False, error: str | None = None, returning: bool = False,
 ) -> None:
     t = context.i18n
-    await context.deps.store.set_flow(context.user.telegram_id, field_flow(draft.id, spec, returning=returning))
+    assert draft.id is not None  # a stored row
+    await enter(context, FillingField(draft.id, spec.name, returning))
     index = field_index(service, spec.name)
     text = prompt_text(t, service, spec, draft.values.get(spec.name), error)
     rows: list[list[InlineKeyboardButton]] = []
@@ -186,6 +194,8 @@ async def accept(
     update: Update, context: BotContext, draft: Draft, service: Service, spec: FieldSpec, raw: str, *, returning: bool
 ) -> None:
     """Store a value that passed its check and move on; else the same prompt again."""
+    message = update.message
+    answer = message.message_id if message is not None else None
     t = context.i18n
     assert draft.id is not None  # a stored row
     values = dict(draft.values)
@@ -204,36 +214,34 @@ async def accept(
     allowed = {f.name for f in form_fields(service, values)}
     values = {k: v for k, v in values.items() if k in allowed}
     if not await context.deps.store.update_draft_values(
-        draft.id, context.user.telegram_id, values, flow=flow_after(draft.id, service, values)
+        draft.id, context.user.telegram_id, values, flow=encode(state_after(draft.id, service, values, after=answer))
     ):
         await show(update, context, t._("This order can no longer be changed: it was already sent to the panel or cancelled."), edit=False)
         return
     draft.values = values
-    if returning and next_field(service, values) is None:
-        from bot.handlers.confirm import show_confirm
-
-        await show_confirm(update, context, draft.id, edit=False)
-        return
     await ask_next(update, context, draft, service)
 
 
-async def on_field_text(update: Update, context: BotContext, flow: dict[str, object]) -> None:
+async def answer_field(update: Update, context: BotContext, state: FillingField) -> None:
     """Text while a field is asked: that field's value."""
     message = update.effective_message
     assert message is not None
-    owned = await _owned_draft(update, context, int(str(flow.get("draft", -1))))
+    if answered_before(state, message.message_id):
+        return  # already answered the field before this one
+    owned = await _owned_draft(update, context, state.draft)
     if owned is None:
-        await context.deps.store.set_flow(context.user.telegram_id, None)
+        await enter(context, None)
         return
     draft, service = owned
-    spec = next((f for f in form_fields(service, draft.values) if f.name == flow.get("field")), None)
+    spec = next((f for f in form_fields(service, draft.values) if f.name == state.field), None)
     if spec is None:
         await ask_next(update, context, draft, service)
         return
     if spec.kind is FieldKind.CHOICE and message.text and message.text.strip() not in spec.choices:
-        await prompt(update, context, draft, service, spec, error=context.i18n._("Choose one of the buttons."), returning=bool(flow.get("return")))
+        await prompt(update, context, draft, service, spec, error=context.i18n._("Choose one of the buttons."),
+                     returning=state.returning)
         return
-    await accept(update, context, draft, service, spec, message.text or "", returning=bool(flow.get("return")))
+    await accept(update, context, draft, service, spec, message.text or "", returning=state.returning)
 
 
 async def on_form_callback(update: Update, context: BotContext) -> None:
@@ -251,8 +259,8 @@ async def on_form_callback(update: Update, context: BotContext) -> None:
     if owned is None:
         return
     draft, service = owned
-    flow = await context.deps.store.get_flow(context.user.telegram_id) or {}
-    returning = bool(flow.get("return")) and flow.get("draft") == draft.id
+    state = await current(context)
+    returning = isinstance(state, FillingField) and state.returning and state.draft == draft.id
     if kind == "e":
         await edit_menu(update, context, draft, service)
         return

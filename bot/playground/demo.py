@@ -860,24 +860,21 @@ class Demo:
         """Whether the bot waits for the user to type a number (a form's integer field:
         quantity, runs, interval...; an admin's order id): then a number typed is that
         number, not a press of one of the prompt's buttons (Skip, Cancel, presets)."""
-        from bot.handlers.admin import STEP_ORDER_ID
-        from bot.handlers.form import STEP_FIELD
+        from bot.handlers.states import AwaitingOrderId, FillingField, decode  # noqa: I001 - the demo's bot loads late
         from bot.panel.fields import SERVICE_TYPES, UNKNOWN_TYPE, FieldKind
 
         if self.app is None or self.user is None:
             return False
         try:
-            flow = await self.app.bot_data["deps"].store.get_flow(self.user.id)
+            state = decode(await self.app.bot_data["deps"].store.get_flow(self.user.id))
         except Exception:  # noqa: BLE001 - a guess at the input's meaning: never fatal
             log.info("demo: could not read the conversation step", exc_info=True)
             return False
-        if not isinstance(flow, dict):
-            return False
-        if flow.get("step") == STEP_ORDER_ID:
+        if isinstance(state, AwaitingOrderId):
             return True
         numeric = {spec.name for kind in (*SERVICE_TYPES, UNKNOWN_TYPE) for spec in kind.fields
                    if spec.kind is FieldKind.INTEGER}
-        return flow.get("step") == STEP_FIELD and flow.get("field") in numeric
+        return isinstance(state, FillingField) and state.field in numeric
 
     async def send_real_key(self) -> None:
         """Ask for the panel's key with the echo off and send it as a message (the bot
