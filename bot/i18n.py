@@ -76,7 +76,8 @@ def _translations(locale: str) -> gettext.NullTranslations:
 def _rounded(amount: Decimal, places: int = 5) -> Decimal:
     """At most `places` decimals, trailing zeros dropped, but money keeps two."""
     value = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP).normalize()
-    if value.as_tuple().exponent > -2:  # type: ignore[operator]
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:  # not 'n'/'N'/'F': a finite amount
         value = value.quantize(Decimal("0.01"))
     return value
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from heapq import nsmallest
-from typing import Any
+from typing import Any, cast
 
 from bot.panel.errors import PanelRefusal, PanelUnavailable, classify
 from bot.panel.models import Service, clean_text, to_bool, to_decimal, to_int
@@ -84,7 +84,7 @@ class _Parser:
         if type(raw) is str or type(raw) is int:  # not bool: True is no price
             rate = self._rates.get(raw)
             if rate is None:
-                plain = type(raw) is int or _PLAIN_NUMBER.fullmatch(raw) is not None  # type: ignore[arg-type]
+                plain = isinstance(raw, int) or _PLAIN_NUMBER.fullmatch(raw) is not None
                 rate = Decimal(raw) if plain else to_decimal(raw)
                 rate = self._rates[raw] = rate or Decimal(0)
             return rate
@@ -760,6 +760,8 @@ def _build(payload: object) -> Catalog:
 _DECODE_ON_LOOP = 64 * 1024
 _DECODER = json.JSONDecoder()
 _BLANK = re.compile(r"[ \t\n\r]*")
+# Never None: the pattern matches the empty string too.
+_match_blank = cast("Callable[[str, int], re.Match[str]]", _BLANK.match)
 
 
 class _Undecoded:
@@ -776,21 +778,21 @@ class _Undecoded:
         one C call, a loop over items gives it up every few ms."""
         try:
             text = self.content.decode("utf-8-sig")
-            index = _BLANK.match(text).end()  # type: ignore[union-attr]
+            index = _match_blank(text, 0).end()
             if not text.startswith("[", index):
                 return json.loads(text)
             items: list[Any] = []
-            index = _BLANK.match(text, index + 1).end()  # type: ignore[union-attr]
+            index = _match_blank(text, index + 1).end()
             if text.startswith("]", index):
                 end = index + 1
             else:
-                raw_decode, blank = _DECODER.raw_decode, _BLANK.match
+                raw_decode, blank = _DECODER.raw_decode, _match_blank
                 while True:
                     item, index = raw_decode(text, index)
                     items.append(item)
-                    index = blank(text, index).end()  # type: ignore[union-attr]
+                    index = blank(text, index).end()
                     if text.startswith(",", index):
-                        index = blank(text, index + 1).end()  # type: ignore[union-attr]
+                        index = blank(text, index + 1).end()
                         continue
                     if text.startswith("]", index):
                         end = index + 1
