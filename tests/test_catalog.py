@@ -28,7 +28,8 @@ from bot.panel.catalog import (
 )
 from bot.panel.errors import PanelRefusal, PanelUnavailable, RefusalKind
 from bot.panel.fields import service_type
-from bot.panel.models import Service, clean_text
+from bot.panel.models import Service
+from bot.panel.values import clean_text
 
 DATA = Path(__file__).parent / "data"
 DUMPS = {

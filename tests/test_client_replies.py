@@ -13,7 +13,7 @@ import pytest
 
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind
-from bot.panel.models import CANCELED, COMPLETED, IN_PROGRESS, PARTIAL, PROCESSING
+from bot.panel.status import CANCELED, COMPLETED, IN_PROGRESS, PARTIAL, PROCESSING
 
 URL = "https://panel.example/api/v2"
 KEY = "k-secret-0123456789abcdef"
@@ -364,7 +364,7 @@ async def test_the_key_never_appears_in_reprs_or_logs(caplog: pytest.LogCaptureF
      ("1,234.5", Decimal("1234.5")), (float("nan"), None), (float("inf"), None), ("NaN", None)],
 )
 def test_amounts_with_thousands_separators_decimal_commas_and_non_numbers(raw: object, expected: Decimal | None) -> None:
-    from bot.panel.models import to_decimal
+    from bot.panel.values import to_decimal
 
     assert to_decimal(raw) == expected
 

@@ -28,15 +28,8 @@ import pytest
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind
 from bot.panel.fields import SERVICE_TYPES, FieldInvalid, build_add_params, service_type
-from bot.panel.models import (
-    CANCELED,
-    COMPLETED,
-    IN_PROGRESS,
-    PARTIAL,
-    PENDING,
-    Balance,
-    Service,
-)
+from bot.panel.models import Balance, Service
+from bot.panel.status import CANCELED, COMPLETED, IN_PROGRESS, PARTIAL, PENDING
 from bot.playground.sandbox.catalog import builtin_catalog
 from tests.conftest import TEST_KEY, FixtureSandbox
 

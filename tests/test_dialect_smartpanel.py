@@ -14,7 +14,8 @@ import pytest
 
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, RefusalKind
-from bot.panel.models import COMPLETED, IN_PROGRESS, PENDING, Service
+from bot.panel.models import Service
+from bot.panel.status import COMPLETED, IN_PROGRESS, PENDING
 from bot.playground.sandbox import SandboxPanel
 
 KEY = "k_live_tester_0123456789abcdef"

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from bot.panel.fields import SERVICE_TYPES, build_add_params, quote
-from bot.panel.models import CANCELED, COMPLETED, IN_PROGRESS, PARTIAL, PENDING, Service
+from bot.panel.models import Service
+from bot.panel.status import CANCELED, COMPLETED, IN_PROGRESS, PARTIAL, PENDING
 from bot.playground.sandbox import SandboxPanel
 from bot.playground.sandbox.cli import main as cli_main
 from bot.playground.sandbox.faults import Faults

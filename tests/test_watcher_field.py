@@ -26,7 +26,7 @@ from bot.domain.notices import (
 )
 from bot.domain.watcher import order_changes
 from bot.panel.client import PanelClient
-from bot.panel.models import OrderStatus
+from bot.panel.status import OrderStatus
 from bot.store import KeyBox, Order, Store
 from tests.harness import PG_URL, World, world
 from tests.test_watching import cycle, deps, place

@@ -31,7 +31,8 @@ from bot.i18n import I18n
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind
 from bot.panel.fields import service_type, type_key
-from bot.panel.models import COMPLETED, FINAL_ORDER_STATUSES, PARTIAL, OrderStatus, to_int
+from bot.panel.status import COMPLETED, FINAL_ORDER_STATUSES, PARTIAL, OrderStatus
+from bot.panel.values import to_int
 from bot.store import NOTIFICATION_MODES, Order
 
 DEADLINE = 8.0

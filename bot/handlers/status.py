@@ -14,7 +14,8 @@ from bot.handlers.texts import refusal, status_name
 from bot.handlers.ui import button, esc, keyboard, parse_number, show
 from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable
-from bot.panel.models import PARTIAL, OrderStatus, to_int
+from bot.panel.status import PARTIAL, OrderStatus
+from bot.panel.values import to_int
 from bot.store import Order
 
 MAX_IDS = 100

@@ -19,7 +19,8 @@ from heapq import nsmallest
 from typing import Any, cast
 
 from bot.panel.errors import PanelRefusal, PanelUnavailable, classify
-from bot.panel.models import Service, clean_text, to_bool, to_decimal, to_int
+from bot.panel.models import Service
+from bot.panel.values import clean_text, to_bool, to_decimal, to_int
 
 __all__ = [
     "OTHER",

@@ -29,19 +29,9 @@ from bot.panel.errors import (
     classify,
 )
 from bot.panel.fields import build_add_params
-from bot.panel.models import (
-    KNOWN_STATUSES,
-    Balance,
-    CancelResult,
-    OrderStatus,
-    RefillResult,
-    RefillStatus,
-    Service,
-    clean_text,
-    normalize_status,
-    to_decimal,
-    to_int,
-)
+from bot.panel.models import Balance, Service
+from bot.panel.status import KNOWN_STATUSES, CancelResult, OrderStatus, RefillResult, RefillStatus, normalize_status
+from bot.panel.values import clean_text, to_decimal, to_int
 from bot.panel.transport import panel_http
 
 log = logging.getLogger(__name__)

@@ -84,7 +84,8 @@ from bot.domain.watcher import KIND_ORDER, CycleReport, Watcher, order_payload  
 from bot.playground.fakegram import FakeRequest, FakeTelegram  # noqa: E402
 from bot.handlers.notify import Sender  # noqa: E402
 from bot.panel.client import BATCH_LIMIT, PanelClient  # noqa: E402
-from bot.panel.models import OrderStatus, Service  # noqa: E402
+from bot.panel.models import Service  # noqa: E402
+from bot.panel.status import OrderStatus  # noqa: E402
 from bot.store import KeyBox, Notice, Notification, Order, Store  # noqa: E402
 
 TARGET_CYCLE_SECONDS = 2.0

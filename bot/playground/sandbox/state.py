@@ -13,19 +13,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from bot.panel.fields import FieldInvalid, build_add_params, quote, service_type
-from bot.panel.models import (
-    CANCELED,
-    COMPLETED,
-    FINAL_ORDER_STATUSES,
-    FINAL_REFILL_STATUSES,
-    IN_PROGRESS,
-    PARTIAL,
-    PENDING,
-    REFUNDED,
-    Service,
-    to_decimal,
-    to_int,
-)
+from bot.panel.models import Service
+from bot.panel.status import CANCELED, COMPLETED, FINAL_ORDER_STATUSES, FINAL_REFILL_STATUSES, IN_PROGRESS, PARTIAL, PENDING, REFUNDED
+from bot.panel.values import to_decimal, to_int
 
 # The panels' own words (reference/panel-api.md); clients match on them.
 INVALID_KEY = "Invalid API key"
