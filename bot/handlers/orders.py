@@ -30,9 +30,9 @@ from bot.handlers.ui import (
 from bot.i18n import I18n
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind
-from bot.panel.fields import service_type, type_key
+from bot.panel.fields import service_type
 from bot.panel.status import COMPLETED, FINAL_ORDER_STATUSES, PARTIAL, OrderStatus
-from bot.panel.values import to_int
+from bot.panel.values import to_int, type_key
 from bot.store import NOTIFICATION_MODES, Order
 
 DEADLINE = 8.0

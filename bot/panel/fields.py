@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from bot.panel.models import Service
+from bot.panel.models import Service
+from bot.panel.values import type_key
 
 
 def _(text: str) -> str:
@@ -190,11 +189,6 @@ def parse_date(value: str) -> date | None:
         return datetime.strptime(value, "%d/%m/%Y").date()
     except ValueError:
         return None
-
-
-def type_key(name: str) -> str:
-    """`'Custom Comments'`, `'custom_comments'`, `' custom-comments '` -> `'customcomments'`."""
-    return re.sub(r"[\s_\-]+", "", name).casefold()
 
 
 _BY_KEY: dict[str, ServiceType] = {type_key(t.name): t for t in SERVICE_TYPES}

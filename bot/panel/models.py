@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bot.panel.values import clean_text, to_bool, to_decimal, to_int
+from bot.panel.values import clean_text, to_bool, to_decimal, to_int, type_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +26,6 @@ class Service:
 
     @property
     def type_key(self) -> str:
-        from bot.panel.fields import type_key
-
         return type_key(self.type)
 
     def to_dict(self) -> dict[str, Any]:

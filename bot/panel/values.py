@@ -91,3 +91,9 @@ def clean_text(value: Any) -> str:
             break
         text = decoded
     return _SPACES.sub(" ", _INVISIBLE.sub("", text)).strip()
+
+
+def type_key(name: str) -> str:
+    """A service type as a key, however the panel spells it: `'Custom Comments'`,
+    `'custom_comments'`, `' custom-comments '` -> `'customcomments'`."""
+    return re.sub(r"[\s_\-]+", "", name).casefold()

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
-from bot.panel.fields import FieldInvalid, clean_link, service_type, type_key
+from bot.panel.fields import FieldInvalid, clean_link, service_type
 from bot.panel.models import Service
 from bot.panel.status import PENDING
-from bot.panel.values import to_int
+from bot.panel.values import to_int, type_key
 from bot.playground.sandbox.state import (
     BAD_LINK,
     DRIPFEED_UNSUPPORTED,
