@@ -19,23 +19,14 @@ from pathlib import Path
 import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.playground.demo import (
-    KEY_PROMPT,
-    PROMPT,
-    Action,
-    Demo,
-    Options,
-    Screen,
-    Transcript,
-    default_language,
-    interpret,
-    keyboard_lines,
-    parse_options,
-    render_entities,
-    render_html,
-)
-from bot.playground.fakegram import FakeTelegram
 from bot.panel.client import PanelClient
+from bot.playground.demo.chat import KEY_PROMPT, Demo
+from bot.playground.demo.commands import Action, interpret
+from bot.playground.demo.options import Options, default_language, parse_options
+from bot.playground.demo.render import keyboard_lines, render_entities, render_html
+from bot.playground.demo.screen import PROMPT, Screen
+from bot.playground.demo.transcript import Transcript
+from bot.playground.fakegram import FakeTelegram
 from bot.playground.sandbox import SandboxPanel
 
 REPO = Path(__file__).resolve().parent.parent

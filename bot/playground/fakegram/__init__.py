@@ -1,16 +1,26 @@
 """Fake Telegram Bot API transport: run a real PTB Application against in-memory state.
 
-See ``FakeTelegram`` (server state), ``FakeRequest`` (PTB transport) and ``FakeUser`` (driver).
+``FakeTelegram`` (the Bot API and its users), ``FakeRequest`` (the PTB transport) and
+``FakeUser`` (a user's side of the chat); ``FakeBotApiServer`` (http.py) serves it over HTTP.
 """
 
+from bot.playground.fakegram.chats import FakeChat, FakeMessage
 from bot.playground.fakegram.client import FakeUser
-from bot.playground.fakegram.html import HtmlParseError, ParsedText, parse_html, utf16_len
+from bot.playground.fakegram.html import (
+    HtmlParseError,
+    ParsedText,
+    parse_html,
+    utf16_len,
+)
 from bot.playground.fakegram.request import FakeRequest, parse_bot_url
-from bot.playground.fakegram.server import ApiCall, ApiError, FakeChat, FakeMessage, FakeTelegram
+from bot.playground.fakegram.server import BotApi
+from bot.playground.fakegram.telegram import FakeTelegram
+from bot.playground.fakegram.wire import ApiCall, ApiError
 
 __all__ = [
     "ApiCall",
     "ApiError",
+    "BotApi",
     "FakeChat",
     "FakeMessage",
     "FakeRequest",

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from telegram import Update
+from telegram import Bot, Update
+from telegram.ext import Application, ContextTypes
 
+from bot.playground.fakegram.chats import FakeMessage
 from bot.playground.fakegram.html import utf16_len
-
-if TYPE_CHECKING:
-    from telegram import Bot
-    from telegram.ext import Application, ContextTypes
-
-    from bot.playground.fakegram.server import FakeMessage, FakeTelegram
+from bot.playground.fakegram.server import BotApi
+from bot.playground.fakegram.wire import JSONDict
 
 __all__ = ["FakeUser"]
 
-JSONDict = dict[str, Any]
+# Any application: the driver only hands it updates.
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
 # Telegram's bot-command shape: /name (1-64 chars) optionally followed by @botusername.
 _COMMAND = re.compile(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![A-Za-z0-9_/<>])")
@@ -29,7 +28,7 @@ class FakeUser:
 
     def __init__(
         self,
-        fake: FakeTelegram,
+        fake: BotApi,
         user_id: int,
         *,
         first_name: str = "Ann",
@@ -76,7 +75,7 @@ class FakeUser:
             entities.append(
                 {"type": "bot_command", "offset": 0, "length": utf16_len(match.group())}
             )
-        message = self.fake.add_user_message(self.id, text, entities)
+        message = self.fake.add_user_message(self.user_dict(), text, entities)
         return {"update_id": self.fake.next_update_id(), "message": message.to_api()}
 
     def update_dict_for_text_in(self, chat_id: int, text: str) -> JSONDict:
@@ -85,7 +84,7 @@ class FakeUser:
         match = _COMMAND.match(text)
         if match:
             entities.append({"type": "bot_command", "offset": 0, "length": utf16_len(match.group())})
-        message = self.fake.add_user_message(self.id, text, entities, chat_id=chat_id)
+        message = self.fake.add_user_message(self.user_dict(), text, entities, chat_id=chat_id)
         return {"update_id": self.fake.next_update_id(), "message": message.to_api()}
 
     def update_dict_for_edit(self, message: FakeMessage | int, text: str) -> JSONDict:
@@ -150,7 +149,7 @@ class FakeUser:
 
     async def send(
         self,
-        app: Application[Any, Any, Any, Any, Any, Any],
+        app: AnyApplication,
         text: str,
         *,
         raise_errors: bool = True,
@@ -167,7 +166,7 @@ class FakeUser:
 
     async def press(
         self,
-        app: Application[Any, Any, Any, Any, Any, Any],
+        app: AnyApplication,
         label: str,
         message: FakeMessage | int | None = None,
         *,
@@ -181,7 +180,7 @@ class FakeUser:
 
     @staticmethod
     async def _process(
-        app: Application[Any, Any, Any, Any, Any, Any], update: Update, raise_errors: bool
+        app: AnyApplication, update: Update, raise_errors: bool
     ) -> None:
         errors: list[BaseException] = []
 

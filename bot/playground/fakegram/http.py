@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from aiohttp import web
 
-from bot.playground.fakegram.server import FakeTelegram
+from bot.playground.fakegram.server import BotApi
+from bot.playground.fakegram.wire import JSONDict
 
 
 class FakeBotApiServer:
     """`await start()` returns the root URL to use as TELEGRAM_API_URL."""
 
-    def __init__(self, fake: FakeTelegram) -> None:
+    def __init__(self, fake: BotApi) -> None:
         self.fake = fake
         self._runner: web.AppRunner | None = None
 
@@ -34,7 +34,7 @@ class FakeBotApiServer:
             self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:
-        params: dict[str, Any] = dict(request.query)
+        params: JSONDict = dict(request.query)
         if request.can_read_body:
             if request.content_type == "application/json":
                 params.update(await request.json())

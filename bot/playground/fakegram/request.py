@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 from telegram.request import BaseRequest, RequestData
 
-from bot.playground.fakegram.server import FakeTelegram
+from bot.playground.fakegram.server import BotApi
+from bot.playground.fakegram.wire import JSONDict
 
 __all__ = ["FakeRequest", "parse_bot_url"]
 
@@ -27,17 +28,18 @@ def parse_bot_url(url: str) -> tuple[str | None, str]:
     return (token or None), method
 
 
-def _decode_parameters(request_data: RequestData | None) -> dict[str, Any]:
+def _decode_parameters(request_data: RequestData | None) -> JSONDict:
     if request_data is None:
         return {}
     # `parameters` keeps JSON types (dicts for reply_markup etc.); a JSON round trip turns
     # tuples into lists so the fake sees exactly what Telegram would decode.
-    decoded: dict[str, Any] = json.loads(json.dumps(request_data.parameters))
+    decoded: JSONDict = json.loads(json.dumps(request_data.parameters))
     return decoded
 
 
 class FakeRequest(BaseRequest):
-    """Transport for ``ApplicationBuilder().request(...)`` / ``.get_updates_request(...)``.
+    """Transport for ``ApplicationBuilder().request(...)`` / ``.get_updates_request(...)``,
+    answered by a ``FakeTelegram`` (or any ``BotApi``).
 
     Use one instance per slot: PTB shuts each request object down separately.
     """
@@ -45,14 +47,14 @@ class FakeRequest(BaseRequest):
     __slots__ = ("_fake", "_latency", "_read_timeout")
 
     def __init__(
-        self, fake: FakeTelegram, *, read_timeout: float | None = 5.0, latency: float = 0.0
+        self, fake: BotApi, *, read_timeout: float | None = 5.0, latency: float = 0.0
     ) -> None:
         self._fake = fake
         self._read_timeout = read_timeout
         self._latency = latency
 
     @property
-    def fake(self) -> FakeTelegram:
+    def fake(self) -> BotApi:
         return self._fake
 
     @property
@@ -70,6 +72,7 @@ class FakeRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
+        # The fake has no timeouts to apply (PTB's own type for them is private).
         read_timeout: Any = BaseRequest.DEFAULT_NONE,
         write_timeout: Any = BaseRequest.DEFAULT_NONE,
         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
