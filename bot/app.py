@@ -34,9 +34,10 @@ from bot.handlers import register
 from bot.handlers.context import BotContext, Deps
 from bot.handlers.notify import Sender
 from bot.handlers.profile import register_profile
-from bot.logs import redact_in_logs
+from bot.logs import configure_logging, redact_in_logs
 from bot.runtime import event_loop_name, settle_long_lived, trim_heap, tune_collector, use_fast_event_loop
-from bot.store import SCHEMA_HEAD, KeyBox, Store
+from bot.store import KeyBox, Store
+from bot.store.schema import SchemaOutOfDate, ensure_schema
 from bot.updates import PerUserUpdates
 
 log = logging.getLogger(__name__)
@@ -208,25 +209,6 @@ def tracked(callback: Callable[[BotContext], Awaitable[None]]) -> Callable[[BotC
     return run
 
 
-class SchemaOutOfDate(RuntimeError):
-    """The database is not at this code's migration head."""
-
-
-async def ensure_schema(store: Store) -> None:
-    """A new database gets the migrations; one on another revision stops the bot (run
-    `python -m bot migrate`, the Procfile's release step), so that old code never writes
-    to a newer schema nor new code to an older one."""
-    if await store.schema_revision() == SCHEMA_HEAD:
-        return
-    from bot.store import migrate  # alembic costs ~12 MB: loaded only when needed
-
-    found = await migrate.status(store.engine, schema=store.schema)
-    if found.state is migrate.SchemaState.EMPTY:
-        await migrate.upgrade(store.engine, schema=store.schema)
-    elif found.state is not migrate.SchemaState.CURRENT:
-        raise SchemaOutOfDate(found.describe())
-
-
 class AnotherBotRunning(RuntimeError):
     """Another process already takes this bot's updates."""
 
@@ -319,8 +301,6 @@ def wait_for_bot_api(loop: asyncio.AbstractEventLoop, application: Application, 
 def run(argv: list[str]) -> int:
     """`python -m bot`: take updates (long polling, or a webhook when WEBHOOK_URL is
     set) until SIGINT/SIGTERM."""
-    from bot.cli import configure_logging
-
     configure_logging()
     try:
         settings = load_settings()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import socket
 import sys
 
@@ -33,15 +32,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
-    # httpx logs every request URL at INFO, and the Bot API URL carries the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    # APScheduler logs each run of each job at INFO: a line a second from the outbox job.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 # How long start-up waits for the database to accept a connection.

@@ -90,3 +90,13 @@ def _install() -> None:
 
     logging.setLogRecordFactory(factory)
     _installed = True
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """The processes' log format and levels (the bot, the watcher, the demo)."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
+    # httpx logs every request URL at INFO, and the Bot API URL carries the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # APScheduler logs each run of each job at INFO: a line a second from the outbox job.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -15,8 +15,9 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.handlers.notify import Sender
-from bot.logs import redact_in_logs
+from bot.logs import configure_logging, redact_in_logs
 from bot.store import KeyBox, Store
+from bot.store.schema import SchemaOutOfDate, ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
         api = settings.telegram_api_url
         bot = ExtBot(settings.telegram_token or "", base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
                      rate_limiter=AIORateLimiter(max_retries=3))  # type: ignore[arg-type]  # PTB types it per request data
-    from bot.app import ensure_schema
-
     await ensure_schema(store)
     if find_endpoint:  # which URL the panel's API answers at (a panel down now is looked for later)
         await panels.find_at_start()
@@ -85,8 +84,6 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
 
 
 def main(argv: list[str]) -> int:
-    from bot.cli import configure_logging
-
     configure_logging()
     try:
         settings = load_settings()
@@ -100,8 +97,6 @@ def main(argv: list[str]) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await watch(settings, stop=stop)
-
-    from bot.app import SchemaOutOfDate
 
     try:
         runtime.tune_collector()

@@ -206,7 +206,7 @@ async def test_two_watcher_processes_notify_every_change_exactly_once(tmp_path: 
 
 
 async def test_a_bot_on_an_old_schema_says_so_and_stops(tmp_path: Path) -> None:
-    from bot.app import SchemaOutOfDate
+    from bot.store.schema import SchemaOutOfDate
 
     async with world(tmp_path) as bot:
         # The database is now at head; pretend it was left at an older revision.

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 
-from bot.cli import configure_logging
+from bot.logs import configure_logging
 from bot.playground.demo.options import Options, parse_options
 from bot.playground.demo.screen import Screen
 
