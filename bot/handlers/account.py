@@ -198,7 +198,7 @@ async def pasted_key(update: Update, context: BotContext, text: str) -> bool:
 
 
 async def on_pasted_key_callback(update: Update, context: BotContext) -> None:
-    """🔑 Link this key links the key pasted a moment ago (kept in memory only); No forgets it."""
+    """Under a pasted key: "🔑 Link this key" links it (it was kept in memory only), "No" forgets it."""
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()

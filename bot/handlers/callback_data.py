@@ -57,6 +57,8 @@ class _Field:
 
 
 class _Number(_Field):
+    """An `int` field."""
+
     regex = NUMBER
     longest = DIGITS
 
@@ -69,12 +71,16 @@ class _Number(_Field):
 
 
 class _OneOf(_Field):
+    """A `Literal[...]` field: one of its values, as written."""
+
     def __init__(self, values: tuple[str, ...]) -> None:
         self.regex = "(?:" + "|".join(re.escape(v) for v in values) + ")"
         self.longest = max(len(v.encode()) for v in values)
 
 
 class _Letters(_Field):
+    """An `Annotated[str, Letters(...)]` field."""
+
     def __init__(self, letters: Letters) -> None:
         self.regex = f"[A-Za-z_]{{{letters.shortest},{letters.longest}}}"
         self.longest = letters.longest
