@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -13,7 +16,10 @@ from telegram.ext import (
 )
 
 from bot.handlers import account, admin, browse, common, confirm, conversation, form, orders, status
-from bot.handlers.context import gate
+from bot.handlers import callback_data as cb
+from bot.handlers.context import BotContext, gate
+
+ButtonHandler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -36,15 +42,44 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))
-    application.add_handler(CallbackQueryHandler(browse.on_browse_callback, pattern=browse.BROWSE_PATTERN))
-    application.add_handler(CallbackQueryHandler(form.on_form_callback, pattern=form.FORM_PATTERN))
-    application.add_handler(CallbackQueryHandler(confirm.on_confirm_callback, pattern=confirm.CONFIRM_PATTERN))
-    application.add_handler(CallbackQueryHandler(orders.on_orders_callback, pattern=orders.ORDERS_PATTERN))
-    application.add_handler(CallbackQueryHandler(common.on_language_callback, pattern=r"^l:[A-Za-z_]{2,10}$"))
-    application.add_handler(CallbackQueryHandler(account.balance, pattern=r"^m:b$"))
-    application.add_handler(CallbackQueryHandler(account.on_pasted_key_callback, pattern=r"^K:[yn]$"))
-    application.add_handler(CallbackQueryHandler(status.recent_orders, pattern=r"^m:o$"))
-    application.add_handler(CallbackQueryHandler(admin.on_admin_callback, pattern=admin.ADMIN_PATTERN))
+    # One handler per kind of button; the patterns do not overlap (tests/test_callback_data.py).
+    buttons: dict[type[cb.Callback], ButtonHandler] = {
+        cb.ShowBalance: account.balance,
+        cb.RecentOrders: status.recent_orders,
+        cb.SetLanguage: common.on_language_callback,
+        cb.LinkPastedKey: account.on_pasted_key_callback,
+        cb.ForgetPastedKey: account.on_pasted_key_callback,
+        cb.PlatformPage: browse.on_platform_page,
+        cb.CategoryPage: browse.on_category_page,
+        cb.ServicePage: browse.on_service_page,
+        cb.SearchPage: browse.on_search_page,
+        cb.OpenService: browse.on_open_service,
+        cb.StartOrder: form.on_start_order,
+        cb.SkipField: form.on_form_callback,
+        cb.ChooseValue: form.on_form_callback,
+        cb.EditOrder: form.on_form_callback,
+        cb.EditField: form.on_form_callback,
+        cb.BackToConfirm: confirm.on_back_to_confirm,
+        cb.ConfirmOrder: confirm.on_confirm_order,
+        cb.CancelDraft: confirm.on_cancel_draft,
+        cb.OrderAgain: confirm.on_order_again,
+        cb.OpenOrder: orders.on_open_order,
+        cb.RefreshOrder: orders.on_refresh_order,
+        cb.RefillOrder: orders.on_refill_order,
+        cb.AskCancelOrder: orders.on_ask_cancel_order,
+        cb.CancelOrder: orders.on_cancel_order,
+        cb.OrdersPage: orders.on_orders_page,
+        cb.SetNotifications: orders.on_set_notifications,
+        cb.AdminOverview: admin.on_admin_callback,
+        cb.UnknownDrafts: admin.on_admin_callback,
+        cb.MarkPlaced: admin.on_admin_callback,
+        cb.MarkFailed: admin.on_admin_callback,
+        cb.AskBroadcast: admin.on_admin_callback,
+        cb.SendBroadcast: admin.on_admin_callback,
+        cb.LeaveAdminStep: admin.on_admin_callback,
+    }
+    for kind, on_press in buttons.items():
+        application.add_handler(CallbackQueryHandler(on_press, pattern=kind.PATTERN))
     application.add_handler(CallbackQueryHandler(common.stale_button))
     # Every text answers the state the user is in (bot/handlers/conversation.py).
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, conversation.on_text))

@@ -9,6 +9,13 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 
 from bot.domain.accounts import Accounts, Linked
+from bot.handlers.callback_data import (
+    ForgetPastedKey,
+    LinkPastedKey,
+    PlatformPage,
+    RecentOrders,
+    ShowBalance,
+)
 from bot.handlers.context import BotContext
 from bot.handlers.states import AwaitingKey, current, enter
 from bot.handlers.texts import refusal
@@ -28,8 +35,8 @@ CATALOG_DEADLINE = 25.0
 
 def main_menu(t: I18n) -> InlineKeyboardMarkup:
     return keyboard([
-        [button(t._("🛒 New order"), "p:0")],
-        [button(t._("💰 Balance"), "m:b"), button(t._("📋 Orders"), "m:o")],
+        [button(t._("🛒 New order"), PlatformPage(0))],
+        [button(t._("💰 Balance"), ShowBalance()), button(t._("📋 Orders"), RecentOrders())],
     ])
 
 
@@ -185,13 +192,13 @@ async def pasted_key(update: Update, context: BotContext, text: str) -> bool:
         return True
     deps.pasted_keys.put(user_id, keys[0])
     lines.append(t._("Link it as your panel key?"))
-    markup = keyboard([[button(t._("🔑 Link this key"), "K:y"), button(t._("No"), "K:n")]])
+    markup = keyboard([[button(t._("🔑 Link this key"), LinkPastedKey()), button(t._("No"), ForgetPastedKey())]])
     await show(update, context, "\n".join(lines), markup, edit=False)
     return True
 
 
 async def on_pasted_key_callback(update: Update, context: BotContext) -> None:
-    """K:y links the key pasted a moment ago (kept in memory only); K:n forgets it."""
+    """Under a pasted key: "🔑 Link this key" links it (it was kept in memory only), "No" forgets it."""
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
@@ -200,7 +207,7 @@ async def on_pasted_key_callback(update: Update, context: BotContext) -> None:
     key = context.deps.pasted_keys.get(user_id)
     context.deps.pasted_keys.pop(user_id)
     await drop_keyboard(update)
-    if query.data != "K:y":
+    if LinkPastedKey.decode(query.data) is None:
         await show(update, context, t._("All right: I forgot that key."), edit=False)
         return
     if key is None or context.deps.accounts.team_mode:

@@ -14,6 +14,16 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import service_of
 from bot.handlers import common
+from bot.handlers.callback_data import (
+    AdminOverview,
+    AskBroadcast,
+    LeaveAdminStep,
+    MarkFailed,
+    MarkPlaced,
+    SendBroadcast,
+    UnknownDrafts,
+    decode_any,
+)
 from bot.handlers.context import BotContext
 from bot.handlers.states import ADMIN_STATES, AwaitingOrderId, ReviewingBroadcast, WritingBroadcast, current, enter
 from bot.handlers.texts import status_name
@@ -36,9 +46,6 @@ from bot.store import admin as admin_store
 
 log = logging.getLogger(__name__)
 
-# Ao overview, Au:page unknown drafts, Ap:draft ask for the order id, Af:draft:page mark
-# failed, Ab ask for the broadcast text, As:broadcast send it, Ax leave the admin step.
-ADMIN_PATTERN = r"^(Ao|Au:[0-9]{1,18}|Ap:[0-9]{1,18}|Af:[0-9]{1,18}:[0-9]{1,18}|Ab|As:[0-9]{1,18}\.[0-9]{1,18}|Ax)$"
 MAX_ORDER_ID = 2**63 - 1
 PREVIEW_CHARS = 3000
 
@@ -55,7 +62,7 @@ def _recipient_filter(context: BotContext) -> frozenset[int] | None:
 
 
 def overview_button(t: I18n) -> InlineKeyboardButton:
-    return button(t._("◀ Overview"), "Ao")
+    return button(t._("◀ Overview"), AdminOverview())
 
 
 # --- overview ----------------------------------------------------------------------------
@@ -83,8 +90,8 @@ async def show_overview(update: Update, context: BotContext, *, edit: bool) -> N
         lines.append(f"• {esc(status_name(t, status))}: {t.number(count)}")
     lines += ["", t._("Unknown drafts to reconcile: {count}", count=t.number(data.unknown_drafts))]
     markup = keyboard([
-        [button(t._("Unknown drafts"), "Au:0"), button(t._("📣 Broadcast"), "Ab")],
-        [button(t._("🔄 Refresh"), "Ao")],
+        [button(t._("Unknown drafts"), UnknownDrafts(0)), button(t._("📣 Broadcast"), AskBroadcast())],
+        [button(t._("🔄 Refresh"), AdminOverview())],
     ])
     await show(update, context, "\n".join(lines), markup, edit=edit)
 
@@ -130,12 +137,13 @@ async def show_unknown(update: Update, context: BotContext, page: int, *, edit: 
             "then mark it placed (with the panel's order id) or failed."
         ))
         for draft in drafts:
+            assert draft.id is not None  # a stored row
             lines += ["", *describe_draft(t, draft)]
             rows.append([
-                button(t._("Mark #{draft_id} placed", draft_id=draft.id), f"Ap:{draft.id}"),
-                button(t._("Mark #{draft_id} failed", draft_id=draft.id), f"Af:{draft.id}:{page}"),
+                button(t._("Mark #{draft_id} placed", draft_id=draft.id), MarkPlaced(draft.id)),
+                button(t._("Mark #{draft_id} failed", draft_id=draft.id), MarkFailed(draft.id, page)),
             ])
-    rows.append(nav_row(t, count, page, "Au:"))
+    rows.append(nav_row(t, count, page, UnknownDrafts))
     rows.append([overview_button(t)])
     await show(update, context, "\n".join(lines), keyboard(rows), edit=edit)
 
@@ -147,7 +155,7 @@ async def not_unknown(update: Update, context: BotContext, draft: Draft | None, 
         text = t._("Draft #{draft_id} is already recorded as order #{order_id}.", draft_id=draft_id, order_id=draft.order_id)
     else:
         text = t._("Draft #{draft_id} is no longer waiting to be reconciled: nothing was changed.", draft_id=draft_id)
-    await show(update, context, text, keyboard([[button(t._("Unknown drafts"), "Au:0"), overview_button(t)]]), edit=False)
+    await show(update, context, text, keyboard([[button(t._("Unknown drafts"), UnknownDrafts(0)), overview_button(t)]]), edit=False)
 
 
 async def ask_order_id(update: Update, context: BotContext, draft_id: int) -> None:
@@ -161,7 +169,7 @@ async def ask_order_id(update: Update, context: BotContext, draft_id: int) -> No
     await enter(context, AwaitingOrderId(draft_id))
     lines = describe_draft(t, draft)
     lines += ["", t._("Send the panel's order id for draft #{draft_id} as a number, or /cancel.", draft_id=draft_id)]
-    await show(update, context, "\n".join(lines), keyboard([[button(t._("✖ Cancel"), "Ax")]]), edit=False)
+    await show(update, context, "\n".join(lines), keyboard([[button(t._("✖ Cancel"), LeaveAdminStep())]]), edit=False)
 
 
 async def record_order_id(update: Update, context: BotContext, draft_id: int, text: str) -> None:
@@ -202,7 +210,7 @@ async def record_order_id(update: Update, context: BotContext, draft_id: int, te
     log.info("admin %s recorded draft %s as order %s", admin_id, draft_id, order_id)
     text = t._("✅ Draft #{draft_id} recorded as order #{order_id}. It is in the user's /orders now, and I watch its status.",
                draft_id=draft_id, order_id=order.panel_order_id)
-    await show(update, context, text, keyboard([[button(t._("Unknown drafts"), "Au:0"), overview_button(t)]]), edit=False)
+    await show(update, context, text, keyboard([[button(t._("Unknown drafts"), UnknownDrafts(0)), overview_button(t)]]), edit=False)
 
 
 async def fail_draft(update: Update, context: BotContext, draft_id: int, page: int) -> None:
@@ -228,7 +236,7 @@ async def ask_broadcast(update: Update, context: BotContext) -> None:
     await enter(context, WritingBroadcast())
     text = t._("Send the message to broadcast to every user. It goes out as plain text (formatting is not kept); "
                "you will see a preview first. /cancel to stop.")
-    await show(update, context, text, keyboard([[button(t._("✖ Cancel"), "Ax")]]), edit=False)
+    await show(update, context, text, keyboard([[button(t._("✖ Cancel"), LeaveAdminStep())]]), edit=False)
 
 
 async def preview_broadcast(update: Update, context: BotContext, text: str) -> None:
@@ -242,8 +250,8 @@ async def preview_broadcast(update: Update, context: BotContext, text: str) -> N
         await show(update, context, t._("The message is empty. Send the text to broadcast, or /cancel."), edit=False)
         return
     # Named after the admin's message: a re-delivered update makes the same broadcast.
-    broadcast_id = f"{context.user.telegram_id}.{message.message_id}"
-    await enter(context, ReviewingBroadcast(broadcast_id, text))
+    send = SendBroadcast(context.user.telegram_id, message.message_id)
+    await enter(context, ReviewingBroadcast(send.broadcast_id, text))
     count = await admin_store.broadcast_recipients(store, only=_recipient_filter(context))
     lines = [
         t._("<b>Broadcast preview</b>"),
@@ -252,7 +260,7 @@ async def preview_broadcast(update: Update, context: BotContext, text: str) -> N
         "",
         esc(clip(text, PREVIEW_CHARS)),
     ]
-    markup = keyboard([[button(t._("📣 Send"), f"As:{broadcast_id}"), button(t._("✖ Cancel"), "Ax")]])
+    markup = keyboard([[button(t._("📣 Send"), send), button(t._("✖ Cancel"), LeaveAdminStep())]])
     await show(update, context, "\n".join(lines), markup, edit=False)
 
 
@@ -295,19 +303,19 @@ async def on_admin_callback(update: Update, context: BotContext) -> None:
         log.warning("admin button %r pressed by non-admin %s", query.data, context.user.telegram_id)
         await show(update, context, context.i18n._("This button is not for you or is no longer valid."), edit=False)
         return
-    kind, *parts = query.data.split(":")
-    if kind == "Ao":
-        await show_overview(update, context, edit=True)
-    elif kind == "Au":
-        await show_unknown(update, context, int(parts[0]), edit=True)
-    elif kind == "Ap":
-        await ask_order_id(update, context, int(parts[0]))
-    elif kind == "Af":
-        await fail_draft(update, context, int(parts[0]), int(parts[1]))
-    elif kind == "Ab":
-        await ask_broadcast(update, context)
-    elif kind == "As":
-        await send_broadcast(update, context, parts[0])
-    elif kind == "Ax":
-        await leave_step(update, context)
+    match decode_any(query.data):
+        case AdminOverview():
+            await show_overview(update, context, edit=True)
+        case UnknownDrafts(page):
+            await show_unknown(update, context, page, edit=True)
+        case MarkPlaced(draft):
+            await ask_order_id(update, context, draft)
+        case MarkFailed(draft, page):
+            await fail_draft(update, context, draft, page)
+        case AskBroadcast():
+            await ask_broadcast(update, context)
+        case SendBroadcast() as send:
+            await send_broadcast(update, context, send.broadcast_id)
+        case LeaveAdminStep():
+            await leave_step(update, context)
 

@@ -8,6 +8,16 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import is_subscription
 from bot.handlers.account import load_catalog, require_account
+from bot.handlers.callback_data import (
+    CategoryPage,
+    OpenService,
+    OrderAgain,
+    PlatformPage,
+    SearchPage,
+    ServicePage,
+    StartOrder,
+    answer,
+)
 from bot.handlers.context import BotContext
 from bot.handlers.form import not_offered, orderable
 from bot.handlers.states import Browsing, current, enter
@@ -29,11 +39,6 @@ from bot.panel.models import Service
 
 SEARCH_LIMIT = 96
 DESCRIPTION_LIMIT = 1500
-
-
-def _int(text: str) -> int:
-    number = parse_number(text)
-    return -1 if number is None else number
 
 
 async def _catalog(update: Update, context: BotContext) -> tuple[Catalog, str | None] | None:
@@ -77,10 +82,10 @@ async def platforms(update: Update, context: BotContext, page: int) -> None:
     names = catalog.platforms
     start, end, page = page_slice(len(names), page)
     rows: list[list[InlineKeyboardButton]] = [
-        [button(f"{name} ({sum(len(catalog.in_category(c)) for c in catalog.categories_of(name))})", f"c:{i}:0")]
+        [button(f"{name} ({sum(len(catalog.in_category(c)) for c in catalog.categories_of(name))})", CategoryPage(i, 0))]
         for i, name in enumerate(names[start:end], start)
     ]
-    rows.append(nav_row(t, len(names), page, "p:"))
+    rows.append(nav_row(t, len(names), page, PlatformPage))
     text = t._("🛒 <b>New order</b>: choose a platform.") + "\n" + t._(
         "Or type words to search ({count} services), or a service number.", count=t.number(len(catalog))
     )
@@ -92,7 +97,7 @@ async def platforms(update: Update, context: BotContext, page: int) -> None:
             text += "\n" + "\n".join(
                 f"🔁 <b>{number}.</b> {esc(name)} <i>#{service.id}</i> · {t.money(service.rate, currency)}"
                 for number, ((service, _), name) in enumerate(zip(recent, names, strict=True), 1))
-            rows[:0] = [[button(f"🔁 {number}", f"a:{draft_id}") for number, (_, draft_id) in enumerate(recent, 1)]]
+            rows[:0] = [[button(f"🔁 {number}", OrderAgain(draft_id)) for number, (_, draft_id) in enumerate(recent, 1)]]
     await show(update, context, text, keyboard(rows))
 
 
@@ -131,9 +136,9 @@ async def categories(update: Update, context: BotContext, platform_index: int, p
     start, end, page = page_slice(len(names), page)
     # Clipped in the middle: real catalogs have categories alike for their first 60
     # characters ("… Real Global Followers - Different Warranties]" / "… Different Speed]").
-    rows = [[button(listed_name(name, MAX_BUTTON_TEXT), f"s:{index_of[name]}:0")] for name in names[start:end]]
-    rows.append(nav_row(t, len(names), page, f"c:{platform_index}:"))
-    rows.append([button(t._("⬅ Platforms"), "p:0")])
+    rows = [[button(listed_name(name, MAX_BUTTON_TEXT), ServicePage(index_of[name], 0))] for name in names[start:end]]
+    rows.append(nav_row(t, len(names), page, lambda p: CategoryPage(platform_index, p)))
+    rows.append([button(t._("⬅ Platforms"), PlatformPage(0))])
     await show(update, context, t._("<b>{platform}</b>: choose a category.", platform=esc(platform)), keyboard(rows))
 
 
@@ -149,9 +154,9 @@ async def services(update: Update, context: BotContext, category_index: int, pag
     category = catalog.categories[category_index]
     items = catalog.in_category(category)
     start, end, page = page_slice(len(items), page)
-    listed, rows = await service_list(context, items[start:end], currency, f"s:{category_index}:{page}")
-    rows.append(nav_row(t, len(items), page, f"s:{category_index}:"))
-    rows.append([button(t._("⬅ Categories"), f"c:{_platform_index(catalog, category)}:0")])
+    listed, rows = await service_list(context, items[start:end], currency, ServicePage(category_index, page))
+    rows.append(nav_row(t, len(items), page, lambda p: ServicePage(category_index, p)))
+    rows.append([button(t._("⬅ Categories"), CategoryPage(_platform_index(catalog, category), 0))])
     text = t._("<b>{category}</b>: choose a service. Prices are per 1000.", category=esc(clip(category, 200)))
     text += "\n\n" + listed
     await show(update, context, text, keyboard(rows))
@@ -190,13 +195,13 @@ def listed_names(names: list[str]) -> list[str]:
 
 
 async def service_list(
-    context: BotContext, items: list[Service], currency: str | None, origin: str
+    context: BotContext, items: list[Service], currency: str | None, origin: ServicePage | SearchPage
 ) -> tuple[str, list[list[InlineKeyboardButton]]]:
     """A page of services as numbered lines in the message (name, number, price per 1000,
     refill / cancel marks, min–max) with short numbered buttons, so that services with
     look-alike names can be told apart. Those this panel cannot take (subscriptions where it
     makes none) are marked 🚫. `origin`: the callback of this list page, which the card's
-    Back returns to (`s:category:page` or `q:page`)."""
+    Back returns to."""
     t = context.i18n
     subscriptions = (await context.deps.facts.abilities()).subscriptions
     lines: list[str] = []
@@ -212,7 +217,7 @@ async def service_list(
         if blocked:
             marks.append("🚫")
         lines.append(f"<b>{number}.</b> {esc(name)} <i>#{service.id}</i>\n    " + " · ".join(marks))
-        buttons.append(button(f"🚫 {number}" if blocked else str(number), f"v:{service.id}:{origin}"))
+        buttons.append(button(f"🚫 {number}" if blocked else str(number), OpenService(service.id, origin)))
     rows = [buttons[i:i + NUMBERS_PER_ROW] for i in range(0, len(buttons), NUMBERS_PER_ROW)]
     return "\n".join(lines), rows
 
@@ -246,13 +251,13 @@ async def search(update: Update, context: BotContext, query: str, page: int = 0)
         await show(
             update, context,
             t._("Nothing found for «{query}». Try other words, or browse with /order.", query=esc(clip(query, 100))),
-            keyboard([[button(t._("🛒 Browse the catalog"), "p:0")]]),
+            keyboard([[button(t._("🛒 Browse the catalog"), PlatformPage(0))]]),
             edit=False,
         )
         return
     start, end, page = page_slice(len(found), page)
-    listed, rows = await service_list(context, found[start:end], currency, f"q:{page}")
-    rows.append(nav_row(t, len(found), page, "q:"))
+    listed, rows = await service_list(context, found[start:end], currency, SearchPage(page))
+    rows.append(nav_row(t, len(found), page, SearchPage))
     more = len(found) >= SEARCH_LIMIT
     text = t._("🔎 Services matching «{query}»:", query=esc(clip(query, 100)))
     if more:
@@ -291,7 +296,9 @@ def service_card(t: I18n, service: Service, currency: str | None, *, can_order: 
     return "\n".join(lines)
 
 
-async def open_service(update: Update, context: BotContext, service_id: int, back: str | None = None) -> None:
+async def open_service(
+    update: Update, context: BotContext, service_id: int, back: ServicePage | SearchPage | None = None
+) -> None:
     """The service card with "Order" and "Back" (to `back`, the list page it was opened
     from, else the first page of its category)."""
     loaded = await _catalog(update, context)
@@ -304,32 +311,38 @@ async def open_service(update: Update, context: BotContext, service_id: int, bac
         await show(update, context, t._("There is no service {id} on this panel. Check the number, or browse with /order.", id=service_id), edit=False)
         return
     category_index = catalog.categories.index(service.category) if service.category in catalog.categories else None
-    if back is None:
-        back = f"s:{category_index}:0" if category_index is not None else "p:0"
+    to = back or (ServicePage(category_index, 0) if category_index is not None else PlatformPage(0))
     can_order = await orderable(context, service)
-    markup = keyboard([[button(t._("Order"), f"n:{service.id}")] if can_order else [], [button(t._("◀ Back"), back)]])
+    markup = keyboard([[button(t._("Order"), StartOrder(service.id))] if can_order else [], [button(t._("◀ Back"), to)]])
     await show(update, context, service_card(t, service, currency, can_order=can_order), markup,
                edit=update.callback_query is not None)
 
 
-async def on_browse_callback(update: Update, context: BotContext) -> None:
-    """p:page, c:platform:page, s:category:page, q:page, v:service[:s:category:page | :q:page]."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    kind, *parts = query.data.split(":")
-    numbers = [_int(p) for p in parts]
-    if kind == "p":
-        await platforms(update, context, numbers[0])
-    elif kind == "c":
-        await categories(update, context, numbers[0], numbers[1])
-    elif kind == "s":
-        await services(update, context, numbers[0], numbers[1])
-    elif kind == "q":
-        await search_page(update, context, numbers[0])
-    elif kind == "v":
-        # v:service, or v:service:s:category:page / v:service:q:page (where Back goes).
-        await open_service(update, context, numbers[0], ":".join(parts[1:]) or None)
+async def on_platform_page(update: Update, context: BotContext) -> None:
+    """🛒 New order, ⬅ Platforms or paging: a page of the catalog's platforms."""
+    pressed = await answer(update, PlatformPage)
+    await platforms(update, context, pressed.page)
 
 
-BROWSE_PATTERN = r"^(p:[0-9]{1,18}|c:[0-9]{1,18}:[0-9]{1,18}|s:[0-9]{1,18}:[0-9]{1,18}|q:[0-9]{1,18}|v:[0-9]{1,18}(:s:[0-9]{1,18}:[0-9]{1,18}|:q:[0-9]{1,18})?)$"
+async def on_category_page(update: Update, context: BotContext) -> None:
+    """A platform, ⬅ Categories or paging: a page of that platform's categories."""
+    pressed = await answer(update, CategoryPage)
+    await categories(update, context, pressed.platform, pressed.page)
+
+
+async def on_service_page(update: Update, context: BotContext) -> None:
+    """A category, a card's Back or paging: a page of that category's services."""
+    pressed = await answer(update, ServicePage)
+    await services(update, context, pressed.category, pressed.page)
+
+
+async def on_search_page(update: Update, context: BotContext) -> None:
+    """Paging through search results, or a card's Back to them."""
+    pressed = await answer(update, SearchPage)
+    await search_page(update, context, pressed.page)
+
+
+async def on_open_service(update: Update, context: BotContext) -> None:
+    """A numbered service in a list: its card."""
+    pressed = await answer(update, OpenService)
+    await open_service(update, context, pressed.service, pressed.back)

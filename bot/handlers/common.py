@@ -8,6 +8,7 @@ from telegram import Update
 from telegram.error import Conflict, Forbidden
 
 from bot.handlers.account import main_menu
+from bot.handlers.callback_data import SetLanguage, answer
 from bot.handlers.context import BotContext
 from bot.handlers.ui import button, keyboard, show
 from bot.i18n import I18n, available_locales
@@ -58,15 +59,13 @@ async def help_command(update: Update, context: BotContext) -> None:
 async def language(update: Update, context: BotContext) -> None:
     """/language: a button per available language."""
     t = context.i18n
-    rows = [[button(I18n(code).language_name(), f"l:{code}")] for code in available_locales()]
+    rows = [[button(I18n(code).language_name(), SetLanguage(code))] for code in available_locales()]
     await show(update, context, t._("Choose your language:"), keyboard(rows), edit=False)
 
 
 async def on_language_callback(update: Update, context: BotContext) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    code = query.data.split(":", 1)[1]
+    """A language in /language."""
+    code = (await answer(update, SetLanguage)).code
     if code not in available_locales():
         return
     await context.deps.store.set_locale(context.user.telegram_id, code)

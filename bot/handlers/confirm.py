@@ -9,6 +9,16 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import Outcome, PlaceResult, place_draft
 from bot.handlers.account import load_catalog, main_menu, panel_down, require_account
+from bot.handlers.callback_data import (
+    BackToConfirm,
+    CancelDraft,
+    ConfirmOrder,
+    EditField,
+    EditOrder,
+    OrderAgain,
+    PlatformPage,
+    answer,
+)
 from bot.handlers.context import BotContext
 from bot.handlers.form import ask_next, field_index, prompt, resume
 from bot.handlers.orders import card_buttons
@@ -155,13 +165,13 @@ async def _tell_refused(update: Update, context: BotContext, draft: Draft, servi
         text = t._("❌ Not placed. The panel said: «{text}»", text=esc(clip(refused.text, 300))) + "\n" + t._(
             "This service's form has no {field}, so editing the order will not help. "
             "Choose another service, or contact the panel's support.", field=field_name(t, refused.field))
-        markup = keyboard([[button(t._("🛒 Another service"), "p:0"), button(t._("✖ Cancel"), f"x:{draft.id}")]])
+        markup = keyboard([[button(t._("🛒 Another service"), PlatformPage(0)), button(t._("✖ Cancel"), CancelDraft(draft.id))]])
         await show(update, context, text, markup, edit=False)
         return
     text = t._("❌ Not placed: {reason}", reason=refusal(t, refused)) + "\n" + said
     extra = None
     if spec is not None:
-        extra = [button(t._("✏️ Change {field}", field=label(t, spec)), f"f:{draft.id}:{field_index(service, spec.name)}")]
+        extra = [button(t._("✏️ Change {field}", field=label(t, spec)), EditField(draft.id, field_index(service, spec.name)))]
     await retry_buttons(update, context, draft.id, text, extra=extra)
 
 
@@ -171,8 +181,8 @@ async def retry_buttons(update: Update, context: BotContext, draft_id: int, text
     await enter(context, Confirming(draft_id))
     markup = keyboard([
         extra or [],
-        [button(t._("Confirm"), f"y:{draft_id}")],
-        [button(t._("✏️ Edit"), f"e:{draft_id}"), button(t._("✖ Cancel"), f"x:{draft_id}")],
+        [button(t._("Confirm"), ConfirmOrder(draft_id))],
+        [button(t._("✏️ Edit"), EditOrder(draft_id)), button(t._("✖ Cancel"), CancelDraft(draft_id))],
     ])
     await show(update, context, text, markup, edit=False)
 
@@ -227,21 +237,25 @@ async def order_again(update: Update, context: BotContext, draft_id: int) -> Non
     await ask_next(update, context, draft, service)
 
 
-async def on_confirm_callback(update: Update, context: BotContext) -> None:
-    """y:draft (confirm), b:draft (back to confirm), x:draft (cancel), a:draft (again)."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    kind, number = query.data.split(":")
-    value = int(number)
-    if kind == "y":
-        await confirm(update, context, value)
-    elif kind == "b":
-        await resume(update, context, value, edit=True)
-    elif kind == "x":
-        await cancel_draft(update, context, value)
-    elif kind == "a":
-        await order_again(update, context, value)
+async def on_confirm_order(update: Update, context: BotContext) -> None:
+    """Confirm on the confirm screen: place the order."""
+    pressed = await answer(update, ConfirmOrder)
+    await confirm(update, context, pressed.draft)
 
 
-CONFIRM_PATTERN = r"^[ybxa]:[0-9]{1,18}$"
+async def on_back_to_confirm(update: Update, context: BotContext) -> None:
+    """◀ Back in the edit menu: the confirm screen again."""
+    pressed = await answer(update, BackToConfirm)
+    await resume(update, context, pressed.draft, edit=True)
+
+
+async def on_cancel_draft(update: Update, context: BotContext) -> None:
+    """✖ Cancel on a prompt or the confirm screen."""
+    pressed = await answer(update, CancelDraft)
+    await cancel_draft(update, context, pressed.draft)
+
+
+async def on_order_again(update: Update, context: BotContext) -> None:
+    """🔁 Order again, on an order card or the catalog's first page."""
+    pressed = await answer(update, OrderAgain)
+    await order_again(update, context, pressed.draft)

@@ -12,6 +12,16 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import is_subscription, service_of
 from bot.handlers.account import load_catalog, require_account
+from bot.handlers.callback_data import (
+    BackToConfirm,
+    CancelDraft,
+    ChooseValue,
+    EditField,
+    EditOrder,
+    SkipField,
+    StartOrder,
+    decode_any,
+)
 from bot.handlers.context import BotContext
 from bot.handlers.review import show_confirm
 from bot.handlers.states import Confirming, FillingField, State, answered_before, current, encode, enter
@@ -169,12 +179,12 @@ async def prompt(
     values = offered(spec, today)
     if values:
         choice_buttons = [
-            button(button_label(t, spec, value, today), f"h:{draft.id}:{index}:{i}") for i, value in enumerate(values)
+            button(button_label(t, spec, value, today), ChooseValue(draft.id, index, i)) for i, value in enumerate(values)
         ]
         rows += [choice_buttons[i : i + CHOICES_PER_ROW] for i in range(0, len(choice_buttons), CHOICES_PER_ROW)]
     if not spec.required:
-        rows.append([button(t._("Skip"), f"k:{draft.id}:{index}")])
-    rows.append([button(t._("✖ Cancel"), f"x:{draft.id}")])
+        rows.append([button(t._("Skip"), SkipField(draft.id, index))])
+    rows.append([button(t._("✖ Cancel"), CancelDraft(draft.id))])
     await show(update, context, text, keyboard(rows), edit=edit)
 
 
@@ -244,48 +254,50 @@ async def answer_field(update: Update, context: BotContext, state: FillingField)
     await accept(update, context, draft, service, spec, message.text or "", returning=state.returning)
 
 
+async def on_start_order(update: Update, context: BotContext) -> None:
+    """Order, on a service card: a new draft, then its first field."""
+    await start_draft(update, context, StartOrder.of(update).service)
+
+
 async def on_form_callback(update: Update, context: BotContext) -> None:
-    """n:service (start), k:draft:field (skip), h:draft:field:choice, e:draft (edit menu),
-    f:draft:field (edit one field)."""
+    """Skip, a value offered under a prompt, ✏️ Edit, or a field in the edit menu, on the
+    user's own draft."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    kind, *parts = query.data.split(":")
-    numbers = [int(p) for p in parts]
-    if kind == "n":
-        await start_draft(update, context, numbers[0])
-        return
+    assert query is not None
     await query.answer()
-    owned = await _owned_draft(update, context, numbers[0])
+    pressed = decode_any(query.data)
+    assert isinstance(pressed, SkipField | ChooseValue | EditOrder | EditField)
+    owned = await _owned_draft(update, context, pressed.draft)
     if owned is None:
         return
     draft, service = owned
     state = await current(context)
     returning = isinstance(state, FillingField) and state.returning and state.draft == draft.id
-    if kind == "e":
+    if isinstance(pressed, EditOrder):
         await edit_menu(update, context, draft, service)
         return
-    spec = field_by_index(service, numbers[1])
+    spec = field_by_index(service, pressed.field)
     if spec is None or spec.name not in {f.name for f in form_fields(service, draft.values)}:
         await ask_next(update, context, draft, service)
         return
-    if kind == "f":
-        await prompt(update, context, draft, service, spec, returning=True)
-    elif kind == "k" and not spec.required:
-        await accept(update, context, draft, service, spec, "", returning=returning)
-    elif kind == "h" and 0 <= numbers[2] < len(offered(spec)):
-        await accept(update, context, draft, service, spec, offered(spec)[numbers[2]], returning=returning)
-    else:
-        await ask_next(update, context, draft, service)
+    match pressed:
+        case EditField():
+            await prompt(update, context, draft, service, spec, returning=True)
+        case SkipField() if not spec.required:
+            await accept(update, context, draft, service, spec, "", returning=returning)
+        case ChooseValue(choice=choice) if choice < len(offered(spec)):
+            await accept(update, context, draft, service, spec, offered(spec)[choice], returning=returning)
+        case _:
+            await ask_next(update, context, draft, service)
 
 
 async def edit_menu(update: Update, context: BotContext, draft: Draft, service: Service) -> None:
     t = context.i18n
+    assert draft.id is not None  # a stored row
     rows = [
-        [button(label(t, spec), f"f:{draft.id}:{field_index(service, spec.name)}")]
+        [button(label(t, spec), EditField(draft.id, field_index(service, spec.name)))]
         for spec in form_fields(service, draft.values)
     ]
-    rows.append([button(t._("◀ Back"), f"b:{draft.id}")])
+    rows.append([button(t._("◀ Back"), BackToConfirm(draft.id))])
     await show(update, context, t._("Which field do you want to change?"), keyboard(rows))
 
-
-FORM_PATTERN = r"^(n:[0-9]{1,18}|k:[0-9]{1,18}:[0-9]{1,18}|h:[0-9]{1,18}:[0-9]{1,18}:[0-9]{1,18}|e:[0-9]{1,18}|f:[0-9]{1,18}:[0-9]{1,18})$"

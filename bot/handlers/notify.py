@@ -42,6 +42,7 @@ from bot.domain.notices import (
     KIND_REFILL,
     KIND_REFILL_LOST,
 )
+from bot.handlers.callback_data import OpenOrder
 from bot.handlers.orders import card_buttons, has_started, status_details
 from bot.handlers.texts import status_name
 from bot.handlers.ui import button, clip, esc, keyboard
@@ -153,13 +154,13 @@ def _order_notice(t: I18n, data: dict[str, Any], *, progress: bool) -> tuple[str
     # left out the ones this panel showed it does not have).
     order = SimpleNamespace(id=pk, refill=bool(data.get("refill")), cancel=bool(data.get("cancel")),
                             final=bool(data.get("final")), status=status, draft_id=data.get("draft_id"))
-    rows = [[button(t._("📦 Open order"), f"O:{pk}")], *card_buttons(t, order)[1:]]
+    rows = [[button(t._("📦 Open order"), OpenOrder(pk))], *card_buttons(t, order)[1:]]
     return "\n".join(lines), keyboard(rows)
 
 
 def _open_order(t: I18n, data: dict[str, Any]) -> InlineKeyboardMarkup | None:
     pk = data.get("order_pk")
-    return keyboard([[button(t._("📦 Open order"), f"O:{pk}")]]) if pk else None
+    return keyboard([[button(t._("📦 Open order"), OpenOrder(pk))]]) if pk else None
 
 
 def _account_notice(t: I18n, data: dict[str, Any], *, paused: bool) -> str:

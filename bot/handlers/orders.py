@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,6 +15,19 @@ from telegram.error import BadRequest
 from bot.domain.capabilities import ACTION_FACTS, Abilities
 from bot.domain.watcher import order_changes
 from bot.handlers.account import panel_down, require_account
+from bot.handlers.callback_data import (
+    AskCancelOrder,
+    CancelOrder,
+    NotificationMode,
+    OpenOrder,
+    OrderAgain,
+    OrdersPage,
+    OrdersShown,
+    RefillOrder,
+    RefreshOrder,
+    SetNotifications,
+    answer,
+)
 from bot.handlers.context import BotContext
 from bot.handlers.texts import field_line, refusal, status_name
 from bot.handlers.ui import (
@@ -194,16 +207,16 @@ def card_buttons(t: I18n, order: Any, abilities: Abilities = ASSUMED) -> list[li
     """Refresh; Refill and Cancel only where allowed (and the panel has them); Order
     again. `order` is an `Order` or anything with its id, refill, cancel, final, status
     and draft_id."""
-    rows = [[button(t._("🔄 Refresh"), f"r:{order.id}")]]
+    rows = [[button(t._("🔄 Refresh"), RefreshOrder(order.id))]]
     actions = []
     if can_refill(order, abilities):
-        actions.append(button(t._("♻️ Refill"), f"R:{order.id}"))
+        actions.append(button(t._("♻️ Refill"), RefillOrder(order.id)))
     if can_cancel(order, abilities):
-        actions.append(button(t._("✖ Cancel order"), f"C:{order.id}"))
+        actions.append(button(t._("✖ Cancel order"), AskCancelOrder(order.id)))
     if actions:
         rows.append(actions)
     if order.draft_id is not None:
-        rows.append([button(t._("🔁 Order again"), f"a:{order.draft_id}")])
+        rows.append([button(t._("🔁 Order again"), OrderAgain(order.draft_id))])
     return rows
 
 
@@ -266,7 +279,16 @@ async def orders_command(update: Update, context: BotContext) -> None:
     await orders_page(update, context, "a", 0, edit=False)
 
 
-async def orders_page(update: Update, context: BotContext, flt: str, page: int, *, edit: bool = True) -> None:
+def order_buttons(orders: Sequence[Order]) -> list[list[InlineKeyboardButton]]:
+    """A "#123" button per order, four to a row, each opening that order's card."""
+    buttons = []
+    for order in orders:
+        assert order.id is not None  # a stored row
+        buttons.append(button(f"#{order.panel_order_id}", OpenOrder(order.id)))
+    return [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
+
+
+async def orders_page(update: Update, context: BotContext, flt: OrdersShown, page: int, *, edit: bool = True) -> None:
     t = context.i18n
     store = context.deps.store
     user_id = context.user.telegram_id
@@ -274,7 +296,7 @@ async def orders_page(update: Update, context: BotContext, flt: str, page: int, 
     total = await store.count_orders(user_id, open_only=open_only)
     start, _end, page = page_slice(total, page)
     orders = await store.orders_for(user_id, open_only=open_only, limit=8, offset=start)
-    titles = {"a": t._("All"), "o": t._("Open"), "f": t._("Finished")}
+    titles: dict[OrdersShown, str] = {"a": t._("All"), "o": t._("Open"), "f": t._("Finished")}
     heading = t._("<b>Your orders</b> ({count})", count=t.number(total))
     if not orders:
         text = heading + "\n" + t._("No orders here yet. Start one with /order.")
@@ -284,9 +306,9 @@ async def orders_page(update: Update, context: BotContext, flt: str, page: int, 
             lines.append(t._("#{order_id} · {status} · {service}", order_id=order.panel_order_id,
                              status=esc(order_state(t, order)), service=esc(clip(order.service_name, 60))))
         text = "\n".join(lines)
-    rows = [[button(f"#{o.panel_order_id}", f"O:{o.id}") for o in orders[i : i + 4]] for i in range(0, len(orders), 4)]
-    rows.append(nav_row(t, total, page, f"L:{flt}:"))
-    rows.append([button(("• " if key == flt else "") + title, f"L:{key}:0") for key, title in titles.items()])
+    rows = order_buttons(orders)
+    rows.append(nav_row(t, total, page, lambda p: OrdersPage(flt, p)))
+    rows.append([button(("• " if key == flt else "") + title, OrdersPage(key, 0)) for key, title in titles.items()])
     await show(update, context, text, keyboard(rows), edit=edit)
 
 
@@ -366,7 +388,7 @@ async def _one_request(
 async def _redraw_buttons(update: Update, context: BotContext, order: Order) -> None:
     """The pressed order card without the buttons the panel turned out not to have."""
     query = update.callback_query
-    if query is None or query.message is None or not (query.data or "").startswith("R:"):
+    if query is None or query.message is None or RefillOrder.decode(query.data) is None:
         return
     abilities = await context.deps.facts.abilities()
     with contextlib.suppress(BadRequest):  # gone, or nothing changed
@@ -398,7 +420,7 @@ async def refill(update: Update, context: BotContext, pk: int) -> None:
 async def ask_cancel(update: Update, context: BotContext, pk: int) -> None:
     t = context.i18n
     order = await owned_order(update, context, pk)
-    if order is None:
+    if order is None or order.id is None:
         return
     abilities = await context.deps.facts.abilities()
     if not abilities.cancel:
@@ -407,7 +429,7 @@ async def ask_cancel(update: Update, context: BotContext, pk: int) -> None:
     if not can_cancel(order):
         await show(update, context, t._("This order cannot be cancelled now."), edit=False)
         return
-    markup = keyboard([[button(t._("Yes, cancel it"), f"Y:{order.id}"), button(t._("No, keep it"), f"r:{order.id}")]])
+    markup = keyboard([[button(t._("Yes, cancel it"), CancelOrder(order.id)), button(t._("No, keep it"), RefreshOrder(order.id))]])
     await show(update, context, t._("Cancel order #{order_id}? The panel decides whether it can still be stopped; any refund follows its rules.",
                                     order_id=order.panel_order_id), markup, edit=False)
 
@@ -435,7 +457,8 @@ async def notifications(update: Update, context: BotContext) -> None:
     t = context.i18n
     current = context.user.notifications
     labels = {"all": t._("Every change"), "final": t._("Final status only"), "off": t._("Off")}
-    rows = [[button(("✅ " if mode == current else "") + labels[mode], f"M:{mode}")] for mode in ("all", "final", "off")]
+    modes: tuple[NotificationMode, ...] = ("all", "final", "off")
+    rows = [[button(("✅ " if mode == current else "") + labels[mode], SetNotifications(mode))] for mode in modes]
     await show(update, context, t._("Which order updates should I send you?"), keyboard(rows),
                edit=update.callback_query is not None)
 
@@ -448,26 +471,43 @@ async def set_notifications(update: Update, context: BotContext, mode: str) -> N
     await notifications(update, context)
 
 
-async def on_orders_callback(update: Update, context: BotContext) -> None:
-    """O:order (card), r:order (refresh), R:order (refill), C/Y:order (cancel), L:filter:page, M:mode."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    kind, *parts = query.data.split(":")
-    if kind == "L":
-        await orders_page(update, context, parts[0], int(parts[1]))
-    elif kind == "M":
-        await set_notifications(update, context, parts[0])
-    elif kind == "O":
-        await open_order(update, context, int(parts[0]), edit=False)
-    elif kind == "r":
-        await open_order(update, context, int(parts[0]), edit=True)
-    elif kind == "R":
-        await refill(update, context, int(parts[0]))
-    elif kind == "C":
-        await ask_cancel(update, context, int(parts[0]))
-    elif kind == "Y":
-        await cancel(update, context, int(parts[0]))
+async def on_open_order(update: Update, context: BotContext) -> None:
+    """#123 in a list, or 📦 Open order under a notification: the card, as a new message."""
+    pressed = await answer(update, OpenOrder)
+    await open_order(update, context, pressed.order, edit=False)
 
 
-ORDERS_PATTERN = r"^([OrRCY]:[0-9]{1,18}|L:[aof]:[0-9]{1,18}|M:(all|final|off))$"
+async def on_refresh_order(update: Update, context: BotContext) -> None:
+    """🔄 Refresh on an order card, or "No, keep it": the card, redrawn in place."""
+    pressed = await answer(update, RefreshOrder)
+    await open_order(update, context, pressed.order, edit=True)
+
+
+async def on_refill_order(update: Update, context: BotContext) -> None:
+    """♻️ Refill on an order card."""
+    pressed = await answer(update, RefillOrder)
+    await refill(update, context, pressed.order)
+
+
+async def on_ask_cancel_order(update: Update, context: BotContext) -> None:
+    """✖ Cancel order on an order card: asks first."""
+    pressed = await answer(update, AskCancelOrder)
+    await ask_cancel(update, context, pressed.order)
+
+
+async def on_cancel_order(update: Update, context: BotContext) -> None:
+    """Yes, cancel it."""
+    pressed = await answer(update, CancelOrder)
+    await cancel(update, context, pressed.order)
+
+
+async def on_orders_page(update: Update, context: BotContext) -> None:
+    """All / Open / Finished or paging in /orders."""
+    pressed = await answer(update, OrdersPage)
+    await orders_page(update, context, pressed.shown, pressed.page)
+
+
+async def on_set_notifications(update: Update, context: BotContext) -> None:
+    """A choice in /notifications."""
+    pressed = await answer(update, SetNotifications)
+    await set_notifications(update, context, pressed.mode)

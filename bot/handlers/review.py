@@ -8,6 +8,7 @@ import asyncio
 from telegram import Update
 
 from bot.handlers.account import require_account
+from bot.handlers.callback_data import CancelDraft, ConfirmOrder, EditOrder
 from bot.handlers.context import BotContext
 from bot.handlers.states import Confirming, enter
 from bot.handlers.texts import field_line
@@ -96,7 +97,7 @@ async def show_confirm(update: Update, context: BotContext, draft: Draft, servic
     if draft.error:
         lines += ["", t._("Last attempt: {error}", error=esc(clip(draft.error, 300)))]
     markup = keyboard([
-        [button(t._("Confirm"), f"y:{draft.id}")],
-        [button(t._("✏️ Edit"), f"e:{draft.id}"), button(t._("✖ Cancel"), f"x:{draft.id}")],
+        [button(t._("Confirm"), ConfirmOrder(draft.id))],
+        [button(t._("✏️ Edit"), EditOrder(draft.id)), button(t._("✖ Cancel"), CancelDraft(draft.id))],
     ])
     await show(update, context, "\n".join(lines), markup, edit=edit)

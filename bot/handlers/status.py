@@ -9,9 +9,9 @@ from telegram import Update
 
 from bot.handlers.account import panel_down, require_account
 from bot.handlers.context import BotContext
-from bot.handlers.orders import is_subscription, open_order
+from bot.handlers.orders import is_subscription, open_order, order_buttons
 from bot.handlers.texts import refusal, status_name
-from bot.handlers.ui import button, esc, keyboard, parse_number, show
+from bot.handlers.ui import esc, keyboard, parse_number, show
 from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable
 from bot.panel.status import PARTIAL, OrderStatus
@@ -134,5 +134,4 @@ async def statuses(update: Update, context: BotContext, ids: list[int]) -> None:
             continue
         lines.append(status_line(t, item, by_id.get(order_id)))
     cards = [o for o in (by_id.get(i) for i in ids) if o is not None][:MAX_BUTTONS]
-    rows = [[button(f"#{o.panel_order_id}", f"O:{o.id}") for o in cards[r : r + 4]] for r in range(0, len(cards), 4)]
-    await show(update, context, "\n".join(lines), keyboard(rows), edit=False)
+    await show(update, context, "\n".join(lines), keyboard(order_buttons(cards)), edit=False)

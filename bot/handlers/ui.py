@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
+from bot.handlers.callback_data import Callback
 from bot.handlers.context import BotContext
 from bot.i18n import I18n
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
-MAX_CALLBACK_BYTES = 64
 MAX_BUTTON_TEXT = 60
 PAGE_SIZE = 8
 # Ids and numbers users type: ASCII digits only ("²" and "①" pass str.isdigit() but not
@@ -41,10 +41,8 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
 
 
-def button(text: str, data: str) -> InlineKeyboardButton:
-    if len(data.encode()) > MAX_CALLBACK_BYTES:
-        raise ValueError(f"callback data over {MAX_CALLBACK_BYTES} bytes: {data!r}")
-    return InlineKeyboardButton(clip(text, MAX_BUTTON_TEXT), callback_data=data)
+def button(text: str, data: Callback) -> InlineKeyboardButton:
+    return InlineKeyboardButton(clip(text, MAX_BUTTON_TEXT), callback_data=data.encode())
 
 
 def keyboard(rows: Sequence[Sequence[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
@@ -58,16 +56,18 @@ def page_slice(count: int, page: int, size: int = PAGE_SIZE) -> tuple[int, int, 
     return page * size, min(count, (page + 1) * size), page
 
 
-def nav_row(t: I18n, count: int, page: int, prefix: str, size: int = PAGE_SIZE) -> list[InlineKeyboardButton]:
-    """"◀ Back" / "Next ▶" for a paged list whose callbacks are `prefix + page`."""
+def nav_row(
+    t: I18n, count: int, page: int, at: Callable[[int], Callback], size: int = PAGE_SIZE
+) -> list[InlineKeyboardButton]:
+    """"◀ Back" / "Next ▶" for a paged list whose page `n` is the button `at(n)`."""
     pages = max(1, -(-count // size))
     row = []
     if page > 0:
-        row.append(button(t._("◀ Back"), f"{prefix}{page - 1}"))
+        row.append(button(t._("◀ Back"), at(page - 1)))
     if pages > 1:
-        row.append(button(f"{page + 1}/{pages}", f"{prefix}{page}"))
+        row.append(button(f"{page + 1}/{pages}", at(page)))
     if page < pages - 1:
-        row.append(button(t._("Next ▶"), f"{prefix}{page + 1}"))
+        row.append(button(t._("Next ▶"), at(page + 1)))
     return row
 
 
