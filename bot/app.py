@@ -32,7 +32,7 @@ from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.handlers import register
 from bot.handlers.context import BotContext, Deps
-from bot.handlers.notify import Sender
+from bot.outbox.sender import Sender
 from bot.handlers.profile import register_profile
 from bot.logs import configure_logging, redact_in_logs
 from bot.runtime import event_loop_name, settle_long_lived, trim_heap, tune_collector, use_fast_event_loop

@@ -44,11 +44,12 @@ def database_problem(url: str) -> str | None:
     Checked before anything else starts, so that a wrong DATABASE_URL or a database
     that is not up stops the process with that reason rather than a traceback from
     whichever step touched it first."""
+    # Late, like every command's own modules: `--help` and a mistyped command answer at once.
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-    from bot.store.db import make_engine, normalize_url
+    from bot.store.db import make_engine, normalize_url  # only for the commands that use a database
 
     async def probe() -> None:
         engine = make_engine(url)
@@ -96,7 +97,7 @@ def database_problem(url: str) -> str | None:
 def check_database(*, require_token: bool, prefix: str = "Not starting") -> bool:
     """For the commands that need the database: False (said in one line) when unusable.
     Settings errors come first and are left to the command, which names the variable."""
-    from bot.config import ConfigError, load_settings
+    from bot.config import ConfigError, load_settings  # pydantic: only for commands that read settings
 
     try:
         url = load_settings(require_token=require_token).database_url
@@ -125,15 +126,15 @@ def _dispatch(command: str, rest: list[str]) -> int:
               f"(settings come from the environment): {' '.join(rest)}", file=sys.stderr)
         return 2
     if command == "sandbox":
-        from bot.playground.sandbox.cli import main as sandbox_main
+        from bot.playground.sandbox.cli import main as sandbox_main  # the playground: only for this command
 
         return sandbox_main(rest)
     if command == "check-panel":
-        from bot.checkpanel import main as check_panel_main
+        from bot.checkpanel import main as check_panel_main  # each command loads only what it runs
 
         return check_panel_main(rest)
     if command == "demo":
-        from bot.playground.demo import main as demo_main
+        from bot.playground.demo import main as demo_main  # the playground: only for this command
 
         return demo_main(rest)
     if command in ("watcher", "run") and not check_database(require_token=True):
@@ -143,13 +144,13 @@ def _dispatch(command: str, rest: list[str]) -> int:
             and not check_database(require_token=False, prefix="Database error"):
         return 1
     if command == "watcher":
-        from bot.worker import main as watcher_main
+        from bot.worker import main as watcher_main  # without PTB's Application and the handlers
 
         return watcher_main(rest)
     if command == "migrate":
-        from bot.store.migrate import main as migrate_main
+        from bot.store.migrate import main as migrate_main  # alembic: ~12 MB, for this command only
 
         return migrate_main(rest)
-    from bot.app import run
+    from bot.app import run  # the whole bot, only when it is what runs
 
     return run(rest)

@@ -14,7 +14,7 @@ from bot import runtime
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
-from bot.handlers.notify import Sender
+from bot.outbox.sender import Sender
 from bot.logs import configure_logging, redact_in_logs
 from bot.store import KeyBox, Store
 from bot.store.schema import SchemaOutOfDate, ensure_schema

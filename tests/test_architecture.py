@@ -126,7 +126,6 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-@pytest.mark.xfail(reason="issue 12 in progress", strict=False)
 def test_no_import_circles() -> None:
     assert cycles(graph()) == []
 
@@ -170,7 +169,6 @@ def test_production_modules_never_import_the_playground() -> None:
     assert wrong == []
 
 
-@pytest.mark.xfail(reason="issue 12 in progress", strict=False)
 def test_an_import_inside_a_function_says_why() -> None:
     unexplained = []
     for name, path in MODULES.items():
@@ -185,7 +183,6 @@ def test_an_import_inside_a_function_says_why() -> None:
     assert sorted(set(unexplained)) == []
 
 
-@pytest.mark.xfail(reason="issue 12 in progress", strict=False)
 def test_the_watcher_process_does_not_load_the_telegram_handlers() -> None:
     probe = (
         "import sys, bot.worker\n"

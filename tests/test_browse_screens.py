@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.playground.fakegram import FakeUser
-from bot.handlers.ui import MAX_TEXT
+from bot.views.markup import MAX_TEXT
 from bot.panel.catalog import Catalog, parse_services
 from tests.harness import World, world
 

@@ -1,4 +1,4 @@
-"""Callback data (bot/handlers/callback_data.py): every kind of button reads back as what it
+"""Callback data (bot/views/callback_data.py): every kind of button reads back as what it
 was written as, within Telegram's 64 bytes; the data already on the wire keeps its
 meaning; forged data is nobody's; each kind has one handler; and every button the bot
 sends decodes."""
@@ -14,7 +14,7 @@ import pytest
 from telegram.ext import CallbackQueryHandler
 
 from bot.handlers import common
-from bot.handlers.callback_data import (
+from bot.views.callback_data import (
     KINDS,
     MAX_BYTES,
     AdminOverview,

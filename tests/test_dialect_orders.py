@@ -17,7 +17,7 @@ from bot.domain.capabilities import NO_CANCEL, NO_REFILL, NO_REFILL_STATUS, Pane
 from bot.domain.notices import KIND_REFILL_LOST
 from bot.domain.watcher import ERRORS_TO_GIVE_UP
 from bot.playground.fakegram import FakeUser
-from bot.handlers.notify import Sender
+from bot.outbox.sender import Sender
 from bot.store import Notification, Order, PanelFact, Refill, Store
 from bot.store.models import utcnow
 from tests.harness import KEY, PG_URL, World, world

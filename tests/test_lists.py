@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.handlers.browse import LISTED_NAME, LISTED_NAME_MAX, listed_name, listed_names
-from bot.handlers.ui import MAX_TEXT, PAGE_SIZE
+from bot.views.markup import MAX_TEXT, PAGE_SIZE
 from bot.panel.catalog import Catalog, parse_services
 from tests.harness import world
 

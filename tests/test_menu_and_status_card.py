@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.playground.fakegram import FakeUser
-from bot.handlers.notify import Sender
+from bot.outbox.sender import Sender
 from bot.i18n import I18n
 from bot.store import Order
 from tests.harness import KEY, PG_URL, World, world

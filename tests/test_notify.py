@@ -18,8 +18,8 @@ from telegram.error import TelegramError, TimedOut
 
 from bot.domain import notices
 from bot.playground.fakegram import FakeUser
-from bot.handlers import notify
-from bot.handlers.notify import Sender
+from bot.outbox import sender as notify
+from bot.outbox.sender import Sender
 from bot.store import Notice, Notification
 from tests.harness import PG_URL, World, world
 
@@ -114,7 +114,7 @@ async def test_a_second_unanswered_send_is_given_up_and_an_intermediate_status_i
         clock = Clock()
         sender = Sender(bot.store, clock=clock)  # type: ignore[arg-type]
         assert bot.app is not None
-        with caplog.at_level(logging.WARNING, logger="bot.handlers.notify"):
+        with caplog.at_level(logging.WARNING, logger="bot.outbox.sender"):
             assert await sender.send_due(bot.app.bot, now=at(0)) == 0
             for hours in (1, 2, 24, 48):
                 clock.now += 2
@@ -169,7 +169,7 @@ async def test_an_unexpected_error_on_one_notification_does_not_hold_back_the_ot
         assert broken.next_attempt_at.replace(tzinfo=UTC) > at(0)
         assert broken.last_error and "KeyError" in broken.last_error
         # Retried with growing pauses, then given up with one warning; never tried again.
-        with caplog.at_level(logging.WARNING, logger="bot.handlers.notify"):
+        with caplog.at_level(logging.WARNING, logger="bot.outbox.sender"):
             for day in range(1, notify.MAX_ATTEMPTS + 3):
                 clock.now += 2
                 await sender.send_due(bot.app.bot, now=at(day * 86400))

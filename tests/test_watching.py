@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bot.playground.fakegram import FakeUser
-from bot.handlers.notify import Sender
+from bot.outbox.sender import Sender
 from bot.panel.client import PanelClient
 from bot.store import Order
 from tests.harness import KEY, PG_URL, World, world

@@ -15,7 +15,7 @@ from babel.dates import format_date
 
 from bot.handlers.review import describe_values
 from bot.handlers.form import prompt_text
-from bot.handlers.texts import date_example, refusal
+from bot.views.texts import date_example, refusal
 from bot.i18n import I18n
 from bot.panel.errors import Refusal, RefusalKind
 from bot.panel.fields import (
@@ -274,7 +274,7 @@ async def test_a_refusal_about_a_field_the_form_has_not_names_it_by_its_label_in
     ("INVALID_FIELD", "The panel does not accept one of the values of this order."),
 ])
 def test_a_refusal_that_names_no_field_is_still_said_plainly(kind: str, said: str) -> None:
-    from bot.handlers.texts import refusal
+    from bot.views.texts import refusal
     from bot.i18n import I18n
     from bot.panel.errors import Refusal, RefusalKind
 

@@ -15,18 +15,22 @@ from telegram.ext import (
     filters,
 )
 
-from bot.handlers import account, admin, browse, common, confirm, conversation, form, orders, status
-from bot.handlers import callback_data as cb
+from bot.handlers import account, admin, browse, common, confirm, conversation, form, menu, orders, status
+from bot.views import callback_data as cb
 from bot.handlers.context import BotContext, gate
 
 ButtonHandler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    application.add_handler(TypeHandler(Update, gate), group=-2)
+    # Before everything, in this order (one handler runs per group): who may use the bot
+    # and in which language; a message with a panel key in it goes no further; an order
+    # form abandoned for a day is closed.
+    application.add_handler(TypeHandler(Update, gate), group=-3)
+    application.add_handler(TypeHandler(Update, account.guard_pasted_key), group=-2)
     application.add_handler(TypeHandler(Update, conversation.close_abandoned_form), group=-1)
     commands = {
-        "start": account.start,
+        "start": menu.start,
         "connect": account.connect,
         "balance": account.balance,
         "order": browse.order,

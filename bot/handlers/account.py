@@ -7,9 +7,10 @@ import logging
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
 
 from bot.domain.accounts import Accounts, Linked
-from bot.handlers.callback_data import (
+from bot.views.callback_data import (
     ForgetPastedKey,
     LinkPastedKey,
     PlatformPage,
@@ -18,8 +19,9 @@ from bot.handlers.callback_data import (
 )
 from bot.handlers.context import BotContext
 from bot.handlers.states import AwaitingKey, current, enter
-from bot.handlers.texts import refusal
-from bot.handlers.ui import button, drop_keyboard, esc, keyboard, show
+from bot.views.texts import panel_down
+from bot.handlers.ui import drop_keyboard, from_panel, show
+from bot.views.markup import button, esc, keyboard
 from bot.i18n import I18n
 from bot.logs import redact_in_logs, secrets_in
 from bot.panel.catalog import Catalog
@@ -48,20 +50,6 @@ def how_to_link(t: I18n) -> str:
     )
 
 
-async def start(update: Update, context: BotContext) -> None:
-    """Greet; ask for a key if the user has none linked, else show the main menu."""
-    t = context.i18n
-    linked = await context.deps.accounts.linked(context.user.telegram_id)
-    if linked is None:
-        await enter(context, AwaitingKey())
-        await show(update, context, t._("👋 Hello! I place orders on your SMM panel from this chat.") + "\n\n" + how_to_link(t))
-        return
-    await enter(context, None)
-    from bot.handlers.menu import main_screen  # menu.py builds on this module
-
-    await main_screen(update, context)
-
-
 async def require_account(update: Update, context: BotContext) -> Linked | None:
     """The user's account, or a reply saying how to link one."""
     linked = await context.deps.accounts.linked(context.user.telegram_id)
@@ -73,23 +61,7 @@ async def require_account(update: Update, context: BotContext) -> Linked | None:
 
 async def load_catalog(update: Update, context: BotContext, linked: Linked) -> Catalog | None:
     """The account's catalog, or a reply that the panel is not answering."""
-    try:
-        return await asyncio.wait_for(context.deps.panels.catalog(linked.key), CATALOG_DEADLINE)
-    except (PanelUnavailable, TimeoutError) as error:
-        await show(update, context, panel_down(context.i18n, error), edit=False)
-    except PanelRefusal as refused:
-        await show(update, context, refusal(context.i18n, refused.refusal), edit=False)
-    return None
-
-
-def panel_down(t: I18n, error: BaseException | None = None) -> str:
-    """What to tell a user when the panel gave no usable answer: wait a minute, or,
-    when its address answered a web page (`PanelWebPage`), that PANEL_URL needs a look:
-    waiting will not help."""
-    if isinstance(error, PanelWebPage):
-        return t._("⚠️ The panel answered a web page, not its API: the bot's PANEL_URL setting needs checking "
-                   "(tell whoever runs this bot). Nothing was changed.")
-    return t._("⏳ The panel is not answering right now. Nothing was changed; please try again in a minute.")
+    return await from_panel(update, context, context.deps.panels.catalog(linked.key), CATALOG_DEADLINE)
 
 
 async def connect(update: Update, context: BotContext) -> None:
@@ -166,6 +138,15 @@ async def link_key(update: Update, context: BotContext, text: str, *, in_message
     )
 
 
+async def guard_pasted_key(update: Update, context: BotContext) -> None:
+    """Runs right after the gate, for every message: one with a key-shaped word goes no
+    further (see pasted_key)."""
+    message = update.message
+    if message is not None and message.text and secrets_in(message.text):
+        if await pasted_key(update, context, message.text):
+            raise ApplicationHandlerStop
+
+
 async def pasted_key(update: Update, context: BotContext, text: str) -> bool:
     """A message with a key-shaped word outside the key prompt (a form field, a search,
     a command's words): deleted, never stored nor echoed, and in own-key mode offered
@@ -225,12 +206,7 @@ async def balance(update: Update, context: BotContext) -> None:
     linked = await require_account(update, context)
     if linked is None:
         return
-    try:
-        result = await asyncio.wait_for(linked.client.balance(), BALANCE_DEADLINE)
-    except (PanelUnavailable, TimeoutError) as error:
-        await show(update, context, panel_down(t, error), edit=False)
-        return
-    except PanelRefusal as refused:
-        await show(update, context, refusal(t, refused.refusal), edit=False)
+    result = await from_panel(update, context, linked.client.balance(), BALANCE_DEADLINE)
+    if result is None:
         return
     await show(update, context, t._("💰 Balance: <b>{balance}</b>", balance=t.money(result.amount, result.currency)), main_menu(t), edit=False)

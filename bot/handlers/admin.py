@@ -14,7 +14,7 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import service_of
 from bot.handlers import common
-from bot.handlers.callback_data import (
+from bot.views.callback_data import (
     AdminOverview,
     AskBroadcast,
     LeaveAdminStep,
@@ -26,19 +26,9 @@ from bot.handlers.callback_data import (
 )
 from bot.handlers.context import BotContext
 from bot.handlers.states import ADMIN_STATES, AwaitingOrderId, ReviewingBroadcast, WritingBroadcast, current, enter
-from bot.handlers.texts import status_name
-from bot.handlers.ui import (
-    PAGE_SIZE,
-    button,
-    clip,
-    drop_keyboard,
-    esc,
-    keyboard,
-    nav_row,
-    page_slice,
-    parse_number,
-    show,
-)
+from bot.views.texts import status_name
+from bot.handlers.ui import drop_keyboard, parse_number, show
+from bot.views.markup import PAGE_SIZE, button, clip, esc, keyboard, nav_row, page_slice
 from bot.i18n import I18n
 from bot.panel.fields import total_quantity
 from bot.store import Draft, DraftState, DraftStateError

@@ -8,7 +8,7 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import is_subscription
 from bot.handlers.account import load_catalog, require_account
-from bot.handlers.callback_data import (
+from bot.views.callback_data import (
     CategoryPage,
     OpenService,
     OrderAgain,
@@ -21,17 +21,8 @@ from bot.handlers.callback_data import (
 from bot.handlers.context import BotContext
 from bot.handlers.form import not_offered, orderable
 from bot.handlers.states import Browsing, current, enter
-from bot.handlers.ui import (
-    MAX_BUTTON_TEXT,
-    button,
-    clip,
-    esc,
-    keyboard,
-    nav_row,
-    page_slice,
-    parse_number,
-    show,
-)
+from bot.handlers.ui import parse_number, show
+from bot.views.markup import MAX_BUTTON_TEXT, button, clip, esc, keyboard, nav_row, page_slice
 from bot.i18n import I18n
 from bot.panel.catalog import Catalog
 from bot.panel.fields import service_type

@@ -8,8 +8,9 @@ import logging
 from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import Outcome, PlaceResult, place_draft
-from bot.handlers.account import load_catalog, main_menu, panel_down, require_account
-from bot.handlers.callback_data import (
+from bot.handlers.account import load_catalog, main_menu, require_account
+from bot.views.texts import panel_down
+from bot.views.callback_data import (
     BackToConfirm,
     CancelDraft,
     ConfirmOrder,
@@ -21,10 +22,11 @@ from bot.handlers.callback_data import (
 )
 from bot.handlers.context import BotContext
 from bot.handlers.form import ask_next, field_index, prompt, resume
-from bot.handlers.orders import card_buttons
+from bot.views.orders import card_buttons
 from bot.handlers.states import Confirming, enter
-from bot.handlers.texts import field_name, label, problem, refusal
-from bot.handlers.ui import button, clip, drop_keyboard, esc, keyboard, show
+from bot.views.texts import field_name, label, problem, refusal
+from bot.handlers.ui import drop_keyboard, show
+from bot.views.markup import button, clip, esc, keyboard
 from bot.panel.errors import Refusal
 from bot.panel.fields import FieldSpec, form_fields
 from bot.panel.models import Service

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -16,12 +15,9 @@ from bot.domain.limits import RateLimit
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.i18n import I18n, best_locale
-from bot.logs import secrets_in
+from bot.outbox.sender import Sender
 from bot.recent import Recent
 from bot.store import Store, User
-
-if TYPE_CHECKING:
-    from bot.handlers.notify import Sender
 
 
 @dataclass
@@ -103,12 +99,6 @@ async def gate(update: Update, context: BotContext) -> None:
         elif update.callback_query is not None:
             await update.callback_query.answer()
         raise ApplicationHandlerStop
-    message = update.message
-    if message is not None and message.text and secrets_in(message.text):
-        from bot.handlers.account import pasted_key  # account imports this module
-
-        if await pasted_key(update, context, message.text):
-            raise ApplicationHandlerStop
 
 
 async def refuse_stranger(update: Update, context: BotContext, user_id: int) -> None:

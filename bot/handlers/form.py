@@ -12,7 +12,7 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import is_subscription, service_of
 from bot.handlers.account import load_catalog, require_account
-from bot.handlers.callback_data import (
+from bot.views.callback_data import (
     BackToConfirm,
     CancelDraft,
     ChooseValue,
@@ -25,8 +25,9 @@ from bot.handlers.callback_data import (
 from bot.handlers.context import BotContext
 from bot.handlers.review import show_confirm
 from bot.handlers.states import Confirming, FillingField, State, answered_before, current, encode, enter
-from bot.handlers.texts import choice_label, day, days_from_now, field_hint, label, problem
-from bot.handlers.ui import button, esc, keyboard, show
+from bot.views.texts import choice_label, day, days_from_now, field_hint, label, problem
+from bot.handlers.ui import show
+from bot.views.markup import button, esc, keyboard
 from bot.i18n import I18n
 from bot.panel.fields import (
     FieldInvalid,

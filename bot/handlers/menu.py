@@ -1,5 +1,5 @@
-"""The main menu a linked user gets on /start: balance and open orders in one message,
-the main actions as buttons."""
+"""/start: a new user is asked for their key; a linked user gets the main menu, balance
+and open orders in one message, the main actions as buttons."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import asyncio
 
 from telegram import Update
 
-from bot.handlers.account import main_menu
+from bot.handlers.account import how_to_link, main_menu
 from bot.handlers.context import BotContext
-from bot.handlers.texts import refusal
+from bot.handlers.states import AwaitingKey, enter
+from bot.views.texts import refusal
 from bot.handlers.ui import show
 from bot.panel.errors import PanelError, PanelRefusal
 
@@ -47,3 +48,15 @@ async def main_screen(update: Update, context: BotContext) -> None:
     count = await context.deps.store.count_orders(user_id, open_only=True)
     lines.append(t._("📋 Open orders: {count}", count=t.number(count)))
     await show(update, context, "\n".join(lines), main_menu(t))
+
+
+async def start(update: Update, context: BotContext) -> None:
+    """Greet; ask for a key if the user has none linked, else show the main menu."""
+    t = context.i18n
+    linked = await context.deps.accounts.linked(context.user.telegram_id)
+    if linked is None:
+        await enter(context, AwaitingKey())
+        await show(update, context, t._("👋 Hello! I place orders on your SMM panel from this chat.") + "\n\n" + how_to_link(t))
+        return
+    await enter(context, None)
+    await main_screen(update, context)

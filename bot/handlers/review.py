@@ -8,11 +8,12 @@ import asyncio
 from telegram import Update
 
 from bot.handlers.account import require_account
-from bot.handlers.callback_data import CancelDraft, ConfirmOrder, EditOrder
+from bot.views.callback_data import CancelDraft, ConfirmOrder, EditOrder
 from bot.handlers.context import BotContext
 from bot.handlers.states import Confirming, enter
-from bot.handlers.texts import field_line
-from bot.handlers.ui import button, clip, esc, keyboard, show
+from bot.views.texts import field_line
+from bot.handlers.ui import show
+from bot.views.markup import button, clip, esc, keyboard
 from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable
 from bot.panel.fields import FieldKind, form_fields, quote, split_lines, total_quantity

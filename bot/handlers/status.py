@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from telegram import Update
 
-from bot.handlers.account import panel_down, require_account
+from bot.handlers.account import require_account
 from bot.handlers.context import BotContext
-from bot.handlers.orders import is_subscription, open_order, order_buttons
-from bot.handlers.texts import refusal, status_name
-from bot.handlers.ui import esc, keyboard, parse_number, show
+from bot.handlers.orders import open_order
+from bot.views.orders import is_subscription, order_buttons
+from bot.views.texts import refusal, status_name
+from bot.handlers.ui import parse_number, from_panel, show
+from bot.views.markup import esc, keyboard
 from bot.i18n import I18n
-from bot.panel.errors import PanelRefusal, PanelUnavailable
 from bot.panel.status import PARTIAL, OrderStatus
 from bot.panel.values import to_int
 from bot.store import Order
@@ -115,13 +115,8 @@ async def statuses(update: Update, context: BotContext, ids: list[int]) -> None:
     shown = ids
     if context.deps.accounts.team_mode and user_id not in context.deps.settings.admin_ids:
         shown = [i for i in ids if i in by_id]
-    try:
-        result = await asyncio.wait_for(linked.client.statuses(shown), DEADLINE) if shown else {}
-    except (PanelUnavailable, TimeoutError):
-        await show(update, context, panel_down(t), edit=False)
-        return
-    except PanelRefusal as refused:
-        await show(update, context, refusal(t, refused.refusal), edit=False)
+    result = await from_panel(update, context, linked.client.statuses(shown), DEADLINE) if shown else {}
+    if result is None:
         return
     lines = [t._("<b>Your orders</b>")]
     for order_id in ids:

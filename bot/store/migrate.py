@@ -394,7 +394,7 @@ def main(argv: Sequence[str]) -> int:
     )
     args = parser.parse_args(list(argv))
 
-    from bot.config import ConfigError, load_settings
+    from bot.config import ConfigError, load_settings  # after --help: settings only when migrating
 
     try:
         url = load_settings(require_token=False).database_url

@@ -82,7 +82,7 @@ from bot.config import load_settings  # noqa: E402
 from bot.domain.panels import Panels  # noqa: E402
 from bot.domain.watcher import KIND_ORDER, CycleReport, Watcher, order_payload  # noqa: E402
 from bot.playground.fakegram import FakeRequest, FakeTelegram  # noqa: E402
-from bot.handlers.notify import Sender  # noqa: E402
+from bot.outbox.sender import Sender  # noqa: E402
 from bot.panel.client import BATCH_LIMIT, PanelClient  # noqa: E402
 from bot.panel.models import Service  # noqa: E402
 from bot.panel.status import OrderStatus  # noqa: E402

@@ -9,7 +9,7 @@ from html import escape
 from babel.dates import format_date
 
 from bot.i18n import I18n, _
-from bot.panel.errors import Refusal, RefusalKind
+from bot.panel.errors import PanelRefusal, PanelWebPage, Refusal, RefusalKind
 from bot.panel.fields import FieldInvalid, FieldKind, FieldSpec, field_label, parse_date, split_lines
 from bot.panel.models import Service
 
@@ -214,3 +214,21 @@ def field_line(t: I18n, spec: FieldSpec, value: str, *, preview: int) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def panel_down(t: I18n, error: BaseException | None = None) -> str:
+    """What to tell a user when the panel gave no usable answer: wait a minute, or,
+    when its address answered a web page (`PanelWebPage`), that PANEL_URL needs a look:
+    waiting will not help."""
+    if isinstance(error, PanelWebPage):
+        return t._("⚠️ The panel answered a web page, not its API: the bot's PANEL_URL setting needs checking "
+                   "(tell whoever runs this bot). Nothing was changed.")
+    return t._("⏳ The panel is not answering right now. Nothing was changed; please try again in a minute.")
+
+
+def panel_problem(t: I18n, error: BaseException) -> str:
+    """The one answer to "the panel gave no usable answer": its refusal in words, or that
+    it is not answering (a web page where its API should be: PANEL_URL needs a look)."""
+    if isinstance(error, PanelRefusal):
+        return refusal(t, error.refusal)
+    return panel_down(t, error)

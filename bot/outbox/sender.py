@@ -14,12 +14,10 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -31,23 +29,11 @@ from telegram.error import (
 
 from bot.domain import notices
 from bot.domain.notices import (
-    KIND_ACCOUNT_PAUSED,
-    KIND_ACCOUNT_RESUMED,
-    KIND_BROADCAST,
-    KIND_KEY_INVALID,
-    KIND_KEY_UNDECRYPTABLE,
-    KIND_ORDER,
-    KIND_ORDER_LOST,
     KIND_PROGRESS,
-    KIND_REFILL,
-    KIND_REFILL_LOST,
 )
-from bot.handlers.callback_data import OpenOrder
-from bot.handlers.orders import card_buttons, has_started, status_details
-from bot.handlers.texts import status_name
-from bot.handlers.ui import button, clip, esc, keyboard
 from bot.i18n import I18n, best_locale
 from bot.store import Notification, Store, User
+from bot.views.notices import render
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +51,6 @@ MAX_ATTEMPTS = 10
 # see Sender._unanswered.
 MAYBE_DELIVERED_PAUSE = timedelta(minutes=5)
 MAYBE_DELIVERED = "no answer"
-ERROR_LIMIT = 200  # characters of a panel's error text quoted to a user
 
 
 def utcnow() -> datetime:
@@ -75,114 +60,6 @@ def utcnow() -> datetime:
 def _retry_seconds(error: RetryAfter) -> float:
     value: Any = error.retry_after
     return float(value.total_seconds()) if isinstance(value, timedelta) else float(value)
-
-
-def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The message for one stored change, written now in the user's language. Anything
-    from the panel or a user in the payload is escaped; so is money (see I18n.money)."""
-    data = notification.payload
-    kind = notification.kind
-    if kind in (KIND_ORDER, KIND_PROGRESS):
-        return _order_notice(t, data, progress=kind == KIND_PROGRESS)
-    if kind == KIND_REFILL:
-        text = t._("♻️ Refill #{refill_id} of order #{order_id}: <b>{status}</b>", refill_id=esc(data["refill_id"]),
-                   order_id=esc(data["order_id"]), status=esc(status_name(t, data.get("status"))))
-        return text, _open_order(t, data)
-    if kind == KIND_ORDER_LOST:
-        return t._(
-            "⚠️ I stopped following order #{order_id}: the panel says “{error}”. Check it on the panel.",
-            order_id=esc(data["order_id"]), error=esc(clip(str(data.get("error") or ""), ERROR_LIMIT)),
-        ), _open_order(t, data)
-    if kind == KIND_REFILL_LOST:
-        return t._(
-            "⚠️ I stopped following refill #{refill_id} of order #{order_id}: the panel says “{error}”. "
-            "Check it on the panel.",
-            refill_id=esc(data["refill_id"]), order_id=esc(data["order_id"]),
-            error=esc(clip(str(data.get("error") or ""), ERROR_LIMIT)),
-        ), _open_order(t, data)
-    if kind == KIND_KEY_INVALID:
-        return t._(
-            "🔑 The panel no longer accepts your API key {hint}, so I stopped checking your orders. "
-            "Send /connect with a valid key to continue.", hint=esc(data.get("key_hint", ""))
-        ), None
-    if kind == KIND_KEY_UNDECRYPTABLE:
-        return t._(
-            "🔑 I can no longer read your saved API key {hint}, so I stopped checking your orders. "
-            "Please link it again with /connect.", hint=esc(data.get("key_hint", ""))
-        ), None
-    if kind in (KIND_ACCOUNT_PAUSED, KIND_ACCOUNT_RESUMED):
-        return _account_notice(t, data, paused=kind == KIND_ACCOUNT_PAUSED), None
-    if kind == KIND_BROADCAST:
-        return esc(str(data.get("text", ""))), None
-    raise ValueError(f"unknown notification kind {kind!r}")
-
-
-def _order_notice(t: I18n, data: dict[str, Any], *, progress: bool) -> tuple[str, InlineKeyboardMarkup | None]:
-    quantity, remains = data.get("quantity"), data.get("remains")
-    start_count = data.get("start_count") if isinstance(data.get("start_count"), int) else None
-    status = data.get("status")
-    # A fresh Pending order's remains is no measure of delivery (notifications queued
-    # before that was known may still say 0): progress only once the order started.
-    counted = (isinstance(quantity, int) and isinstance(remains, int) and quantity > 0
-               and has_started(status, start_count))
-    if progress and counted:
-        assert isinstance(quantity, int) and isinstance(remains, int)
-        delivered = min(quantity, max(0, quantity - remains))
-        head = t._("📦 Order #{order_id}: {delivered} of {quantity} delivered ({percent})", order_id=esc(data["order_id"]),
-                   delivered=t.number(delivered), quantity=t.number(quantity), percent=t.percent(Decimal(delivered) / quantity))
-    else:
-        head = t._("📦 Order #{order_id}: <b>{status}</b>", order_id=esc(data["order_id"]),
-                   status=esc(status_name(t, status)))
-    lines = [head, t._("Service: {id} · {name}", id=esc(data.get("service_id", "")), name=esc(data.get("service_name", "")))]
-    if not progress:
-        run_orders = data.get("run_orders")
-        lines += status_details(
-            t, status=status, quantity=quantity if isinstance(quantity, int) else None,
-            remains=remains if isinstance(remains, int) else None, start_count=start_count,
-            service_type=str(data.get("service_type") or ""),
-            runs=data["runs"] if isinstance(data.get("runs"), int) else None,
-            run_orders=[i for i in run_orders if isinstance(i, int)] if isinstance(run_orders, list) else None,
-            posts=data["posts"] if isinstance(data.get("posts"), int) else None,
-            expiry=data.get("expiry"), card=False,
-        )
-        if data.get("charge") is not None:
-            lines.append(t._("Charge: {charge}", charge=t.money(Decimal(str(data["charge"])), data.get("currency"))))
-    pk = data.get("order_pk")
-    if not pk:
-        return "\n".join(lines), None
-    # The order card's own buttons, as the order stands after this change (the watcher
-    # left out the ones this panel showed it does not have).
-    order = SimpleNamespace(id=pk, refill=bool(data.get("refill")), cancel=bool(data.get("cancel")),
-                            final=bool(data.get("final")), status=status, draft_id=data.get("draft_id"))
-    rows = [[button(t._("📦 Open order"), OpenOrder(pk))], *card_buttons(t, order)[1:]]
-    return "\n".join(lines), keyboard(rows)
-
-
-def _open_order(t: I18n, data: dict[str, Any]) -> InlineKeyboardMarkup | None:
-    pk = data.get("order_pk")
-    return keyboard([[button(t._("📦 Open order"), OpenOrder(pk))]]) if pk else None
-
-
-def _account_notice(t: I18n, data: dict[str, Any], *, paused: bool) -> str:
-    """To admins: a panel account whose key the panel refuses (confirmed), or accepts again."""
-    hint = esc(data.get("key_hint") or "")
-    if data.get("team"):
-        if paused:
-            return t._(
-                "⏸ The team panel account (key {hint}) is paused: the panel refuses its key. Orders placed on it "
-                "are not checked meanwhile. I try the key again automatically, with growing pauses, and tell you "
-                "when it works again. If the key was changed on the panel, set the new one in PANEL_KEY and restart.",
-                hint=hint)
-        return t._("▶️ The team panel account (key {hint}) works again: the panel accepts its key, and its orders "
-                   "are checked again.", hint=hint)
-    owner = esc(data.get("owner") or "")
-    if paused:
-        return t._(
-            "⏸ The panel account of user {owner} (key {hint}) is paused: the panel refuses the key. Its orders "
-            "are not checked meanwhile; the user was asked to link a valid key. I also try the key again "
-            "automatically, with growing pauses, and tell you when it works again.", owner=owner, hint=hint)
-    return t._("▶️ The panel account of user {owner} (key {hint}) works again: the panel accepts the key, and its "
-               "orders are checked again.", owner=owner, hint=hint)
 
 
 def wanted(user: User, notification: Notification) -> bool:
