@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from telegram import Update
@@ -31,7 +31,7 @@ from bot.domain.capabilities import PanelFacts
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.handlers import register
-from bot.handlers.context import BotContext, Deps
+from bot.handlers.context import BotApp, BotContext, Deps
 from bot.outbox.sender import Sender
 from bot.handlers.profile import register_profile
 from bot.logs import configure_logging, redact_in_logs
@@ -78,7 +78,7 @@ def build_application(
     take_updates: bool = False,
     settle: bool = False,
     find_endpoint: bool = False,
-) -> Application:  # type: ignore[type-arg]
+) -> BotApp:
     """The bot's PTB `Application`, with the network parts injectable for tests and the demo.
     `settle`: once started, put what is alive out of the garbage collector's way
     (bot/runtime.py; for the bot's own process, not for tests that build many bots).
@@ -94,7 +94,7 @@ def build_application(
     deps = Deps(settings=settings, store=store, panels=panels, accounts=accounts, watcher=watcher, sender=sender,
                 facts=PanelFacts(store, panels.url))
 
-    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+    async def post_init(application: BotApp) -> None:
         if take_updates and not await store.hold_lock("updates"):
             raise AnotherBotRunning(
                 "another bot process already takes this bot's updates from this database. "
@@ -123,7 +123,7 @@ def build_application(
         if settle:
             settle_long_lived()
 
-    async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    async def post_shutdown(application: BotApp) -> None:
         await panels.aclose()
         await store.dispose()
 
@@ -147,7 +147,9 @@ def build_application(
         builder = builder.request(request)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
-    application = builder.build()
+    # PTB's builder types its product by the default dicts, not by ContextTypes: it is
+    # the BotApp that context_types and application_class above made.
+    application = cast(BotApp, builder.build())
     application.bot_data["deps"] = deps
     register(application)
     return application
@@ -159,7 +161,7 @@ def build_application(
 STOP_GRACE_SECONDS = 8.0
 
 
-class BotApplication(Application):  # type: ignore[type-arg]
+class BotApplication(BotApp):
     """PTB's Application with a bounded stop: PTB waits for every update in hand and
     every running job without limit, so one hung panel call held SIGTERM for its whole
     timeout (and a watch cycle on a hung panel, for all its accounts)."""
@@ -175,7 +177,7 @@ class BotApplication(Application):  # type: ignore[type-arg]
 
     async def _let_work_end(self, grace: float) -> None:
         deps = self.bot_data.get("deps")
-        if deps is not None:
+        if isinstance(deps, Deps):
             deps.watcher.request_stop()
         tasks = set(self.jobs_in_hand)
         if isinstance(self.update_processor, PerUserUpdates):
@@ -258,7 +260,7 @@ BOT_API_FIRST_PAUSE = 1.0
 BOT_API_MAX_PAUSE = 30.0
 
 
-async def reach_bot_api(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+async def reach_bot_api(application: BotApp, settings: Settings) -> None:
     """The bot's first call (getMe), tried until the Bot API answers: after a platform
     restart the network may come up after the process. One line per failed try; a
     refused token (InvalidToken) is not a network matter and is raised."""
@@ -279,7 +281,7 @@ async def reach_bot_api(application: Application, settings: Settings) -> None:  
         pause = min(pause * 2, BOT_API_MAX_PAUSE)
 
 
-def wait_for_bot_api(loop: asyncio.AbstractEventLoop, application: Application,  # type: ignore[type-arg]
+def wait_for_bot_api(loop: asyncio.AbstractEventLoop, application: BotApp,
                      settings: Settings) -> bool:
     """Run `reach_bot_api` before PTB's start-up (whose initialize is then a no-op);
     False when SIGINT/SIGTERM came first."""

@@ -17,12 +17,12 @@ from telegram.ext import (
 
 from bot.handlers import account, admin, browse, common, confirm, conversation, form, menu, orders, status
 from bot.views import callback_data as cb
-from bot.handlers.context import BotContext, gate
+from bot.handlers.context import BotApp, BotContext, gate
 
 ButtonHandler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: BotApp) -> None:
     # Before everything, in this order (one handler runs per group): who may use the bot
     # and in which language; a message with a panel key in it goes no further; an order
     # form abandoned for a day is closed.

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot
+from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, JobQueue
 
 from bot.config import Settings
 from bot.domain.accounts import Accounts
@@ -40,7 +40,12 @@ class Deps:
 PASTED_KEY_SECONDS = 300.0
 
 
-class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: ignore[type-arg]
+# PTB's per-user, per-chat and bot-wide dicts: conversation state lives in the database,
+# and bot_data holds only the dependencies ("deps").
+Data = dict[str, object]
+
+
+class BotContext(CallbackContext[ExtBot[None], Data, Data, Data]):
     """Per update: `deps`, the stored `user` and `i18n` in that user's language (never a
     global, so that two users' updates never share a language)."""
 
@@ -49,12 +54,17 @@ class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: igno
 
     @property
     def deps(self) -> Deps:
-        deps: Deps = self.application.bot_data["deps"]
+        deps = self.application.bot_data["deps"]
+        assert isinstance(deps, Deps)
         return deps
 
     @property
     def _(self) -> I18n:
         return self.i18n
+
+
+# The bot's Application, as `build_application` makes it and every handler sees it.
+BotApp = Application[ExtBot[None], BotContext, Data, Data, Data, JobQueue[BotContext]]
 
 
 
