@@ -12,6 +12,7 @@ from telegram import Update
 
 from bot.playground.fakegram import FakeUser
 from bot.store import Draft, DraftState
+from bot.store import admin as admin_store
 from tests.harness import KEY, PG_URL, World, world
 from tests.test_watching import cycle, deps, notices, place
 
@@ -62,7 +63,8 @@ async def unknown_draft(bot: World, user: FakeUser, link: str = "https://instagr
     bot.sandbox.faults.clear()
     assert "may have been placed anyway" in user.last_text
     assert bot.store is not None
-    (draft,) = [d for d in await bot.store.unknown_drafts() if d.user_id == user.id and d.values.get("link") == link]
+    unknown = await admin_store.unknown_drafts(bot.store, limit=1000)
+    (draft,) = [d for d in unknown if d.user_id == user.id and d.values.get("link") == link]
     return draft
 
 

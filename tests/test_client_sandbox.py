@@ -322,30 +322,17 @@ async def test_refill_of_a_completed_order_and_its_progress(frozen: FixtureSandb
     assert await client.refill(order_id) > refill_id
 
 
-async def test_refills_batch_gives_ids_and_per_order_refusals_as_data(
-    frozen: FixtureSandbox, client: PanelClient
-) -> None:
-    refillable = await place(client, FOLLOWERS, "https://instagram.com/r1")
+async def test_refill_refusals_say_why(frozen: FixtureSandbox, client: PanelClient) -> None:
     running = await place(client, HQ_FOLLOWERS, "https://instagram.com/r2")
     no_refill = await place(client, BOTS, "https://instagram.com/r3")
     frozen.advance(600)
-    first = await client.refill(running)
-    unknown = 999_999
-
-    result = await client.refills([refillable, running, no_refill, unknown])
-    assert list(result) == [refillable, running, no_refill, unknown]
-    assert frozen.calls("refill")[-1].fields == {
-        "action": "refill", "orders": ",".join(map(str, [refillable, running, no_refill, unknown]))}
-    assert result[refillable].error is None and isinstance(result[refillable].refill_id, int)
-    assert result[refillable].refill_id != first
-    kinds = {order_id: (r.error.kind if r.error else None) for order_id, r in result.items()}
-    assert kinds == {
-        refillable: None,
-        running: RefusalKind.REFILL_NOT_COMPLETED,
-        no_refill: RefusalKind.REFILL_DISABLED,
-        unknown: RefusalKind.INCORRECT_ORDER,
-    }
-    assert all(r.refill_id is None for r in result.values() if r.error is not None)
+    await client.refill(running)
+    with fails(PanelRefusal) as refused:
+        await client.refill(running)  # its refill is still running
+    assert refused.value.kind is RefusalKind.REFILL_NOT_COMPLETED
+    with fails(PanelRefusal) as refused:
+        await client.refill(999_999)
+    assert refused.value.kind is RefusalKind.INCORRECT_ORDER
 
     unfinished = await place(client, FOLLOWERS, "https://instagram.com/r4")
     with fails(PanelRefusal) as refused:
@@ -446,7 +433,7 @@ async def test_add_order_sends_exactly_the_fields_of_the_type(
     service = next(s for s in await client.services() if s.type == type_name)
     values = valid_values(service)
     expected = build_add_params(service, values)
-    order_id = await client.add_order(service, values)
+    order_id = await client.add(build_add_params(service, values))
 
     sent = frozen.calls("add")[-1].fields
     assert sent == {"action": "add", **expected}
@@ -468,7 +455,7 @@ async def test_drip_feed_sends_runs_and_interval_and_is_charged_times_runs(
     assert service.dripfeed
     values = {**valid_values(service), "quantity": str(service.min * 2), "runs": "5", "interval": "30"}
     before = (await client.balance()).amount
-    order_id = await client.add_order(service, values)
+    order_id = await client.add(build_add_params(service, values))
 
     sent = frozen.calls("add")[-1].fields
     assert sent == {"action": "add", **build_add_params(service, values)}
@@ -485,9 +472,10 @@ async def test_invalid_values_are_refused_before_anything_is_sent(
 ) -> None:
     service = await service_by_id(client, FOLLOWERS)
     with pytest.raises(FieldInvalid):
-        await client.add_order(service, {"link": "https://instagram.com/x", "quantity": "10"})
+        await client.add(build_add_params(service, {"link": "https://instagram.com/x", "quantity": "10"}))
     with pytest.raises(FieldInvalid):
-        await client.add_order(service, {"link": "https://instagram.com/x", "quantity": "100", "runs": "3"})
+        await client.add(build_add_params(service, {"link": "https://instagram.com/x", "quantity": "100",
+                                                    "runs": "3"}))
     assert sandbox.count("add") == 0 and sandbox.orders(TEST_KEY) == []
 
 
@@ -501,7 +489,6 @@ INVALID_KEY_CALLS: dict[str, Callable[[PanelClient], Awaitable[Any]]] = {
     "status": lambda c: c.status(23501),
     "statuses": lambda c: c.statuses([23501, 23502]),
     "refill": lambda c: c.refill(23501),
-    "refills": lambda c: c.refills([23501]),
     "refill_status": lambda c: c.refill_status(4001),
     "cancel": lambda c: c.cancel(23501),
 }
@@ -853,15 +840,15 @@ WRITE_FAULTS = [("hang", False), ("502", False), ("malformed", False), ("502", T
 WRITE_FAULT_IDS = [f"{fault}-{'batch' if batch else 'single'}" for fault, batch in WRITE_FAULTS]
 
 
-@pytest.mark.parametrize(("fault", "batch"), WRITE_FAULTS, ids=WRITE_FAULT_IDS)
+@pytest.mark.parametrize("fault", ["hang", "502", "malformed"])
 async def test_refill_with_a_lost_reply_is_sent_exactly_once_and_outcome_unknown(
-    fault: str, batch: bool, frozen: FixtureSandbox, make_client: MakeClient
+    fault: str, frozen: FixtureSandbox, make_client: MakeClient
 ) -> None:
     client = make_client(timeout=FAULT_TIMEOUT, retries=5)
     order_id = await finished_order(client, frozen)
     frozen.faults.set("refill", **BROKEN_REPLIES[fault])
     with fails(OutcomeUnknown) as unknown:
-        await (client.refills([order_id]) if batch else client.refill(order_id))
+        await client.refill(order_id)
     assert unknown.value.action == "refill"
     assert frozen.count("refill") == 1 and sleeps_of(client) == []
     assert len(frozen.refills(TEST_KEY)) <= 1

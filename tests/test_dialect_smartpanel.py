@@ -14,6 +14,7 @@ import pytest
 
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, RefusalKind
+from bot.panel.fields import build_add_params
 from bot.panel.models import Service
 from bot.panel.status import COMPLETED, IN_PROGRESS, PENDING
 from bot.playground.sandbox import SandboxPanel
@@ -181,7 +182,8 @@ async def test_client_reads_catalog_and_balance_in_both_dialects(panel: SandboxP
 async def test_client_orders_a_default_service_and_follows_it_in_both_dialects(panel: SandboxPanel) -> None:
     client, services = await client_and_services(panel)
     async with client:
-        order_id = await client.add_order(services[FOLLOWERS], {"link": "https://instagram.com/a", "quantity": "100"})
+        values = {"link": "https://instagram.com/a", "quantity": "100"}
+        order_id = await client.add(build_add_params(services[FOLLOWERS], values))
         fresh = await client.status(order_id)
         assert fresh.status == PENDING and not fresh.started
         assert fresh.remains in (None, 100)  # never "0 left" before it started
@@ -196,7 +198,7 @@ async def test_client_drip_feed_in_both_dialects(panel: SandboxPanel) -> None:
     client, services = await client_and_services(panel)
     async with client:
         values = {"link": "https://instagram.com/a", "quantity": "100", "runs": "3", "interval": "30"}
-        order_id = await client.add_order(services[FOLLOWERS], values)
+        order_id = await client.add(build_add_params(services[FOLLOWERS], values))
         status = await client.status(order_id)
         assert status.status == PENDING
         if panel.dialect == "smartpanel":
@@ -209,10 +211,10 @@ async def test_a_refused_drip_feed_interval_is_a_refusal_and_no_order_in_both_di
     async with client:
         values = {"link": "https://instagram.com/a", "quantity": "100", "runs": "3", "interval": "45"}
         if panel.dialect == "seed":
-            assert await client.add_order(services[FOLLOWERS], values) > 0  # the seed takes any interval
+            assert await client.add(build_add_params(services[FOLLOWERS], values)) > 0  # the seed takes any interval
             return
         with pytest.raises(PanelRefusal) as refused:
-            await client.add_order(services[FOLLOWERS], values)
+            await client.add(build_add_params(services[FOLLOWERS], values))
         assert not isinstance(refused.value, OutcomeUnknown)
         assert refused.value.kind is RefusalKind.INVALID_FIELD and refused.value.refusal.field == "interval"
         assert panel.orders(KEY) == []
@@ -224,10 +226,10 @@ async def test_packages_need_a_quantity_on_smartpanel(panel: SandboxPanel, servi
     values = {"link": "https://instagram.com/p/a", "comments": "one\ntwo\nthree"}
     async with client:
         if panel.dialect == "seed":
-            assert await client.add_order(services[service_id], values) > 0
+            assert await client.add(build_add_params(services[service_id], values)) > 0
             return
         with pytest.raises(PanelRefusal) as refused:
-            await client.add_order(services[service_id], values)
+            await client.add(build_add_params(services[service_id], values))
         refusal = refused.value.refusal
         assert (refusal.kind, refusal.field, refusal.missing) == (RefusalKind.QUANTITY, "quantity", True)
         assert panel.orders(KEY) == []
@@ -241,10 +243,10 @@ async def test_subscriptions_cannot_be_created_on_smartpanel(panel: SandboxPanel
     values = {"username": "someacc", "min": "100", "max": "200", "delay": "30", "posts": "5"}
     async with client:
         if panel.dialect == "seed":
-            assert await client.add_order(services[AUTO_LIKES], values) > 0
+            assert await client.add(build_add_params(services[AUTO_LIKES], values)) > 0
             return
         with pytest.raises(PanelRefusal) as refused:
-            await client.add_order(services[AUTO_LIKES], values)
+            await client.add(build_add_params(services[AUTO_LIKES], values))
         assert refused.value.kind is RefusalKind.BAD_LINK
         assert panel.orders(KEY) == []
 
@@ -253,7 +255,8 @@ async def test_custom_comments_with_commas_are_counted_per_piece_on_smartpanel(p
     client, services = await client_and_services(panel)
     comments = "wow, great 1\nwow, great 2\nnice 3\nnice 4\nnice 5"
     async with client:
-        order_id = await client.add_order(services[COMMENTS], {"link": "https://instagram.com/p/c", "comments": comments})
+        values = {"link": "https://instagram.com/p/c", "comments": comments}
+        order_id = await client.add(build_add_params(services[COMMENTS], values))
         expected = 7 if panel.dialect == "smartpanel" else 5
         assert panel.order(order_id).quantity == expected
         assert panel.order(order_id).charge == Decimal("12.00") * expected / 1000
@@ -265,7 +268,7 @@ async def test_types_with_extra_fields_are_ordered_in_both_dialects(panel: Sandb
     service = services[service_id]
     values = {"link": "https://instagram.com/p/c", "quantity": str(service.min), "username": "bob", "hashtag": "sun"}
     async with client:
-        order_id = await client.add_order(service, values)
+        order_id = await client.add(build_add_params(service, values))
         fields = panel.order(order_id).fields
         if panel.dialect == "smartpanel":
             assert set(fields) == {"service", "link", "quantity"}  # the extra fields are dropped
@@ -276,13 +279,14 @@ async def test_types_with_extra_fields_are_ordered_in_both_dialects(panel: Sandb
 async def test_refill_and_cancel_are_unsupported_actions_on_smartpanel(panel: SandboxPanel) -> None:
     client, services = await client_and_services(panel)
     async with client:
-        order_id = await client.add_order(services[FOLLOWERS], {"link": "https://instagram.com/a", "quantity": "100"})
+        values = {"link": "https://instagram.com/a", "quantity": "100"}
+        order_id = await client.add(build_add_params(services[FOLLOWERS], values))
         panel.advance(3600)
         if panel.dialect == "seed":
             assert (await client.cancels([99999]))[99999].error is not None
             return
         for call in (client.refill(order_id), client.refill_status(1), client.cancel(order_id),
-                     client.refills([order_id]), client.refill_statuses([1]), client.cancels([order_id])):
+                     client.refill_statuses([1]), client.cancels([order_id])):
             with pytest.raises(PanelRefusal) as refused:
                 await call
             assert refused.value.kind is RefusalKind.UNSUPPORTED_ACTION

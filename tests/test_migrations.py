@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.store import KeyBox, Store, migrate
@@ -53,6 +53,14 @@ class Database:
         try:
             async with engine.connect() as conn:
                 return (await conn.execute(text(statement))).scalar()
+        finally:
+            await engine.dispose()
+
+    async def tables(self) -> set[str]:
+        engine = make_engine(self.url, schema=self.schema)
+        try:
+            async with engine.connect() as conn:
+                return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
         finally:
             await engine.dispose()
 
@@ -148,6 +156,23 @@ async def test_upgrade_from_empty_reaches_head(database: Database) -> None:
     assert status.describe() == f"Database at revision {HEAD} (head)."
     await database.upgrade()  # nothing left to do
     assert await database.check() is SchemaState.CURRENT
+
+
+async def test_upgrading_a_0003_database_drops_the_catalog_snapshots(database: Database) -> None:
+    """0004: the table nothing reads any more goes, with what an older bot left in it;
+    going back to 0003 makes it again, empty."""
+    await database.upgrade("0003")
+    await database.execute(
+        "INSERT INTO catalog_snapshots (panel_fingerprint, fetched_at, payload) VALUES ('fp', CURRENT_TIMESTAMP, '[]')"
+    )
+    await database.upgrade()
+    assert "catalog_snapshots" not in await database.tables()
+    assert {"users", "orders", "panel_facts"} <= await database.tables()
+    assert await database.check() is SchemaState.CURRENT
+
+    await migrate.downgrade(database.url, "0003", schema=database.schema)
+    assert "catalog_snapshots" in await database.tables()
+    assert await database.scalar("SELECT count(*) FROM catalog_snapshots") == 0
 
 
 async def test_migrated_schema_matches_the_models(database: Database) -> None:

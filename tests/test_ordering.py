@@ -16,6 +16,7 @@ from bot.playground.fakegram import FakeUser
 from bot.panel.fields import SERVICE_TYPES, build_add_params, form_fields
 from bot.panel.models import Service
 from bot.store import DraftState
+from bot.store import admin as admin_store
 from tests.harness import KEY, PG_URL, World, world
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set"))]
@@ -389,7 +390,7 @@ async def test_add_failing_after_it_left_places_at_most_one_order_and_says_check
         # Pressing the old Confirm again (or a re-delivered update) never re-sends it.
         bot.sandbox.faults.clear()
         assert bot.store is not None
-        unknown = await bot.store.unknown_drafts()
+        unknown = await admin_store.unknown_drafts(bot.store)
         assert [d.state for d in unknown] == [DraftState.UNKNOWN]
         assert bot.app is not None
         from telegram import Update

@@ -18,6 +18,7 @@ from bot.playground.fakegram.http import FakeBotApiServer
 from bot.playground.sandbox import SandboxPanel
 from bot.store import KeyBox, Store, migrate
 from tests.harness import TOKEN
+from tests.store_rows import add_order
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("TELEGRAM_TOKEN", "TELEGRAM_API_URL", "PANEL_URL", "PANEL_KEY", "ALLOWED_USERS", "ADMIN_IDS",
@@ -71,8 +72,8 @@ async def test_each_process_finds_the_api_from_the_panel_address_and_says_so(tmp
         await store.ensure_user(5001, "en")
         account = await store.link_account(5001, typed, key, "USD")  # stored under PANEL_URL as typed
         order_id = await sandbox_order(sandbox, key)
-        await store.add_order(panel_order_id=order_id, account_id=account.id, user_id=5001, service_id=1012,
-                              service_name="Followers", quantity=100, status="Pending")
+        await add_order(store, panel_order_id=order_id, account_id=account.id, user_id=5001, service_id=1012,
+                        service_name="Followers", quantity=100, status="Pending")
         await store.dispose()
 
         api = FakeBotApiServer(FakeTelegram(TOKEN))

@@ -30,6 +30,7 @@ from bot.playground.sandbox import SandboxPanel
 from bot.store import KeyBox, Store, migrate
 from bot.store.db import make_engine
 from tests.harness import TOKEN, World, world
+from tests.store_rows import add_order
 
 SECRET = "hook-Secret_123"
 
@@ -165,8 +166,8 @@ async def test_two_watcher_processes_notify_every_change_exactly_once(tmp_path: 
             accounts[uid] = await store.link_account(uid, sandbox.url, key, "USD")
         for i, order_id in enumerate(order_ids):
             uid = 7_000_000_000 + i // per_user
-            await store.add_order(panel_order_id=order_id, account_id=accounts[uid].id, user_id=uid, service_id=1012,
-                                  service_name="Followers", quantity=100, status="Pending")
+            await add_order(store, panel_order_id=order_id, account_id=accounts[uid].id, user_id=uid, service_id=1012,
+                            service_name="Followers", quantity=100, status="Pending")
         for order_id in order_ids:
             sandbox.set_status(order_id, "Completed", remains=0)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_TOKEN": TOKEN, "TELEGRAM_API_URL": api_url,

@@ -13,6 +13,7 @@ from bot.store import DraftState, Notice, Store
 from bot.store.models import Draft, Notification, Order, User, utcnow
 from tests.harness import PG_URL, world
 from tests.test_store import BIG_USER, OTHER_USER, Backend, _draft, backend  # noqa: F401 (the fixture)
+from tests.store_rows import add_order
 
 DAY = timedelta(days=1)
 
@@ -68,8 +69,8 @@ async def test_abandoned_and_untouched_drafts_go_after_7_days_placed_and_recent_
     await _age(store, Draft, untouched, updated_at=long_ago)
     await _age(store, Draft, placed, state=DraftState.PLACED.value, updated_at=long_ago)
     await _age(store, Draft, ordered_draft, updated_at=long_ago)
-    await store.add_order(panel_order_id=77, account_id=account, user_id=BIG_USER, draft_id=ordered_draft,
-                          service_id=101, link="https://x.y/p", quantity=100)
+    await add_order(store, panel_order_id=77, account_id=account, user_id=BIG_USER, draft_id=ordered_draft,
+                    service_id=101, link="https://x.y/p", quantity=100)
     pruned = await store.prune()
     assert await _ids(store, Draft) == {new_abandoned, recent, placed, ordered_draft}
     assert pruned["drafts"] == 2

@@ -27,7 +27,9 @@ from bot.store import (
     User,
     normalize_url,
 )
+from bot.store import admin as admin_store
 from bot.store.db import make_engine
+from tests.store_rows import add_order, refills_of
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 PANEL = "https://panel.example/api/v2"
@@ -456,11 +458,11 @@ async def test_unknown_drafts(store: Store) -> None:
         assert await store.claim_draft(draft_id, BIG_USER)
     await store.record_placement(placed, 1)
     assert await store.finish_draft(unknown, DraftState.UNKNOWN, error="read timeout")
-    assert [d.id for d in await store.unknown_drafts()] == [unknown]
+    assert [d.id for d in await admin_store.unknown_drafts(store)] == [unknown]
 
     assert await store.mark_stale_submitting(timedelta(minutes=5)) == 0  # still fresh
     assert await store.mark_stale_submitting(timedelta(seconds=-1)) == 1  # a crashed worker's claim
-    found = await store.unknown_drafts()
+    found = await admin_store.unknown_drafts(store)
     assert {d.id for d in found} == {unknown, stuck}
     assert all(d.state == DraftState.UNKNOWN for d in found)
 
@@ -473,7 +475,8 @@ async def test_orders_listing_paging_and_open_filter(store: Store) -> None:
     assert account.id is not None
     base = datetime(2025, 1, 1, tzinfo=UTC)
     for n in range(15):
-        await store.add_order(
+        await add_order(
+            store,
             panel_order_id=1000 + n,
             account_id=account.id,
             user_id=BIG_USER,
@@ -484,7 +487,7 @@ async def test_orders_listing_paging_and_open_filter(store: Store) -> None:
             final=n % 3 == 0,
             created_at=base + timedelta(minutes=n),
         )
-    await store.add_order(panel_order_id=1, account_id=account.id, user_id=OTHER_USER, service_id=1)
+    await add_order(store, panel_order_id=1, account_id=account.id, user_id=OTHER_USER, service_id=1)
 
     assert await store.count_orders(BIG_USER) == 15
     assert await store.count_orders(BIG_USER, open_only=True) == 10
@@ -499,8 +502,6 @@ async def test_orders_listing_paging_and_open_filter(store: Store) -> None:
     assert [o.panel_order_id for o in closed] == [1012, 1009, 1006, 1003, 1000]
     assert await store.orders_for(OTHER_USER + 1) == []
     assert page1[0].created_at == base + timedelta(minutes=14)
-    with pytest.raises(TypeError):
-        await store.add_order(panel_order_id=2, account_id=account.id, user_id=BIG_USER, service_id=1, bogus=1)
 
 
 @pytest.mark.parametrize(
@@ -509,7 +510,8 @@ async def test_orders_listing_paging_and_open_filter(store: Store) -> None:
 async def test_decimal_charge_round_trips_exactly(store: Store, amount: Decimal) -> None:
     account = await store.link_account(BIG_USER, PANEL, KEY, "USD")
     assert account.id is not None
-    order = await store.add_order(
+    order = await add_order(
+        store,
         panel_order_id=1, account_id=account.id, user_id=BIG_USER, service_id=1, charge=amount
     )
     fetched = await store.get_order(BIG_USER, 1)
@@ -524,15 +526,14 @@ async def test_money_refuses_float(store: Store) -> None:
     account = await store.link_account(BIG_USER, PANEL, KEY, "USD")
     assert account.id is not None
     with pytest.raises(Exception, match="money must be Decimal"):
-        await store.add_order(panel_order_id=1, account_id=account.id, user_id=BIG_USER, service_id=1, charge=0.1)
+        await add_order(store, panel_order_id=1, account_id=account.id, user_id=BIG_USER, service_id=1, charge=0.1)
 
 
 async def test_status_update_queues_one_notification(store: Store) -> None:
     account = await store.link_account(BIG_USER, PANEL, KEY, "USD")
     assert account.id is not None
-    order = await store.add_order(panel_order_id=42, account_id=account.id, user_id=BIG_USER, service_id=1)
+    order = await add_order(store, panel_order_id=42, account_id=account.id, user_id=BIG_USER, service_id=1)
     assert order.id is not None
-    assert [o.id for o in await store.due_orders()] == [order.id]
 
     later = datetime.now(UTC) + timedelta(minutes=1)
     notice = Notice(BIG_USER, "order_status", f"order:{order.id}:Completed", {"status": "Completed", "charge": "0.5"})
@@ -542,44 +543,38 @@ async def test_status_update_queues_one_notification(store: Store) -> None:
     assert not await store.update_order(order.id + 100, changes)
     with pytest.raises(TypeError):
         await store.update_order(order.id, {"user_id": 1})
-    assert await store.due_orders() == []
+    stored = await store.order_by_id(order.id)
+    assert stored is not None and (stored.status, stored.final, stored.charge) == ("Completed", True, Decimal("0.5"))
+    assert await store.lease_due_checks("watcher") == []  # final: not watched any more
 
-    due = await store.due_notifications()
+    due = await store.claim_notifications("sender")
     assert len(due) == 1 and due[0].payload == {"status": "Completed", "charge": "0.5"}
     assert due[0].user_id == BIG_USER and due[0].kind == "order_status"
     assert due[0].id is not None
     assert await store.retry_notification(due[0].id, datetime.now(UTC) + timedelta(seconds=30))
-    assert await store.due_notifications() == []
-    retried = await store.due_notifications(now=datetime.now(UTC) + timedelta(minutes=1))
+    assert await store.claim_notifications("sender") == []
+    retried = await store.claim_notifications("sender", now=datetime.now(UTC) + timedelta(minutes=1))
     assert [(n.id, n.attempts) for n in retried] == [(due[0].id, 1)]
     assert await store.mark_notification_sent(due[0].id)
     assert not await store.mark_notification_sent(due[0].id)
-    assert await store.due_notifications(now=datetime.now(UTC) + timedelta(hours=1)) == []
+    assert await store.claim_notifications("sender", now=datetime.now(UTC) + timedelta(hours=1)) == []
     assert not await store.enqueue_notification(notice)  # sent already: still not queued again
 
 
 async def test_refills(store: Store) -> None:
     account = await store.link_account(BIG_USER, PANEL, KEY, "USD")
     assert account.id is not None
-    order = await store.add_order(panel_order_id=42, account_id=account.id, user_id=BIG_USER, service_id=1)
+    order = await add_order(store, panel_order_id=42, account_id=account.id, user_id=BIG_USER, service_id=1)
     assert order.id is not None
     refill = await store.add_refill(order.id, 8_000_000_000)
     assert refill.id is not None and refill.panel_refill_id == 8_000_000_000
-    assert [r.id for r in await store.open_refills()] == [refill.id]
+    assert [r.id for r in await store.lease_open_refills("watcher")] == [refill.id]
+    await store.release_refills("watcher", [refill.id])
     notice = Notice(BIG_USER, "refill_status", f"refill:{refill.id}:Completed")
     assert await store.update_refill(refill.id, {"status": "Completed", "final": True}, notice=notice)
-    assert await store.open_refills() == []
-    assert [r.status for r in await store.refills_for(order.id)] == ["Completed"]
-    assert len(await store.due_notifications()) == 1
-
-
-async def test_catalog_snapshot(store: Store) -> None:
-    assert await store.load_catalog("fp") is None
-    await store.save_catalog("fp", '[{"service": 1}]')
-    await store.save_catalog("fp", '[{"service": 2}]')
-    snapshot = await store.load_catalog("fp")
-    assert snapshot is not None and snapshot.payload == '[{"service": 2}]'
-    assert snapshot.fetched_at.tzinfo is not None
+    assert await store.lease_open_refills("watcher") == []  # final: not followed any more
+    assert [r.status for r in await refills_of(store, order.id)] == ["Completed"]
+    assert len(await store.claim_notifications("sender")) == 1
 
 
 async def test_json_columns_keep_decimals_as_text(store: Store) -> None:
@@ -611,12 +606,11 @@ async def test_session_helper_rolls_back_on_error(store: Store) -> None:
 async def test_paused_accounts_are_not_watched(store: Store) -> None:
     account = await store.link_account(BIG_USER, PANEL, KEY, "USD")
     assert account.id is not None
-    order = await store.add_order(panel_order_id=42, account_id=account.id, user_id=BIG_USER, service_id=1)
+    order = await add_order(store, panel_order_id=42, account_id=account.id, user_id=BIG_USER, service_id=1)
     assert await store.set_account_paused(account.id, True)
-    assert await store.due_orders() == []
-    assert [o.id for o in await store.due_orders(include_paused=True)] == [order.id]
+    assert await store.lease_due_checks("watcher") == []
     await store.link_account(BIG_USER, PANEL, KEY, "USD")  # a relinked key is watched again
-    assert [o.id for o in await store.due_orders()] == [order.id]
+    assert [row.id for row in await store.lease_due_checks("watcher")] == [order.id]
 
 
 async def test_reads_do_not_wait_for_a_writer(store: Store) -> None:
@@ -640,8 +634,8 @@ async def _open_orders(store: Store, count: int) -> list[int]:
     account = await store.link_account(BIG_USER, PANEL, KEY, "USD")
     ids = []
     for i in range(count):
-        order = await store.add_order(panel_order_id=1000 + i, account_id=account.id, user_id=BIG_USER,
-                                      service_id=1, service_name="S", status="Pending")
+        order = await add_order(store, panel_order_id=1000 + i, account_id=account.id, user_id=BIG_USER,
+                                service_id=1, service_name="S", status="Pending")
         assert order.id is not None
         ids.append(order.id)
     return ids
@@ -650,12 +644,12 @@ async def _open_orders(store: Store, count: int) -> list[int]:
 async def test_two_watchers_leasing_at_once_never_share_an_order(backend: Backend, store: Store) -> None:
     ids = await _open_orders(store, 60)
     other = backend.open()
-    first, second = await asyncio.gather(store.lease_due_orders("a"), other.lease_due_orders("b"))
-    got_a, got_b = {o.id for o in first}, {o.id for o in second}
+    first, second = await asyncio.gather(store.lease_due_checks("a"), other.lease_due_checks("b"))
+    got_a, got_b = {row.id for row in first}, {row.id for row in second}
     assert not got_a & got_b
     assert got_a | got_b == set(ids)
     # Until released or expired, nobody takes them again.
-    assert await store.lease_due_orders("c") == []
+    assert await store.lease_due_checks("c") == []
 
 
 @pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set")
@@ -678,8 +672,8 @@ async def test_a_watcher_takes_an_accounts_due_orders_whole_not_split_with_anoth
             assert account.id is not None
             by_account[account.id] = set()
             for i in range(5):
-                order = await store.add_order(panel_order_id=user % 1000 * 100 + i, account_id=account.id,
-                                              user_id=user, service_id=1, service_name="S", status="Pending")
+                order = await add_order(store, panel_order_id=user % 1000 * 100 + i, account_id=account.id,
+                                        user_id=user, service_id=1, service_name="S", status="Pending")
                 assert order.id is not None
                 by_account[account.id].add(order.id)
         busy, free = sorted(by_account)
@@ -703,12 +697,12 @@ async def test_a_watcher_takes_an_accounts_due_orders_whole_not_split_with_anoth
 async def test_a_finished_lease_schedules_the_next_check_and_an_expired_one_is_taken_over(store: Store) -> None:
     ids = await _open_orders(store, 3)
     now = datetime.now(timezone.utc)
-    assert len(await store.lease_due_orders("a", now=now, seconds=60)) == 3
-    assert await store.finish_orders("a", ids[:1], now + timedelta(minutes=1)) == 1
+    assert len(await store.lease_due_checks("a", now=now, seconds=60)) == 3
+    assert await store.apply_checks("a", [], {now + timedelta(minutes=1): ids[:1]}) == 0  # no changes to store
     # ids[1:] are still leased by "a" (a crashed watcher): after expiry "b" takes them.
-    assert await store.lease_due_orders("b", now=now + timedelta(seconds=30)) == []
-    later = await store.lease_due_orders("b", now=now + timedelta(seconds=61))
-    assert sorted(o.id for o in later) == sorted(ids)  # ids[0] is due again at +60 s too
+    assert await store.lease_due_checks("b", now=now + timedelta(seconds=30)) == []
+    later = await store.lease_due_checks("b", now=now + timedelta(seconds=61))
+    assert sorted(row.id for row in later) == sorted(ids)  # ids[0] is due again at +60 s too
 
 
 async def test_two_senders_claiming_at_once_never_share_a_notification(backend: Backend, store: Store) -> None:

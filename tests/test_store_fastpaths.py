@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from bot.store import KEEP, DraftState, DraftStateError, KeyBox, Store, User
 from bot.store.db import SQLiteFile, Transactions, make_engine
+from tests.store_rows import sync_engines
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 PANEL = "https://panel.example/api/v2"
@@ -87,12 +88,12 @@ def statements(store: Store) -> Iterator[list[str]]:
     """Every SQL statement the store sends while the block runs."""
     seen: list[str] = []
     count = lambda _conn, _cursor, statement, *_args: seen.append(statement)  # noqa: E731
-    for engine in store.sync_engines:
+    for engine in sync_engines(store):
         event.listen(engine, "before_cursor_execute", count)
     try:
         yield seen
     finally:
-        for engine in store.sync_engines:
+        for engine in sync_engines(store):
             event.remove(engine, "before_cursor_execute", count)
 
 
@@ -252,8 +253,8 @@ async def test_how_transactions_run_follows_the_database(tmp_path: Path, url: st
     store = Store(url.format(tmp=tmp_path), user_cache_seconds=0)
     try:
         assert type(store._tx) is kind
-        assert store.sync_engines[0] is store.engine.sync_engine
-        assert len(store.sync_engines) == (3 if kind is SQLiteFile else 1)
+        assert sync_engines(store)[0] is store.engine.sync_engine
+        assert len(sync_engines(store)) == (3 if kind is SQLiteFile else 1)
         if store.dialect == "sqlite":  # and it works
             await store.create_all()
             await store.ensure_user(USER, "en")

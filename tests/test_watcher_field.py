@@ -30,6 +30,7 @@ from bot.panel.status import OrderStatus
 from bot.store import KeyBox, Order, Store
 from tests.harness import PG_URL, World, world
 from tests.test_watching import cycle, deps, place
+from tests.store_rows import add_order, refills_of
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set"))]
 
@@ -70,8 +71,8 @@ async def own_key_users(bot: World, count: int, *, first_user: int = 5000) -> li
             account = await bot.store.link_account(user_id, bot.sandbox.url, key, "USD")
             order_id = await PanelClient(bot.sandbox.url, key, http=http).add(
                 {"service": "1012", "link": f"https://x.com/{n}", "quantity": "1000"})
-            orders.append(await bot.store.add_order(panel_order_id=order_id, account_id=account.id, user_id=user_id,
-                                                    service_id=1012, service_name="S", quantity=1000, status="Pending"))
+            orders.append(await add_order(bot.store, panel_order_id=order_id, account_id=account.id, user_id=user_id,
+                                          service_id=1012, service_name="S", quantity=1000, status="Pending"))
     return orders
 
 
@@ -142,8 +143,8 @@ async def test_a_key_that_no_longer_decrypts_pauses_its_account_alone_and_asks_i
         bob_account = await other.link_account(2002, bot.sandbox.url, lost_key, "USD")
         await other.dispose()
         await bot.store.ensure_user(2002, "en")
-        await bot.store.add_order(panel_order_id=424242, account_id=bob_account.id, user_id=2002, service_id=1012,
-                                  service_name="S", quantity=100, status="Pending")
+        await add_order(bot.store, panel_order_id=424242, account_id=bob_account.id, user_id=2002, service_id=1012,
+                        service_name="S", quantity=100, status="Pending")
         bot.sandbox.set_status(order.panel_order_id, "Completed", remains=0)
         await cycle(bot)
         await cycle(bot)
@@ -194,8 +195,8 @@ async def test_an_id_the_panel_does_not_know_is_given_up_after_5_checks_and_its_
         real = await place(bot, ann)
         account = await deps(bot).accounts.linked(ann.id)
         assert bot.store is not None
-        lost = await bot.store.add_order(panel_order_id=99_999_999, account_id=account.account.id, user_id=ann.id,
-                                         service_id=1012, service_name="Followers", quantity=100, status="Pending")
+        lost = await add_order(bot.store, panel_order_id=99_999_999, account_id=account.account.id, user_id=ann.id,
+                               service_id=1012, service_name="Followers", quantity=100, status="Pending")
         for _ in range(4):
             await cycle(bot)
         assert not (await stored(bot, lost)).final
@@ -219,7 +220,7 @@ async def test_a_refill_the_panel_does_not_know_is_given_up_after_5_checks(tmp_p
         refill = await bot.store.add_refill(order.id or 0, 77_777_777)
         for _ in range(5):
             await cycle(bot)
-        (row,) = await bot.store.refills_for(order.id or 0)
+        (row,) = await refills_of(bot.store, order.id or 0)
         assert row.final
         before = bot.sandbox.count("refill_status")
         await cycle(bot)

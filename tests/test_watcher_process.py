@@ -16,6 +16,7 @@ from bot.playground.fakegram.http import FakeBotApiServer
 from bot.playground.sandbox import SandboxPanel
 from bot.store import KeyBox, Store, migrate
 from tests.harness import TOKEN
+from tests.store_rows import add_order
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("TELEGRAM_TOKEN", "TELEGRAM_API_URL", "PANEL_URL", "PANEL_KEY", "ALLOWED_USERS", "ADMIN_IDS",
@@ -35,8 +36,8 @@ async def test_sigterm_ends_the_watcher_within_15_seconds_during_a_cycle_on_a_hu
             user_id = 5_000 + n
             await store.ensure_user(user_id, "en")
             account = await store.link_account(user_id, sandbox.url, key, "USD")
-            await store.add_order(panel_order_id=10_000 + n, account_id=account.id, user_id=user_id, service_id=1012,
-                                  service_name="Followers", quantity=100, status="Pending")
+            await add_order(store, panel_order_id=10_000 + n, account_id=account.id, user_id=user_id,
+                            service_id=1012, service_name="Followers", quantity=100, status="Pending")
         await store.dispose()
         sandbox.faults.set("status", hang=True)
         api = FakeBotApiServer(FakeTelegram(TOKEN))

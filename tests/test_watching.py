@@ -16,6 +16,7 @@ from bot.outbox.sender import Sender
 from bot.panel.client import PanelClient
 from bot.store import Order
 from tests.harness import KEY, PG_URL, World, world
+from tests.store_rows import add_order
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set"))]
 
@@ -229,8 +230,8 @@ async def test_250_open_orders_on_each_of_three_keys_cost_three_status_calls_per
                 client = PanelClient(bot.sandbox.url, key, http=http)
                 for i in range(250):
                     order_id = await client.add({"service": "1012", "link": f"https://x.com/{n}/{i}", "quantity": "100"})
-                    await bot.store.add_order(panel_order_id=order_id, account_id=account.id, user_id=5000 + n,
-                                              service_id=1012, service_name="S", quantity=100, status="Pending")
+                    await add_order(bot.store, panel_order_id=order_id, account_id=account.id, user_id=5000 + n,
+                                    service_id=1012, service_name="S", quantity=100, status="Pending")
         before = bot.sandbox.count("status")
         await deps(bot).watcher.run_cycle()
         sizes = sorted(len(r.fields["orders"].split(",")) for r in bot.sandbox.calls("status")[before:])

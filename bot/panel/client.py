@@ -28,9 +28,8 @@ from bot.panel.errors import (
     RefusalKind,
     classify,
 )
-from bot.panel.fields import build_add_params
 from bot.panel.models import Balance, Service
-from bot.panel.status import KNOWN_STATUSES, CancelResult, OrderStatus, RefillResult, RefillStatus, normalize_status
+from bot.panel.status import KNOWN_STATUSES, CancelResult, OrderStatus, RefillStatus, normalize_status
 from bot.panel.values import clean_text, to_decimal, to_int
 from bot.panel.transport import panel_http
 
@@ -307,9 +306,6 @@ class PanelClient:
             raise self._garbled("add", payload)
         return order_id
 
-    async def add_order(self, service: Service, values: Mapping[str, str]) -> int:
-        return await self.add(build_add_params(service, values))
-
     async def status(self, order_id: int) -> OrderStatus:
         payload = await self._call("status", {"order": str(order_id)}, "status")
         if isinstance(payload, dict) and "status" not in payload and str(order_id) in payload:
@@ -368,25 +364,6 @@ class PanelClient:
         if refill_id is None:
             raise self._garbled("refill", payload)
         return refill_id
-
-    async def refills(self, order_ids: Iterable[int]) -> dict[int, RefillResult]:
-        results: dict[int, RefillResult] = {}
-        for chunk in _chunks(order_ids):
-            payload = await self._call("refill", {"orders": ",".join(map(str, chunk))})
-            items = self._by_id(payload, "order")
-            if not items and not isinstance(payload, (list, dict)):
-                raise self._garbled("refill", payload)
-            for order_id in chunk:
-                entry = items.get(order_id)
-                value = entry.get("refill") if isinstance(entry, dict) else entry
-                error = _nested_error(value) or (value if isinstance(value, str) and to_int(value) is None else None)
-                if entry is None:
-                    results[order_id] = RefillResult(order_id, error=classify("Incorrect order ID"))
-                elif error is not None:
-                    results[order_id] = RefillResult(order_id, error=self._classify(error))
-                else:
-                    results[order_id] = RefillResult(order_id, refill_id=to_int(value))
-        return results
 
     async def refill_status(self, refill_id: int) -> RefillStatus:
         payload = await self._call("refill_status", {"refill": str(refill_id)}, "status")

@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.store.models import Draft, DraftState, Notification, Order, User, utcnow
-from bot.store.repo import Store, StoreError
+from bot.store.engine import StoreError
+from bot.store.repo import Store
 
 __all__ = [
     "BROADCAST_KIND",

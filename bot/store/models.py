@@ -1,4 +1,4 @@
-"""The bot's tables (sqlmodel): users, panel accounts, drafts, orders, refills, outbox, catalog.
+"""The bot's tables (sqlmodel): users, panel accounts, drafts, orders, refills, outbox, panel facts.
 
 Plain data only: JSON columns hold JSON-able dicts, never objects of `bot.panel`.
 """
@@ -26,13 +26,13 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "NOTIFICATION_MODES",
-    "CatalogSnapshot",
     "Draft",
     "DraftState",
     "Money",
     "Notification",
     "Order",
     "PanelAccount",
+    "PanelFact",
     "Refill",
     "User",
     "metadata",
@@ -244,14 +244,6 @@ class Notification(SQLModel, table=True):
     failed_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_type=Text)
     dedupe_key: str = Field(unique=True)  # the same change is queued once, whoever sees it
-
-
-class CatalogSnapshot(SQLModel, table=True):
-    __tablename__ = "catalog_snapshots"
-
-    panel_fingerprint: str = Field(primary_key=True)
-    fetched_at: datetime = Field(default_factory=utcnow)
-    payload: str = Field(sa_type=Text)  # the panel's raw `services` reply, as JSON text
 
 
 class PanelFact(SQLModel, table=True):

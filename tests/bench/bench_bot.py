@@ -199,7 +199,7 @@ class Bench:
         """Engine events: count transactions and statements, time how long writing
         transactions run (begin to commit: on SQLite the database is locked meanwhile)
         and, on SQLite, how long BEGIN IMMEDIATE waits for that lock."""
-        engines = self.store.sync_engines
+        engines = self.store._tx.engines  # noqa: SLF001 - the engines the statements run on
         fresh: dict[int, bool] = {}
         writing: dict[int, bool] = {}
         began: dict[int, float] = {}

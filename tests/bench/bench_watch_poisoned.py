@@ -33,6 +33,7 @@ from bot.domain.watcher import Watcher  # noqa: E402
 from bot.playground.sandbox import SandboxPanel  # noqa: E402
 from bot.store import KeyBox, Store, migrate  # noqa: E402
 from tests.bench.benchlib import database  # noqa: E402
+from tests.store_rows import add_order  # noqa: E402
 
 SECRET = "bench poisoned secret"
 
@@ -54,8 +55,8 @@ async def run(args: argparse.Namespace) -> int:
             for i in range(args.orders):
                 panel_id = sandbox.state.add_order(sandbox.state.accounts[key], {
                     "service": "1012", "link": f"https://example.com/{n}/{i}", "quantity": "100"})
-                orders[n].append(await store.add_order(
-                    panel_order_id=panel_id, account_id=account.id, user_id=user_id, service_id=1012,
+                orders[n].append(await add_order(
+                    store, panel_order_id=panel_id, account_id=account.id, user_id=user_id, service_id=1012,
                     service_name="Followers", quantity=100, status="Pending"))
                 sandbox.set_status(panel_id, "Completed", remains=0)
         await lost.dispose()
