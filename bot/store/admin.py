@@ -13,9 +13,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.store.models import Draft, DraftState, Notification, Order, User, utcnow
 from bot.store.engine import StoreError
+from bot.store.models import Draft, DraftState, Notification, Order, User, utcnow
 from bot.store.repo import Store
 
 __all__ = [
@@ -142,7 +143,7 @@ async def mark_failed(store: Store, draft_id: int) -> bool:
         return result.rowcount == 1
 
 
-def _recipients_query(only: Collection[int] | None) -> Any:
+def _recipients_query(only: Collection[int] | None) -> SelectOfScalar[int]:
     query = select(User.telegram_id).where(col(User.blocked) == False)  # noqa: E712
     if only:
         query = query.where(col(User.telegram_id).in_(sorted(only)))
