@@ -18,7 +18,6 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, InvalidToken, NetworkError
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     ContextTypes,
     Defaults,
@@ -225,7 +224,7 @@ async def watch_orders(context: BotContext) -> None:
     await send_notifications(context)
 
 
-# The bot process trims what only grows (bot/store/repo.py `prune`); watchers need not:
+# The bot process trims what only grows (bot/store/pruning.py `prune`); watchers need not:
 # one process doing it is enough, and the deletes are the same whoever runs them.
 PRUNE_SECONDS = 6 * 3600.0
 

@@ -14,8 +14,7 @@ from bot.panel.client import PanelClient
 from bot.panel.errors import PanelError, PanelWebPage
 from bot.panel.models import Balance
 from bot.recent import Recent
-from bot.store import DecryptError, KeyBox, Notice, PanelAccount, Store
-from bot.store.repo import PAUSED_UNDECRYPTABLE
+from bot.store import PAUSED_UNDECRYPTABLE, DecryptError, KeyBox, Notice, PanelAccount, Store
 
 log = logging.getLogger(__name__)
 

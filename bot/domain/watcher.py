@@ -38,8 +38,7 @@ from bot.domain.panels import Panels
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind
 from bot.panel.status import OrderStatus, RefillStatus
-from bot.store import DecryptError, Notice, Order, PanelAccount, Refill, Store
-from bot.store.repo import PAUSED_INVALID_KEY
+from bot.store import PAUSED_INVALID_KEY, DecryptError, Notice, Order, PanelAccount, Refill, Store
 
 log = logging.getLogger(__name__)
 

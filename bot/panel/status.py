@@ -139,15 +139,6 @@ def _expiry(value: Any) -> bool | str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class RefillResult:
-    """The answer to one order's refill request: a refill id, or a refusal."""
-
-    order_id: int
-    refill_id: int | None = None
-    error: Refusal | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class RefillStatus:
     refill_id: int
     status: str | None = None

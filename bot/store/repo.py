@@ -4,16 +4,14 @@ drafts, orders and refills, the outbox, panel facts); every method is one short 
 from __future__ import annotations
 
 from bot.recent import Recent
-from bot.store.accounts import PAUSED_INVALID_KEY, PAUSED_UNDECRYPTABLE, AccountsRoom
+from bot.store.accounts import AccountsRoom
 from bot.store.crypto import KeyBox
 from bot.store.orders import OrdersRoom
 from bot.store.outbox import OutboxRoom
 from bot.store.panel_facts import PanelFactsRoom
 from bot.store.pruning import PruningRoom
 
-# PAUSED_*: bot.domain still imports them from here; they live in bot.store.accounts
-# (and are exported by bot.store).
-__all__ = ["PAUSED_INVALID_KEY", "PAUSED_UNDECRYPTABLE", "Store"]
+__all__ = ["Store"]
 
 
 class Store(OrdersRoom, PruningRoom, AccountsRoom, OutboxRoom, PanelFactsRoom):

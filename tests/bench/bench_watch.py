@@ -200,13 +200,10 @@ class Parts:
     write_calls: int = 0
 
     def wrap(self, store: Store) -> None:
-        for name in ("lease_due_orders", "lease_open_refills", "due_orders", "open_refills", "orders_by_ids",
-                     "get_accounts"):
-            if hasattr(store, name):
-                self._time(store, name, "load")
-        for name in ("finish_orders", "release_refills"):
-            if hasattr(store, name):
-                self._time(store, name, "finish")
+        for name in ("lease_due_checks", "lease_open_refills", "orders_by_ids", "get_accounts"):
+            self._time(store, name, "load")
+        for name in ("apply_checks", "release_refills"):
+            self._time(store, name, "finish")
         self._time(store, "update_order", "writes", count=True)
 
     def _time(self, store: Store, name: str, slot: str, count: bool = False) -> None:
@@ -642,8 +639,8 @@ async def run(args: argparse.Namespace) -> int:
         print("  loop/other CPU: the event loop's thread / the other threads (aiosqlite's) of this process;\n"
               "  panel CPU: the sandbox process. SQL s: statements' execution, wall summed over connections;\n"
               "  BEGIN wait: SQLite's BEGIN IMMEDIATE waiting for the write lock, summed (not measured on\n"
-              "  PostgreSQL). lease s: lease_due_orders + lease_open_refills + get_accounts (wall); finish s:\n"
-              "  finish_orders + release_refills, wall summed over the keys (they overlap); update_order: one\n"
+              "  PostgreSQL). lease s: lease_due_checks + lease_open_refills + get_accounts (wall); finish s:\n"
+              "  apply_checks + release_refills, wall summed over the keys (they overlap); update_order: one\n"
               "  transaction per changed order, wall summed. "
               f"Largest status request: {max(c.batch_max for c in cycles)} ids.")
 
