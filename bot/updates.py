@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Coroutine
-from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
@@ -55,7 +54,7 @@ class PerUserUpdates(BaseUpdateProcessor):
         # Per sender: its lock and how many of its updates hold or wait for it.
         self._turns: dict[int, tuple[asyncio.Lock, list[int]]] = {}
         # The tasks handling an update now or waiting their turn (for a bounded stop).
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
 
     @property
     def busy(self) -> int:
@@ -68,11 +67,11 @@ class PerUserUpdates(BaseUpdateProcessor):
         return len(self._turns)
 
     @property
-    def in_hand(self) -> frozenset[asyncio.Task[Any]]:
+    def in_hand(self) -> frozenset[asyncio.Task[object]]:
         """The tasks of the updates being handled or waiting their turn."""
         return frozenset(self._tasks)
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def do_process_update(self, update: object, coroutine: Awaitable[object]) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -81,7 +80,7 @@ class PerUserUpdates(BaseUpdateProcessor):
         finally:
             self._tasks.discard(task)
 
-    async def _process(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def _process(self, update: object, coroutine: Awaitable[object]) -> None:
         sender = sender_of(update)
         if sender is None:
             async with self._slots:

@@ -448,10 +448,11 @@ class Watcher:
             log.warning("panel %s has no refill_status (%r): refills there are not followed; asked again in %s",
                         self.facts.panel_url, text[:200], RECHECK)
 
-    def _compare(self, order: Any, status: OrderStatus | None, result: _Checked,
+    def _compare(self, order: Order, status: OrderStatus | None, result: _Checked,
                  abilities: Abilities | None = None) -> None:
         """Queue what changed (stored with the cycle's write, if the order still has the
         status read now)."""
+        assert order.id is not None  # a leased row
         if status is None or status.error is not None or not status.status:
             self._id_error(order, status, result)
             return
@@ -487,7 +488,7 @@ class Watcher:
         result.pending.append((order.id, changes, notice, order.status))
 
     @staticmethod
-    def _progressed(order: Any, status: OrderStatus, now: datetime) -> bool:
+    def _progressed(order: Order, status: OrderStatus, now: datetime) -> bool:
         """Delivery moved enough since the last message, and that was long enough ago."""
         quantity = order.quantity
         if status.is_final or order.final or status.remains is None or not quantity or quantity <= 0:
@@ -497,9 +498,10 @@ class Watcher:
             return False
         return order.progress_at is None or now - aware(order.progress_at) >= PROGRESS_EVERY
 
-    def _id_error(self, order: Any, status: OrderStatus | None, result: _Checked) -> None:
+    def _id_error(self, order: Order, status: OrderStatus | None, result: _Checked) -> None:
         """The panel would not answer for this id: counted; after a few in a row the order
         is finished with the error, and its owner told once."""
+        assert order.id is not None  # a leased row
         error = status.error.text if status is not None and status.error is not None else "no status in the reply"
         errors = (order.check_errors or 0) + 1
         changes: dict[str, Any] = {"check_errors": errors, "last_checked_at": self.clock()}

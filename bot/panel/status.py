@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from bot.panel.errors import Refusal, classify
 from bot.panel.values import clean_text, to_decimal, to_int
@@ -47,7 +46,7 @@ FINAL_ORDER_STATUSES = frozenset({COMPLETED, PARTIAL, CANCELED, REFUNDED, FAIL, 
 FINAL_REFILL_STATUSES = frozenset({COMPLETED, REJECTED, CANCELED, FAIL, ERROR, REFUNDED})
 
 
-def normalize_status(value: Any) -> str:
+def normalize_status(value: object) -> str:
     """The canonical spelling of a status (`Cancelled` -> `Canceled`, `processing` ->
     `Processing`, `In progess` -> `In progress`); unknown words are kept, trimmed."""
     text = clean_text(value)
@@ -99,7 +98,7 @@ class OrderStatus:
         return self.posts is not None or self.expiry is not None
 
     @classmethod
-    def from_api(cls, order_id: int, item: Any) -> OrderStatus:
+    def from_api(cls, order_id: int, item: object) -> OrderStatus:
         if isinstance(item, str):
             return cls(order_id, error=classify(item))
         if not isinstance(item, dict):
@@ -126,12 +125,12 @@ class OrderStatus:
         )
 
 
-def _ids(value: Any) -> tuple[int, ...]:
+def _ids(value: object) -> tuple[int, ...]:
     items = value if isinstance(value, list) else str(value or "").split(",")
     return tuple(n for n in (to_int(i) for i in items) if n is not None)
 
 
-def _expiry(value: Any) -> bool | str | None:
+def _expiry(value: object) -> bool | str | None:
     if value is None or isinstance(value, bool):
         return value
     text = clean_text(value)

@@ -7,11 +7,10 @@ import html
 import math
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 
 
-def to_decimal(value: Any) -> Decimal | None:
+def to_decimal(value: object) -> Decimal | None:
     """A money amount from a string, int or float; never through binary floating point."""
     if value is None or isinstance(value, bool):
         return None
@@ -39,7 +38,7 @@ def to_decimal(value: Any) -> Decimal | None:
     return None
 
 
-def to_int(value: Any) -> int | None:
+def to_int(value: object) -> int | None:
     """An integer from an int, a numeric string or an integral float; `None` for
     "Unknown", empty or anything else."""
     if value is None or isinstance(value, bool):
@@ -58,7 +57,7 @@ def to_int(value: Any) -> int | None:
 _TRUE = {"1", "true", "yes", "on", "y"}
 
 
-def to_bool(value: Any) -> bool:
+def to_bool(value: object) -> bool:
     """A flag given as bool, 0/1, "true"/"false", or missing (False)."""
     if isinstance(value, bool):
         return value
@@ -76,7 +75,7 @@ _SPACES = re.compile(r"\s+")
 _INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
-def clean_text(value: Any) -> str:
+def clean_text(value: object) -> str:
     """Catalog text as a person should read it: entities decoded (even `&amp;amp;amp;`),
     tabs and NBSP as plain spaces, runs of spaces folded, invisible characters dropped,
     ends trimmed."""
