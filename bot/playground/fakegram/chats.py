@@ -27,6 +27,9 @@ class FakeMessage:
     history: list[JSONDict] = field(default_factory=list)
     deleted: bool = False
     reply_to_message_id: int | None = None
+    # Payments (payments.py): an invoice the bot sent, or the service message of a payment.
+    invoice: JSONDict | None = None
+    successful_payment: JSONDict | None = None
 
     @property
     def from_bot(self) -> bool:
@@ -64,8 +67,13 @@ class FakeMessage:
             "from": json_copy(self.sender),
             "chat": json_copy(self.chat),
             "date": self.date,
-            "text": self.text,
         }
+        if self.invoice is not None:
+            data["invoice"] = json_copy(self.invoice)
+        elif self.successful_payment is not None:
+            data["successful_payment"] = json_copy(self.successful_payment)
+        else:
+            data["text"] = self.text
         if self.entities:
             data["entities"] = json_copy(self.entities)
         if self.edit_date is not None:

@@ -11,6 +11,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.playground.fakegram.chats import FakeMessage
 from bot.playground.fakegram.html import utf16_len
+from bot.playground.fakegram.payments import Charge
 from bot.playground.fakegram.server import BotApi
 from bot.playground.fakegram.wire import JSONDict
 
@@ -146,6 +147,34 @@ class FakeUser:
         return self.fake.push_update(self.update_dict_for_press(label, message))
 
     # ------------------------------------------------------------------ driving an Application
+
+    async def pay(
+        self,
+        app: AnyApplication,
+        invoice: FakeMessage | None = None,
+        *,
+        wait: float = 0.0,
+        charge_id: str | None = None,
+    ) -> Charge | None:
+        """Press Pay on an invoice (the last one the bot sent by default), `wait` seconds
+        before Telegram asks the bot (past PRE_CHECKOUT_SECONDS the bot's answer comes too
+        late); the payment then goes through only if the bot said yes in time. Returns the
+        charge, or None when refused. `charge_id` delivers that payment's message again."""
+        if invoice is None:
+            invoice = next((m for m in reversed(self.messages) if m.invoice is not None), None)
+            if invoice is None:
+                raise AssertionError("the bot sent no invoice")
+        payments = self.fake.payments
+        query, update = payments.pre_checkout_update(self.user_dict(), invoice)
+        query.asked_at -= wait
+        update["update_id"] = self.fake.next_update_id()
+        await self._process(app, Update.de_json(update, app.bot), True)
+        if query.ok is not True:
+            return None
+        charge, paid = payments.payment_update(query, charge_id=charge_id)
+        paid["update_id"] = self.fake.next_update_id()
+        await self._process(app, Update.de_json(paid, app.bot), True)
+        return charge
 
     async def send(
         self,

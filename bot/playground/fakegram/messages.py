@@ -86,6 +86,20 @@ class Messages:
         self._note_change(chat.id, message.message_id, "user")
         return message
 
+    def add_message(self, chat: FakeChat, sender: JSONDict, *, kind: str, **content: Any) -> FakeMessage:
+        """Store a message of another kind than text (an invoice from the bot, a payment's
+        service message from the user), logged as `kind` ("sent" or "user")."""
+        message = FakeMessage(chat_id=chat.id, message_id=chat.new_message_id(), date=self._now(), sender=sender,
+                              chat=chat.to_api(), text="", **content)
+        chat.messages[message.message_id] = message
+        self._note_change(chat.id, message.message_id, kind)
+        return message
+
+    def admit_send(self, chat: FakeChat, method: str) -> None:
+        """What every send is checked for: the user has not blocked the bot, and the flood model."""
+        self._check_blocked(chat)
+        self._admit(method, chat.id)
+
     def edit_user_message(self, chat_id: int, message_id: int, text: str) -> FakeMessage:
         """The user edits a message they sent."""
         message = self.chat(chat_id).messages[message_id]

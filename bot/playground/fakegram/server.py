@@ -12,6 +12,7 @@ from bot.playground.fakegram.chats import FakeChat, FakeMessage
 from bot.playground.fakegram.faults import Faults
 from bot.playground.fakegram.keyboards import answer_callback_query
 from bot.playground.fakegram.messages import Messages
+from bot.playground.fakegram.payments import Payments
 from bot.playground.fakegram.profile import BotProfile
 from bot.playground.fakegram.updates import UpdateQueue
 from bot.playground.fakegram.wire import ApiCall, ApiError, JSONDict
@@ -29,7 +30,7 @@ class BotApi:
     (profile.py), the updates waiting for it (updates.py); plus knobs to make it misbehave
     (faults.py, and the flood model of limits.py).
 
-    Attributes tests typically read: ``calls`` (every request), ``chats``,
+    Attributes tests typically read: ``calls`` (every request), ``chats``, ``payments``,
     ``callback_queries``, ``commands``, ``descriptions``, ``short_descriptions``,
     ``menu_buttons``, ``count_429``, ``webhook_url``.
     """
@@ -67,6 +68,7 @@ class BotApi:
         self._next_query_id = 1
         self._messages = Messages(self)
         self._profile = BotProfile(is_user=self._messages.is_user)
+        self.payments = Payments(self._messages, self.bot_user, clock)
         self._updates = UpdateQueue(clock)
         self._faults = Faults()
         self._methods = self._method_table()
@@ -305,6 +307,9 @@ class BotApi:
             "deletemessage": messages.delete_message,
             "sendchataction": messages.send_chat_action,
             "answercallbackquery": self._answer_callback_query,
+            "sendinvoice": self.payments.send_invoice,
+            "answerprecheckoutquery": self.payments.answer_pre_checkout_query,
+            "refundstarpayment": self.payments.refund_star_payment,
             "setmycommands": profile.set_my_commands,
             "getmycommands": profile.get_my_commands,
             "deletemycommands": profile.delete_my_commands,
