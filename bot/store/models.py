@@ -256,3 +256,19 @@ class PanelFact(SQLModel, table=True):
     name: str = Field(primary_key=True)  # e.g. "no_action:refill", "package_needs_quantity"
     learnt_at: datetime = Field(default_factory=utcnow)
     detail: str | None = Field(default=None, sa_type=Text)  # the panel's words, for admins and logs
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Shop mode's money (issue 13): one append-only row per movement of a customer's
+    wallet, in the shop's currency. A wallet's balance is the sum of its entries; each
+    movement has a unique `reference` (a payment's charge id, an order's hold), so the
+    same one is never booked twice, whoever sees it twice."""
+
+    __tablename__ = "ledger_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_type=BigInteger, index=True)
+    amount: Decimal = Field(sa_type=Money)  # positive: money in; negative: money out
+    kind: str  # e.g. "topup", "hold", "release", "refund", "credit", "debit", "referral"
+    reference: str = Field(unique=True)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,11 +1,12 @@
 """`Store`: the bot's data access, one object over the store's rooms (users, accounts,
-drafts, orders and refills, the outbox, panel facts); every method is one short transaction."""
+drafts, orders and refills, the outbox, panel facts, shop mode's ledger); every method is one short transaction."""
 
 from __future__ import annotations
 
 from bot.recent import Recent
 from bot.store.accounts import AccountsRoom
 from bot.store.crypto import KeyBox
+from bot.store.ledger import LedgerRoom
 from bot.store.orders import OrdersRoom
 from bot.store.outbox import OutboxRoom
 from bot.store.panel_facts import PanelFactsRoom
@@ -14,7 +15,7 @@ from bot.store.pruning import PruningRoom
 __all__ = ["Store"]
 
 
-class Store(OrdersRoom, PruningRoom, AccountsRoom, OutboxRoom, PanelFactsRoom):
+class Store(OrdersRoom, PruningRoom, AccountsRoom, OutboxRoom, PanelFactsRoom, LedgerRoom):
     """The database, through async methods returning detached sqlmodel rows.
 
     Each room is a module of bot/store/ saying what it stores; they share one engine

@@ -1,0 +1,50 @@
+"""Shop mode's ledger (bot/store/ledger.py): a wallet is the sum of its entries, money out
+never takes it below zero however many bookings race, and a reference is booked once,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from bot.store import Store
+from bot.store.ledger import Booked, Movement
+from tests.test_store import Backend, backend, store  # noqa: F401  (fixtures)
+
+ANN = 7_000_000_001
+
+
+async def test_a_wallet_is_the_sum_of_its_entries_exactly(store: Store) -> None:
+    assert await store.balance(ANN) == 0
+    assert await store.book(Movement(ANN, Decimal("10.10"), "topup", "charge:1")) is Booked.BOOKED
+    assert await store.book(Movement(ANN, Decimal("0.20"), "topup", "charge:2")) is Booked.BOOKED
+    assert await store.book(Movement(ANN, Decimal("-0.30"), "hold", "order:1:hold")) is Booked.BOOKED
+    assert await store.balance(ANN) == Decimal("10.00")
+    kinds = [(m.kind, m.amount) for m in await store.movements(ANN)]
+    assert kinds == [("hold", Decimal("-0.3")), ("topup", Decimal("0.2")), ("topup", Decimal("10.1"))]
+
+
+async def test_a_reference_is_booked_once(store: Store) -> None:
+    topup = Movement(ANN, Decimal("5"), "topup", "charge:stx123")
+    assert await store.book(topup) is Booked.BOOKED
+    assert await store.book(topup) is Booked.DUPLICATE  # Telegram delivered the payment again
+    assert await store.balance(ANN) == Decimal("5")
+
+
+async def test_money_out_never_takes_a_wallet_below_zero(store: Store) -> None:
+    await store.book(Movement(ANN, Decimal("1.00"), "topup", "charge:1"))
+    assert await store.book(Movement(ANN, Decimal("-1.01"), "hold", "order:1:hold")) is Booked.SHORT
+    assert await store.book(Movement(ANN, Decimal("-1.00"), "hold", "order:2:hold")) is Booked.BOOKED
+    assert await store.balance(ANN) == 0
+
+
+async def test_racing_holds_cannot_overdraw_a_wallet(backend: Backend, store: Store) -> None:
+    """40 holds of 10 against a wallet of 100, from two processes at once: exactly ten."""
+    other = backend.open()
+    await store.book(Movement(ANN, Decimal("100"), "topup", "charge:1"))
+    holds = [(store if i % 2 else other).book(Movement(ANN, Decimal("-10"), "hold", f"order:{i}:hold"))
+             for i in range(40)]
+    results = await asyncio.gather(*holds)
+    assert results.count(Booked.BOOKED) == 10 and results.count(Booked.SHORT) == 30
+    assert await store.balance(ANN) == 0
+    assert await other.balance(ANN) == 0
