@@ -1,15 +1,15 @@
 """Shop mode's ledger (bot/store/ledger.py): a wallet is the sum of its entries, money out
-never takes it below zero however many bookings race, and a reference is booked once,
-on SQLite and PostgreSQL."""
+never takes it below zero however many bookings race, a reference is booked once, and a
+draft's claim and its hold are one transaction; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
 
-from bot.store import Store
+from bot.store import DraftState, Store
 from bot.store.ledger import Booked, Movement
-from tests.test_store import Backend, backend, store  # noqa: F401  (fixtures)
+from tests.test_store import Backend, _draft, backend, store  # noqa: F401  (fixtures)
 
 ANN = 7_000_000_001
 
@@ -48,3 +48,31 @@ async def test_racing_holds_cannot_overdraw_a_wallet(backend: Backend, store: St
     assert results.count(Booked.BOOKED) == 10 and results.count(Booked.SHORT) == 30
     assert await store.balance(ANN) == 0
     assert await other.balance(ANN) == 0
+
+
+async def test_a_claim_and_its_hold_are_one_transaction(store: Store) -> None:
+    draft_id, _account = await _draft(store, ANN)
+    second_id, _account = await _draft(store, ANN)
+    await store.book(Movement(ANN, Decimal("5"), "topup", "charge:1"))
+    hold = Movement(ANN, Decimal("-3"), "hold", f"draft:{draft_id}:hold")
+    assert await store.claim_draft_with_hold(draft_id, ANN, hold) is Booked.BOOKED
+    assert await store.claim_draft_with_hold(draft_id, ANN, hold) is None  # a second tap
+    too_much = Movement(ANN, Decimal("-3"), "hold", f"draft:{second_id}:hold")
+    assert await store.claim_draft_with_hold(second_id, ANN, too_much) is Booked.SHORT
+    second = await store.get_draft(second_id, ANN)
+    assert second is not None and second.state == DraftState.DRAFT  # the claim went back with it
+    first = await store.get_draft(draft_id, ANN)
+    assert first is not None and first.state == DraftState.SUBMITTING
+    assert await store.balance(ANN) == Decimal("2")
+
+
+async def test_racing_confirms_hold_no_more_than_the_wallet(backend: Backend, store: Store) -> None:
+    other = backend.open()
+    drafts = [(await _draft(store, ANN))[0] for _ in range(10)]
+    await store.book(Movement(ANN, Decimal("50"), "topup", "charge:1"))
+    claims = [(store if i % 2 else other).claim_draft_with_hold(
+        draft_id, ANN, Movement(ANN, Decimal("-10"), "hold", f"draft:{draft_id}:hold"))
+        for i, draft_id in enumerate(drafts)]
+    results = await asyncio.gather(*claims)
+    assert results.count(Booked.BOOKED) == 5 and results.count(Booked.SHORT) == 5
+    assert await store.balance(ANN) == 0

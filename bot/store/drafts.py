@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from bot.recent import Recent
 from bot.store.engine import StoreError
+from bot.store.ledger import Booked, Movement, book
 from bot.store.models import Draft, DraftState, metadata, utcnow
 from bot.store.users import KEEP, Flow, UsersRoom, write_flow
 
@@ -214,6 +215,30 @@ class DraftsRoom(UsersRoom):
         changes: DraftColumns = {"state": DraftState.SUBMITTING.value, "error": None, "updated_at": utcnow()}
         return await self._change_draft(draft_id, DraftState.DRAFT, changes, user_id=user_id)
 
+    async def claim_draft_with_hold(self, draft_id: int, user_id: int, hold: Movement) -> Booked | None:
+        """Shop mode: the claim of `claim_draft` and the hold of the quoted price, in one
+        transaction that books neither when the wallet would go below zero. None: the
+        draft was not there to claim (a second tap); else how the hold went (only
+        BOOKED leaves the draft claimed)."""
+        changes: DraftColumns = {"state": DraftState.SUBMITTING.value, "error": None, "updated_at": utcnow()}
+        statement = draft_update(DraftState.DRAFT.value, tuple(changes), by_user=True)
+        params = draft_params(draft_id, user_id, changes)
+
+        def write(conn: Connection) -> Booked | None:
+            if conn.execute(statement, params).rowcount != 1:
+                return None
+            booked = book(conn, hold)
+            if booked is not Booked.BOOKED:
+                raise _NotHeld(booked)  # rolls the claim back with it
+            return booked
+
+        try:
+            booked = await self._run(write, forget=lambda: self._forget(draft=draft_id))
+        except _NotHeld as not_held:
+            return not_held.booked
+        self._cached_draft_changed(draft_id, booked is not None, changes)
+        return booked
+
     async def finish_draft(
         self,
         draft_id: int,
@@ -260,3 +285,11 @@ class DraftsRoom(UsersRoom):
         if count:
             self._drafts.clear()
         return count
+
+
+class _NotHeld(Exception):
+    """A claim whose hold did not book: raised to roll the whole transaction back."""
+
+    def __init__(self, booked: Booked) -> None:
+        super().__init__(booked.value)
+        self.booked = booked
