@@ -31,9 +31,9 @@ from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
 from bot.handlers import register
 from bot.handlers.context import BotApp, BotContext, Deps
-from bot.outbox.sender import Sender
 from bot.handlers.profile import register_profile
 from bot.logs import configure_logging, redact_in_logs
+from bot.outbox.sender import Sender
 from bot.runtime import event_loop_name, settle_long_lived, trim_heap, tune_collector, use_fast_event_loop
 from bot.store import KeyBox, Store
 from bot.store.schema import SchemaOutOfDate, ensure_schema
@@ -140,15 +140,15 @@ def build_application(
         .concurrent_updates(PerUserUpdates())
         .application_class(BotApplication)
     )
-    if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     if request is not None:
         builder = builder.request(request)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     # PTB's builder types its product by the default dicts, not by ContextTypes: it is
-    # the BotApp that context_types and application_class above made.
-    application = cast(BotApp, builder.build())
+    # the BotApp that context_types and application_class above made (its bot's rate
+    # limiter aside, which no handler passes arguments to).
+    built = builder.rate_limiter(AIORateLimiter(max_retries=3)).build() if rate_limiter else builder.build()
+    application = cast(BotApp, built)
     application.bot_data["deps"] = deps
     register(application)
     return application
@@ -167,7 +167,7 @@ class BotApplication(BotApp):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.jobs_in_hand: set[asyncio.Task[Any]] = set()
+        self.jobs_in_hand: set[asyncio.Task[object]] = set()
 
     async def stop(self) -> None:
         if self.running:

@@ -8,14 +8,15 @@ import logging
 import signal
 import sys
 
+from telegram import Bot
 from telegram.ext import AIORateLimiter, ExtBot
 
 from bot import runtime
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.panels import Panels
 from bot.domain.watcher import Watcher
-from bot.outbox.sender import Sender
 from bot.logs import configure_logging, redact_in_logs
+from bot.outbox.sender import Sender
 from bot.store import KeyBox, Store
 from bot.store.schema import SchemaOutOfDate, ensure_schema
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 SEND_EVERY = 1.0
 
 
-async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | None = None,
+async def watch(settings: Settings, *, stop: asyncio.Event, bot: Bot | None = None,
                 store: Store | None = None, panels: Panels | None = None) -> None:
     """Cycles every STATUS_POLL_SECONDS; between them, the outbox is sent each second
     by whichever process holds the sender role."""
@@ -35,7 +36,7 @@ async def watch(settings: Settings, *, stop: asyncio.Event, bot: ExtBot[None] | 
     if bot is None:
         api = settings.telegram_api_url
         bot = ExtBot(settings.telegram_token or "", base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
-                     rate_limiter=AIORateLimiter(max_retries=3))  # type: ignore[arg-type]  # PTB types it per request data
+                     rate_limiter=AIORateLimiter(max_retries=3))
     await ensure_schema(store)
     if find_endpoint:  # which URL the panel's API answers at (a panel down now is looked for later)
         await panels.find_at_start()

@@ -12,8 +12,8 @@ from bot.panel.catalog import Catalog
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, Refusal
 from bot.panel.fields import FieldInvalid, build_add_params, form_fields, quote, service_type, total_quantity
-from bot.panel.values import type_key
 from bot.panel.models import Service
+from bot.panel.values import type_key
 from bot.store import KEEP, DraftState, Order, Store
 
 log = logging.getLogger(__name__)

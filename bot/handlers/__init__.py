@@ -15,8 +15,8 @@ from telegram.ext import (
 )
 
 from bot.handlers import account, admin, browse, common, confirm, conversation, form, menu, orders, status
-from bot.views import callback_data as cb
 from bot.handlers.context import BotApp, BotContext, gate
+from bot.views import callback_data as cb
 
 ButtonHandler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 

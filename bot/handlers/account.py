@@ -10,6 +10,14 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.domain.accounts import Accounts, Linked
+from bot.handlers.context import BotContext
+from bot.handlers.states import AwaitingKey, current, enter
+from bot.handlers.ui import drop_keyboard, from_panel, show
+from bot.i18n import I18n
+from bot.logs import redact_in_logs, secrets_in
+from bot.panel.catalog import Catalog
+from bot.panel.errors import PanelRefusal, PanelUnavailable, PanelWebPage, RefusalKind
+from bot.store import KeyBox
 from bot.views.callback_data import (
     ForgetPastedKey,
     LinkPastedKey,
@@ -17,16 +25,8 @@ from bot.views.callback_data import (
     RecentOrders,
     ShowBalance,
 )
-from bot.handlers.context import BotContext
-from bot.handlers.states import AwaitingKey, current, enter
-from bot.views.texts import panel_down
-from bot.handlers.ui import drop_keyboard, from_panel, show
 from bot.views.markup import button, esc, keyboard
-from bot.i18n import I18n
-from bot.logs import redact_in_logs, secrets_in
-from bot.panel.catalog import Catalog
-from bot.panel.errors import PanelRefusal, PanelUnavailable, PanelWebPage, RefusalKind
-from bot.store import KeyBox
+from bot.views.texts import panel_down
 
 log = logging.getLogger(__name__)
 

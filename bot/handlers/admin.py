@@ -14,6 +14,13 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import service_of
 from bot.handlers import common
+from bot.handlers.context import BotContext
+from bot.handlers.states import ADMIN_STATES, AwaitingOrderId, ReviewingBroadcast, WritingBroadcast, current, enter
+from bot.handlers.ui import drop_keyboard, parse_number, show
+from bot.i18n import I18n
+from bot.panel.fields import total_quantity
+from bot.store import Draft, DraftState, DraftStateError
+from bot.store import admin as admin_store
 from bot.views.callback_data import (
     AdminOverview,
     AskBroadcast,
@@ -24,15 +31,8 @@ from bot.views.callback_data import (
     UnknownDrafts,
     decode_any,
 )
-from bot.handlers.context import BotContext
-from bot.handlers.states import ADMIN_STATES, AwaitingOrderId, ReviewingBroadcast, WritingBroadcast, current, enter
-from bot.views.texts import status_name
-from bot.handlers.ui import drop_keyboard, parse_number, show
 from bot.views.markup import PAGE_SIZE, button, clip, esc, keyboard, nav_row, page_slice
-from bot.i18n import I18n
-from bot.panel.fields import total_quantity
-from bot.store import Draft, DraftState, DraftStateError
-from bot.store import admin as admin_store
+from bot.views.texts import status_name
 
 log = logging.getLogger(__name__)
 

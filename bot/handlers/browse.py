@@ -8,6 +8,14 @@ from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import is_subscription
 from bot.handlers.account import load_catalog, require_account
+from bot.handlers.context import BotContext
+from bot.handlers.form import not_offered, orderable
+from bot.handlers.states import Browsing, current, enter
+from bot.handlers.ui import parse_number, show
+from bot.i18n import I18n
+from bot.panel.catalog import Catalog
+from bot.panel.fields import service_type
+from bot.panel.models import Service
 from bot.views.callback_data import (
     CategoryPage,
     OpenService,
@@ -18,15 +26,7 @@ from bot.views.callback_data import (
     StartOrder,
     answer,
 )
-from bot.handlers.context import BotContext
-from bot.handlers.form import not_offered, orderable
-from bot.handlers.states import Browsing, current, enter
-from bot.handlers.ui import parse_number, show
 from bot.views.markup import MAX_BUTTON_TEXT, button, clip, esc, keyboard, nav_row, page_slice
-from bot.i18n import I18n
-from bot.panel.catalog import Catalog
-from bot.panel.fields import service_type
-from bot.panel.models import Service
 
 SEARCH_LIMIT = 96
 DESCRIPTION_LIMIT = 1500

@@ -8,11 +8,11 @@ from telegram import Update
 from telegram.error import Conflict, Forbidden
 
 from bot.handlers.account import main_menu
-from bot.views.callback_data import SetLanguage, answer
 from bot.handlers.context import BotContext
 from bot.handlers.ui import show
-from bot.views.markup import button, keyboard
 from bot.i18n import I18n, available_locales
+from bot.views.callback_data import SetLanguage, answer
+from bot.views.markup import button, keyboard
 
 log = logging.getLogger(__name__)
 

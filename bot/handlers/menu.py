@@ -10,9 +10,9 @@ from telegram import Update
 from bot.handlers.account import how_to_link, main_menu
 from bot.handlers.context import BotContext
 from bot.handlers.states import AwaitingKey, enter
-from bot.views.texts import refusal
 from bot.handlers.ui import show
 from bot.panel.errors import PanelError, PanelRefusal
+from bot.views.texts import refusal
 
 # /start answers within this whatever the panel does: a balance it cannot give by then
 # is left out of the menu, not waited for.

@@ -8,17 +8,17 @@ import asyncio
 from telegram import Update
 
 from bot.handlers.account import require_account
-from bot.views.callback_data import CancelDraft, ConfirmOrder, EditOrder
 from bot.handlers.context import BotContext
 from bot.handlers.states import Confirming, enter
-from bot.views.texts import field_line
 from bot.handlers.ui import show
-from bot.views.markup import button, clip, esc, keyboard
 from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable
 from bot.panel.fields import FieldKind, form_fields, quote, split_lines, total_quantity
 from bot.panel.models import Service
 from bot.store import Draft
+from bot.views.callback_data import CancelDraft, ConfirmOrder, EditOrder
+from bot.views.markup import button, clip, esc, keyboard
+from bot.views.texts import field_line
 
 # A long list (comments, usernames) shows this many lines on the confirm screen.
 LIST_PREVIEW = 5

@@ -9,14 +9,14 @@ from telegram import Update
 from bot.handlers.account import require_account
 from bot.handlers.context import BotContext
 from bot.handlers.orders import open_order
-from bot.views.orders import is_subscription, order_buttons
-from bot.views.texts import refusal, status_name
-from bot.handlers.ui import parse_number, from_panel, show
-from bot.views.markup import esc, keyboard
+from bot.handlers.ui import from_panel, parse_number, show
 from bot.i18n import I18n
 from bot.panel.status import PARTIAL, OrderStatus
 from bot.panel.values import to_int
 from bot.store import Order
+from bot.views.markup import esc, keyboard
+from bot.views.orders import is_subscription, order_buttons
+from bot.views.texts import refusal, status_name
 
 MAX_IDS = 100
 RECENT_FINISHED = 5

@@ -14,7 +14,6 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from telegram import Bot
@@ -58,8 +57,8 @@ def utcnow() -> datetime:
 
 
 def _retry_seconds(error: RetryAfter) -> float:
-    value: Any = error.retry_after
-    return float(value.total_seconds()) if isinstance(value, timedelta) else float(value)
+    value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def wanted(user: User, notification: Notification) -> bool:

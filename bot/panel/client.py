@@ -30,8 +30,8 @@ from bot.panel.errors import (
 )
 from bot.panel.models import Balance, Service
 from bot.panel.status import KNOWN_STATUSES, CancelResult, OrderStatus, RefillStatus, normalize_status
-from bot.panel.values import clean_text, to_decimal, to_int
 from bot.panel.transport import panel_http
+from bot.panel.values import clean_text, to_decimal, to_int
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from decimal import Decimal
 from bot.panel.errors import Refusal, classify
 from bot.panel.values import clean_text, to_decimal, to_int
 
-
 PENDING = "Pending"
 IN_PROGRESS = "In progress"
 PROCESSING = "Processing"

@@ -9,7 +9,6 @@ import re
 from decimal import Decimal, InvalidOperation
 
 
-
 def to_decimal(value: object) -> Decimal | None:
     """A money amount from a string, int or float; never through binary floating point."""
     if value is None or isinstance(value, bool):

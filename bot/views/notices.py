@@ -3,9 +3,9 @@ progress), an order lost, an account paused or working again, an operator's broa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any
 
 from telegram import InlineKeyboardMarkup
 
@@ -71,16 +71,12 @@ def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMark
     raise ValueError(f"unknown notification kind {kind!r}")
 
 
-def _order_notice(t: I18n, data: dict[str, Any], *, progress: bool) -> tuple[str, InlineKeyboardMarkup | None]:
-    quantity, remains = data.get("quantity"), data.get("remains")
-    start_count = data.get("start_count") if isinstance(data.get("start_count"), int) else None
-    status = data.get("status")
+def _order_notice(t: I18n, data: Mapping[str, object], *, progress: bool) -> tuple[str, InlineKeyboardMarkup | None]:
+    quantity, remains, start_count = _int(data, "quantity"), _int(data, "remains"), _int(data, "start_count")
+    status = _text(data, "status")
     # A fresh Pending order's remains is no measure of delivery (notifications queued
     # before that was known may still say 0): progress only once the order started.
-    counted = (isinstance(quantity, int) and isinstance(remains, int) and quantity > 0
-               and has_started(status, start_count))
-    if progress and counted:
-        assert isinstance(quantity, int) and isinstance(remains, int)
+    if progress and quantity is not None and remains is not None and quantity > 0 and has_started(status, start_count):
         delivered = min(quantity, max(0, quantity - remains))
         head = t._("📦 Order #{order_id}: {delivered} of {quantity} delivered ({percent})", order_id=esc(data["order_id"]),
                    delivered=t.number(delivered), quantity=t.number(quantity), percent=t.percent(Decimal(delivered) / quantity))
@@ -91,17 +87,16 @@ def _order_notice(t: I18n, data: dict[str, Any], *, progress: bool) -> tuple[str
     if not progress:
         run_orders = data.get("run_orders")
         lines += status_details(
-            t, status=status, quantity=quantity if isinstance(quantity, int) else None,
-            remains=remains if isinstance(remains, int) else None, start_count=start_count,
+            t, status=status, quantity=quantity, remains=remains, start_count=start_count,
             service_type=str(data.get("service_type") or ""),
-            runs=data["runs"] if isinstance(data.get("runs"), int) else None,
+            runs=_int(data, "runs"),
             run_orders=[i for i in run_orders if isinstance(i, int)] if isinstance(run_orders, list) else None,
-            posts=data["posts"] if isinstance(data.get("posts"), int) else None,
+            posts=_int(data, "posts"),
             expiry=data.get("expiry"), card=False,
         )
         if data.get("charge") is not None:
-            lines.append(t._("Charge: {charge}", charge=t.money(Decimal(str(data["charge"])), data.get("currency"))))
-    pk = data.get("order_pk")
+            lines.append(t._("Charge: {charge}", charge=t.money(Decimal(str(data["charge"])), _text(data, "currency"))))
+    pk = _int(data, "order_pk")
     if not pk:
         return "\n".join(lines), None
     # The order card's own buttons, as the order stands after this change (the watcher
@@ -112,12 +107,24 @@ def _order_notice(t: I18n, data: dict[str, Any], *, progress: bool) -> tuple[str
     return "\n".join(lines), keyboard(rows)
 
 
-def _open_order(t: I18n, data: dict[str, Any]) -> InlineKeyboardMarkup | None:
-    pk = data.get("order_pk")
+def _open_order(t: I18n, data: Mapping[str, object]) -> InlineKeyboardMarkup | None:
+    pk = _int(data, "order_pk")
     return keyboard([[button(t._("📦 Open order"), OpenOrder(pk))]]) if pk else None
 
 
-def _account_notice(t: I18n, data: dict[str, Any], *, paused: bool) -> str:
+def _int(data: Mapping[str, object], key: str) -> int | None:
+    """A number of the payload, None where it holds none (a payload is JSON, written earlier)."""
+    value = data.get(key)
+    return value if isinstance(value, int) else None
+
+
+def _text(data: Mapping[str, object], key: str) -> str | None:
+    """A text of the payload, None where it holds none."""
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _account_notice(t: I18n, data: Mapping[str, object], *, paused: bool) -> str:
     """To admins: a panel account whose key the panel refuses (confirmed), or accepts again."""
     hint = esc(data.get("key_hint") or "")
     if data.get("team"):
