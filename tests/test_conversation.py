@@ -260,3 +260,22 @@ async def test_an_admin_prompt_left_by_someone_no_longer_admin_is_void(tmp_path:
         await bot.send(ann, "likes")
         assert await bot.store.get_flow(1001) != encode(AwaitingOrderId(1))
         assert "likes" in ann.last_text.lower()  # searched, not taken as an order id
+
+
+async def test_a_button_pressed_on_a_form_left_for_a_day_places_nothing_and_says_it_closed(tmp_path: Path) -> None:
+    async with world(tmp_path) as bot:
+        ann = await bot.linked_user()
+        await bot.send(ann, "/order 1012")
+        await bot.press(ann, "Order")
+        await bot.send(ann, "https://instagram.com/nasa")
+        await bot.send(ann, "1000")
+        assert "Check your order" in ann.last_text
+        assert bot.store is not None
+        state = decode(await bot.store.get_flow(1001))
+        assert isinstance(state, Confirming)
+        await bot.store.set_flow(1001, encode(state, now=time.time() - FORM_TIMEOUT.total_seconds() - 60))
+        await bot.press(ann, "Confirm")
+        assert "closed after a day without an answer" in ann.last_text
+        assert bot.sandbox.count("add") == 0  # the old form's Confirm placed nothing
+        draft = await bot.store.get_draft(state.draft, 1001)
+        assert draft is not None and draft.state == DraftState.ABANDONED
