@@ -28,6 +28,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.domain.accounts import Accounts
 from bot.domain.capabilities import PanelFacts
 from bot.domain.panels import Panels
+from bot.domain.shop import Shop
 from bot.domain.watcher import Watcher
 from bot.handlers import register
 from bot.handlers.context import BotApp, BotContext, Deps
@@ -91,7 +92,7 @@ def build_application(
     watcher = Watcher(store, panels, poll_seconds=settings.status_poll_seconds, admin_ids=settings.admin_ids)
     sender = Sender(store, default_locale=settings.default_locale)
     deps = Deps(settings=settings, store=store, panels=panels, accounts=accounts, watcher=watcher, sender=sender,
-                facts=PanelFacts(store, panels.url))
+                facts=PanelFacts(store, panels.url), shop=Shop(settings, store, accounts) if settings.shop else None)
 
     async def post_init(application: BotApp) -> None:
         if take_updates and not await store.hold_lock("updates"):

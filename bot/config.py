@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -50,6 +51,19 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     port: int = Field(default=8080, gt=0, lt=65536)
+    # own: each user links a key; team: everyone orders on PANEL_KEY; shop: PANEL_KEY is
+    # the operator's account and customers pay the bot from a wallet. Unset: team with
+    # PANEL_KEY, own without.
+    mode: Literal["own", "team", "shop"] | None = None
+    shop_currency: str = "USD"
+    shop_markup: Decimal = Field(default=Decimal(30), gt=-100)
+    shop_minimum: Decimal = Field(default=Decimal(0), ge=0)
+    shop_low_balance: Decimal | None = Field(default=None, ge=0)
+    stars_per_unit: Decimal | None = Field(default=None, gt=0)
+    topup_amounts: Annotated[tuple[Decimal, ...], NoDecode] = (Decimal(5), Decimal(10), Decimal(25), Decimal(50))
+    payment_provider_token: str | None = None
+    payment_currency: str | None = None
+    referral_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
     # ALLOWED_USERS=*: the operator chose a bot open to everyone (allowed_users stays empty).
     _public: bool = PrivateAttr(default=False)
 
@@ -62,7 +76,8 @@ class Settings(BaseSettings):
             data = {**data, "allowed_users": frozenset()}
         settings: Settings = handler(data)
         settings._public = public
-        if settings.panel_key is not None and not settings.allowed_users and not public:
+        if settings.panel_key is not None and not settings.allowed_users and not public \
+                and settings.mode != "shop":
             # Open to anyone on Telegram, every stranger would order on the team's key.
             raise ValueError("ALLOWED_USERS: required with PANEL_KEY: the Telegram ids of the team, "
                              "comma-separated (or * for a bot deliberately open to everyone)")
@@ -72,6 +87,29 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_ids(cls, value: Any) -> Any:
         return _id_list(value)
+
+    @field_validator("topup_amounts", mode="before")
+    @classmethod
+    def _amounts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                amounts = tuple(Decimal(p) for p in value.replace(";", ",").replace(" ", ",").split(",") if p)
+            except ArithmeticError:
+                raise ValueError("must be amounts separated by commas, e.g. 5,10,25") from None
+            if not amounts or any(not a.is_finite() or a <= 0 for a in amounts):
+                raise ValueError("must be positive amounts separated by commas, e.g. 5,10,25")
+            return amounts
+        return value
+
+    @field_validator("shop_currency", "payment_currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError("must be a three-letter currency code such as USD")
+        return value
 
     @field_validator("telegram_api_url", "panel_url")
     @classmethod
@@ -111,11 +149,35 @@ class Settings(BaseSettings):
             raise ValueError("PANEL_KEY is set but empty")
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("WEBHOOK_SECRET is required with WEBHOOK_URL, so that forged updates are refused")
+        if self.mode in ("team", "shop") and not self.panel_key:
+            raise ValueError(f"PANEL_KEY is required with MODE={self.mode}: the panel account the bot orders on")
+        if self.mode == "own" and self.panel_key:
+            raise ValueError("PANEL_KEY is for MODE=team or MODE=shop; with MODE=own every user links their own key")
+        if self.mode == "shop" and not self.payment_provider_token and self.stars_per_unit is None:
+            raise ValueError("STARS_PER_UNIT is required with MODE=shop: how many Telegram Stars one "
+                             f"{self.shop_currency} of a wallet costs (or set PAYMENT_PROVIDER_TOKEN for card payments)")
         return self
 
     @property
+    def kind(self) -> Literal["own", "team", "shop"]:
+        """The mode the bot runs in: MODE, or inferred from PANEL_KEY when unset."""
+        return self.mode or ("team" if self.panel_key else "own")
+
+    @property
     def team_mode(self) -> bool:
+        """The bot orders on PANEL_KEY (team and shop modes): no user links a key."""
         return bool(self.panel_key)
+
+    @property
+    def shop(self) -> bool:
+        return self.kind == "shop"
+
+    @property
+    def topup_currency(self) -> str:
+        """What customers pay top-ups in: Stars, or the provider's currency."""
+        if self.payment_provider_token:
+            return self.payment_currency or self.shop_currency
+        return "XTR"
 
     @property
     def public(self) -> bool:
@@ -124,7 +186,7 @@ class Settings(BaseSettings):
         return self._public
 
     def __repr__(self) -> str:
-        return f"Settings(panel_url={self.panel_url!r}, team_mode={self.team_mode}, database_url=…)"
+        return f"Settings(panel_url={self.panel_url!r}, mode={self.kind}, database_url=…)"
 
     __str__ = __repr__
 

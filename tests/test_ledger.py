@@ -54,11 +54,9 @@ async def test_a_claim_and_its_hold_are_one_transaction(store: Store) -> None:
     draft_id, _account = await _draft(store, ANN)
     second_id, _account = await _draft(store, ANN)
     await store.book(Movement(ANN, Decimal("5"), "topup", "charge:1"))
-    hold = Movement(ANN, Decimal("-3"), "hold", f"draft:{draft_id}:hold")
-    assert await store.claim_draft_with_hold(draft_id, ANN, hold) is Booked.BOOKED
-    assert await store.claim_draft_with_hold(draft_id, ANN, hold) is None  # a second tap
-    too_much = Movement(ANN, Decimal("-3"), "hold", f"draft:{second_id}:hold")
-    assert await store.claim_draft_with_hold(second_id, ANN, too_much) is Booked.SHORT
+    assert await store.claim_draft_with_hold(draft_id, ANN, Decimal(3)) is Booked.BOOKED
+    assert await store.claim_draft_with_hold(draft_id, ANN, Decimal(3)) is None  # a second tap
+    assert await store.claim_draft_with_hold(second_id, ANN, Decimal(3)) is Booked.SHORT
     second = await store.get_draft(second_id, ANN)
     assert second is not None and second.state == DraftState.DRAFT  # the claim went back with it
     first = await store.get_draft(draft_id, ANN)
@@ -70,9 +68,26 @@ async def test_racing_confirms_hold_no_more_than_the_wallet(backend: Backend, st
     other = backend.open()
     drafts = [(await _draft(store, ANN))[0] for _ in range(10)]
     await store.book(Movement(ANN, Decimal("50"), "topup", "charge:1"))
-    claims = [(store if i % 2 else other).claim_draft_with_hold(
-        draft_id, ANN, Movement(ANN, Decimal("-10"), "hold", f"draft:{draft_id}:hold"))
-        for i, draft_id in enumerate(drafts)]
+    claims = [(store if i % 2 else other).claim_draft_with_hold(draft_id, ANN, Decimal(10))
+              for i, draft_id in enumerate(drafts)]
     results = await asyncio.gather(*claims)
     assert results.count(Booked.BOOKED) == 5 and results.count(Booked.SHORT) == 5
     assert await store.balance(ANN) == 0
+
+
+async def test_a_refused_draft_gets_its_hold_back_and_holds_anew_on_the_next_confirm(store: Store) -> None:
+    """Refused (back to DRAFT) releases the hold with the state change; the next Confirm
+    holds again under a reference of its own, and a placed one keeps its hold."""
+    draft_id, _account = await _draft(store, ANN)
+    await store.book(Movement(ANN, Decimal("10"), "topup", "charge:1"))
+    assert await store.claim_draft_with_hold(draft_id, ANN, Decimal(4)) is Booked.BOOKED
+    assert await store.balance(ANN) == Decimal(6)
+    assert await store.finish_draft(draft_id, DraftState.DRAFT, error="Not enough funds")
+    assert await store.balance(ANN) == Decimal(10)
+    assert await store.claim_draft_with_hold(draft_id, ANN, Decimal(4)) is Booked.BOOKED
+    assert await store.balance(ANN) == Decimal(6)
+    assert await store.finish_draft(draft_id, DraftState.UNKNOWN, error="timeout")  # the hold stays
+    assert await store.balance(ANN) == Decimal(6)
+    references = sorted(entry.reference for entry in await store.movements(ANN))
+    assert references == ["charge:1", f"draft:{draft_id}:hold:1", f"draft:{draft_id}:hold:2",
+                          f"draft:{draft_id}:release:1"]

@@ -19,11 +19,17 @@ KIND_KEY_UNDECRYPTABLE = "key_undecryptable"  # key_hint: SECRET_KEY changed; li
 # To each of ADMIN_IDS.
 KIND_ACCOUNT_PAUSED = "account_paused"  # account_id, key_hint, team (bool), owner (id or None)
 KIND_ACCOUNT_RESUMED = "account_resumed"  # the same payload
+# Shop mode, to each of ADMIN_IDS once a day: balance, currency, low (SHOP_LOW_BALANCE).
+KIND_SHOP_OUT_OF_FUNDS = "shop_out_of_funds"  # an order was turned away: the panel balance is short
+KIND_SHOP_LOW_BALANCE = "shop_low_balance"  # the panel balance is below SHOP_LOW_BALANCE
+# Shop mode, to the customer: amount, currency, and why (topup, credit, debit, referral, refund).
+KIND_WALLET = "wallet"
 # From the operator (/admin broadcast).
 KIND_BROADCAST = "broadcast"  # text
 
 # Sent whatever the user's /notifications choice: about the account or from the operator.
 ALWAYS_SENT = frozenset({
     KIND_ORDER_LOST, KIND_REFILL_LOST, KIND_KEY_INVALID, KIND_KEY_UNDECRYPTABLE,
-    KIND_ACCOUNT_PAUSED, KIND_ACCOUNT_RESUMED, KIND_BROADCAST,
+    KIND_ACCOUNT_PAUSED, KIND_ACCOUNT_RESUMED, KIND_BROADCAST, KIND_SHOP_OUT_OF_FUNDS, KIND_SHOP_LOW_BALANCE,
+    KIND_WALLET,
 })

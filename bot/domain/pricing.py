@@ -71,7 +71,7 @@ class PriceRules:
         if rule.per_1000 is not None:
             return max(rule.per_1000, service.rate)
         assert rule.percent is not None
-        return service.rate * (HUNDRED + rule.percent) / HUNDRED
+        return max(service.rate * (HUNDRED + rule.percent) / HUNDRED, service.rate)
 
     def price(self, service: Service, values: Mapping[str, str]) -> Quote:
         """What the customer pays for `values` (the order form's cleaned fields): the panel's
@@ -84,6 +84,13 @@ class PriceRules:
         low = max(self.round_up(max(shop.low, cost.low)), least)
         high = max(self.round_up(max(shop.high, cost.high)), least)
         return dataclasses.replace(shop, low=low, high=high)
+
+    def charge(self, shop: Quote) -> Quote:
+        """A quote at the shop's rate (`rate`) made a price: rounded up, at least the
+        minimum charge (a per-post price of a subscription is only rounded)."""
+        least = Decimal(0) if shop.per_post else self.minimum
+        return dataclasses.replace(shop, low=max(self.round_up(shop.low), least),
+                                   high=max(self.round_up(shop.high), least))
 
     def round_up(self, amount: Decimal) -> Decimal:
         """Up to the currency's minor unit: a fraction of a cent is the shop's, never lost."""

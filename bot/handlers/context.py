@@ -13,6 +13,7 @@ from bot.domain.accounts import Accounts
 from bot.domain.capabilities import PanelFacts
 from bot.domain.limits import RateLimit
 from bot.domain.panels import Panels
+from bot.domain.shop import Shop
 from bot.domain.watcher import Watcher
 from bot.i18n import I18n, best_locale
 from bot.outbox.sender import Sender
@@ -30,6 +31,8 @@ class Deps:
     sender: Sender
     # What the panel showed it lacks or wants differently (bot/domain/capabilities.py).
     facts: PanelFacts
+    # Shop mode (MODE=shop): prices, the shop's catalog, the operator's balance guard.
+    shop: Shop | None = None
     # Updates per user (a burst, then about one a second) and confirmed orders per user.
     updates_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=1.0, burst=20))
     orders_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=1 / 30, burst=5))

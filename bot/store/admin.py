@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import Connection, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from bot.store.drafts import DRAFTS
 from bot.store.engine import StoreError
+from bot.store.ledger import release_hold
 from bot.store.models import Draft, DraftState, Notification, Order, User, utcnow
 from bot.store.repo import Store
 
@@ -133,14 +135,20 @@ async def mark_placed(
 
 
 async def mark_failed(store: Store, draft_id: int) -> bool:
-    """UNKNOWN -> FAILED in one conditional update; False if it was not UNKNOWN."""
-    async with store.session() as s:
-        result = await s.exec(
-            update(Draft)
-            .where(col(Draft.id) == draft_id, col(Draft.state) == DraftState.UNKNOWN.value)
-            .values(state=DraftState.FAILED.value, updated_at=utcnow())
-        )
-        return result.rowcount == 1
+    """UNKNOWN -> FAILED in one conditional update; False if it was not UNKNOWN. In shop
+    mode the draft's hold goes back to the wallet in the same transaction."""
+    statement = (DRAFTS.update()
+                 .where(DRAFTS.c.id == draft_id, DRAFTS.c.state == DraftState.UNKNOWN.value)
+                 .values(state=DraftState.FAILED.value, updated_at=utcnow()))
+
+    def write(conn: Connection) -> bool:
+        if conn.execute(statement).rowcount != 1:
+            return False
+        release_hold(conn, draft_id)
+        return True
+
+    done = await store._run(write, forget=lambda: store._forget(draft=draft_id))
+    return done
 
 
 def _recipients_query(only: Collection[int] | None) -> SelectOfScalar[int]:

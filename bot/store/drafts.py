@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypedDict, cast
 
 from sqlalchemy import Update, bindparam, insert, update
@@ -14,7 +15,7 @@ from sqlmodel import col
 
 from bot.recent import Recent
 from bot.store.engine import StoreError
-from bot.store.ledger import Booked, Movement, book
+from bot.store.ledger import Booked, book, hold_movement, release_hold
 from bot.store.models import Draft, DraftState, metadata, utcnow
 from bot.store.users import KEEP, Flow, UsersRoom, write_flow
 
@@ -172,10 +173,11 @@ class DraftsRoom(UsersRoom):
 
     async def _change_draft(
         self, draft_id: int, state: DraftState, changes: DraftColumns, *,
-        user_id: int | None = None, flow: Flow | None = KEEP,
+        user_id: int | None = None, flow: Flow | None = KEEP, release: bool = False,
     ) -> bool:
         """One conditional UPDATE of a draft in `state` (and the user's flow with it when
-        given); `user_id`: only if it is that user's draft."""
+        given); `user_id`: only if it is that user's draft. `release`: give the draft's
+        open hold back to its wallet in the same transaction (shop mode)."""
         statement = draft_update(state.value, tuple(changes), by_user=user_id is not None)
         params = draft_params(draft_id, user_id, changes)
         with_flow = flow is not KEEP and user_id is not None
@@ -184,6 +186,8 @@ class DraftsRoom(UsersRoom):
             done = conn.execute(statement, params).rowcount == 1
             if done and with_flow and user_id is not None:
                 write_flow(conn, user_id, flow)
+            if done and release:
+                release_hold(conn, draft_id)
             return bool(done)
 
         done = await self._run(write, forget=lambda: self._forget(user=user_id if with_flow else None, draft=draft_id))
@@ -215,10 +219,10 @@ class DraftsRoom(UsersRoom):
         changes: DraftColumns = {"state": DraftState.SUBMITTING.value, "error": None, "updated_at": utcnow()}
         return await self._change_draft(draft_id, DraftState.DRAFT, changes, user_id=user_id)
 
-    async def claim_draft_with_hold(self, draft_id: int, user_id: int, hold: Movement) -> Booked | None:
-        """Shop mode: the claim of `claim_draft` and the hold of the quoted price, in one
-        transaction that books neither when the wallet would go below zero. None: the
-        draft was not there to claim (a second tap); else how the hold went (only
+    async def claim_draft_with_hold(self, draft_id: int, user_id: int, price: Decimal) -> Booked | None:
+        """Shop mode: the claim of `claim_draft` and a hold of `price` on the user's wallet,
+        in one transaction that books neither when the wallet would go below zero. None:
+        the draft was not there to claim (a second tap); else how the hold went (only
         BOOKED leaves the draft claimed)."""
         changes: DraftColumns = {"state": DraftState.SUBMITTING.value, "error": None, "updated_at": utcnow()}
         statement = draft_update(DraftState.DRAFT.value, tuple(changes), by_user=True)
@@ -227,7 +231,7 @@ class DraftsRoom(UsersRoom):
         def write(conn: Connection) -> Booked | None:
             if conn.execute(statement, params).rowcount != 1:
                 return None
-            booked = book(conn, hold)
+            booked = book(conn, hold_movement(conn, draft_id, user_id, price))
             if booked is not Booked.BOOKED:
                 raise _NotHeld(booked)  # rolls the claim back with it
             return booked
@@ -256,7 +260,10 @@ class DraftsRoom(UsersRoom):
         if state not in _FINISH_STATES:
             raise ValueError(f"a submission cannot finish as {state}")
         changes: DraftColumns = {"state": state.value, "order_id": order_id, "error": error, "updated_at": utcnow()}
-        return await self._change_draft(draft_id, DraftState.SUBMITTING, changes)
+        # Back to DRAFT (refused, not sent) or FAILED: nothing was ordered, so a shop's hold
+        # goes back to the wallet in the same transaction.
+        release = state in (DraftState.DRAFT, DraftState.FAILED)
+        return await self._change_draft(draft_id, DraftState.SUBMITTING, changes, release=release)
 
     async def abandon_draft(self, draft_id: int, user_id: int) -> bool:
         """DRAFT -> ABANDONED (the user cancelled); a claimed draft is left alone."""

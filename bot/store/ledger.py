@@ -17,7 +17,8 @@ from sqlmodel import select as select_rows
 from bot.store.engine import StoreEngine
 from bot.store.models import LedgerEntry, metadata, utcnow
 
-__all__ = ["LEDGER", "Booked", "LedgerRoom", "Movement", "book", "wallet_balance"]
+__all__ = ["LEDGER", "Booked", "Hold", "LedgerRoom", "Movement", "book", "hold_movement", "open_hold", "release_hold",
+           "wallet_balance"]
 
 LEDGER = metadata.tables["ledger_entries"]
 
@@ -36,6 +37,68 @@ class Movement:
     amount: Decimal
     kind: str
     reference: str
+    actor: int | None = None  # the admin who booked it by hand
+    note: str | None = None  # and why
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The price of a draft taken from its owner's wallet on Confirm (`amount` > 0), not
+    yet released: the charge of the order it became, or waiting for the outcome."""
+
+    user_id: int
+    amount: Decimal
+    attempt: int
+
+
+# A draft refused by the panel is editable again and may be confirmed again: each Confirm
+# holds anew, as attempt 1, 2, ..., and each release names the attempt it gives back.
+def _hold_reference(draft_id: int, attempt: int) -> str:
+    return f"draft:{draft_id}:hold:{attempt}"
+
+
+def _release_reference(draft_id: int, attempt: int) -> str:
+    return f"draft:{draft_id}:release:{attempt}"
+
+
+def _draft_entries(conn: Connection, draft_id: int, user_id: int | None = None) -> list[tuple[str, int, Decimal]]:
+    """The entries of a draft's holds and releases, found through its owner's wallet (the
+    indexed column), not by scanning every reference."""
+    if user_id is None:
+        drafts = metadata.tables["drafts"]
+        user_id = conn.execute(select(drafts.c.user_id).where(drafts.c.id == draft_id)).scalar()
+        if user_id is None:
+            return []
+    rows = conn.execute(select(LEDGER.c.reference, LEDGER.c.user_id, LEDGER.c.amount)
+                        .where(LEDGER.c.user_id == user_id, LEDGER.c.reference.like(f"draft:{draft_id}:%")))
+    return [(row.reference, row.user_id, Decimal(str(row.amount))) for row in rows]
+
+
+def hold_movement(conn: Connection, draft_id: int, user_id: int, amount: Decimal) -> Movement:
+    """The movement that holds `amount` for the draft's next attempt."""
+    attempts = sum(1 for reference, _user, _amount in _draft_entries(conn, draft_id, user_id) if ":hold:" in reference)
+    return Movement(user_id, -amount, "hold", _hold_reference(draft_id, attempts + 1))
+
+
+def open_hold(conn: Connection, draft_id: int, user_id: int | None = None) -> Hold | None:
+    """The draft's hold that no release gave back, if any."""
+    entries = _draft_entries(conn, draft_id, user_id)
+    released = {reference.rsplit(":", 1)[1] for reference, _user, _amount in entries if ":release:" in reference}
+    for reference, user_id, amount in entries:
+        attempt = reference.rsplit(":", 1)[1]
+        if ":hold:" in reference and attempt not in released:
+            return Hold(user_id, -amount, int(attempt))
+    return None
+
+
+def release_hold(conn: Connection, draft_id: int) -> Decimal | None:
+    """Give the draft's open hold back (nothing was ordered with it); the amount, or None
+    when there was none (own and team modes hold nothing)."""
+    hold = open_hold(conn, draft_id)
+    if hold is None:
+        return None
+    book(conn, Movement(hold.user_id, hold.amount, "release", _release_reference(draft_id, hold.attempt)))
+    return hold.amount
 
 
 def wallet_balance(conn: Connection, user_id: int) -> Decimal:
@@ -60,7 +123,7 @@ def book(conn: Connection, movement: Movement) -> Booked:
     insert = postgresql.insert(LEDGER) if conn.dialect.name == "postgresql" else sqlite.insert(LEDGER)
     done = conn.execute(
         insert.values(user_id=movement.user_id, amount=movement.amount, kind=movement.kind,
-                      reference=movement.reference, created_at=utcnow())
+                      reference=movement.reference, created_at=utcnow(), actor=movement.actor, note=movement.note)
         .on_conflict_do_nothing(index_elements=["reference"]))
     return Booked.BOOKED if done.rowcount == 1 else Booked.DUPLICATE
 

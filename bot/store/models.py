@@ -33,7 +33,12 @@ __all__ = [
     "Order",
     "PanelAccount",
     "PanelFact",
+    "PriceChange",
+    "PriceRule",
+    "Referral",
     "Refill",
+    "Topup",
+    "TopupState",
     "User",
     "metadata",
     "utcnow",
@@ -204,6 +209,12 @@ class Order(SQLModel, table=True):
     # The last progress notification ("every change" mode): when, and at which remains.
     progress_at: datetime | None = None
     progress_remains: int | None = _big(nullable=True)
+    # Shop mode: `paid` — the customer paid `charge` from their wallet (a hold that
+    # became the charge); `cost` — what the panel charged the shop; `refunded` — what
+    # went back to the wallet when the order ended Partial, Canceled or Refunded.
+    paid: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    cost: Decimal | None = Field(default=None, sa_type=Money)
+    refunded: Decimal | None = Field(default=None, sa_type=Money)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
 
@@ -271,4 +282,75 @@ class LedgerEntry(SQLModel, table=True):
     amount: Decimal = Field(sa_type=Money)  # positive: money in; negative: money out
     kind: str  # e.g. "topup", "hold", "release", "refund", "credit", "debit", "referral"
     reference: str = Field(unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    # Who booked it by hand (an admin's credit or debit) and why; None for the bot's own.
+    actor: int | None = _big(nullable=True)
+    note: str | None = Field(default=None, sa_type=Text)
+
+
+class PriceRule(SQLModel, table=True):
+    """Shop mode: one of the operator's price rules. `scope`: "markup" (the global percent,
+    key ""), "minimum" (the minimum charge per order, in `per_1000`, key ""), "category"
+    (key: the category's name) or "service" (key: the service id). A category's or a
+    service's row holds a percent or a fixed price per 1000, and/or hides it."""
+
+    __tablename__ = "price_rules"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_price_rules_scope_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=16)
+    key: str = Field(default="", sa_type=Text)
+    percent: Decimal | None = Field(default=None, sa_type=Money)
+    per_1000: Decimal | None = Field(default=None, sa_type=Money)
+    hidden: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PriceChange(SQLModel, table=True):
+    """The audit of price rules: who changed what, from what, to what, when."""
+
+    __tablename__ = "price_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    admin_id: int = Field(sa_type=BigInteger)
+    scope: str = Field(max_length=16)
+    key: str = Field(default="", sa_type=Text)
+    before: str | None = Field(default=None, sa_type=Text)
+    after: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class TopupState(StrEnum):
+    PENDING = "pending"  # an invoice was sent; nothing paid yet
+    PAID = "paid"  # successful_payment arrived; the wallet was credited
+    REFUNDED = "refunded"  # an admin refunded the payment (Stars)
+
+
+class Topup(SQLModel, table=True):
+    """Shop mode: a top-up, from the invoice to the payment. `amount` is what the wallet
+    gets, in the shop's currency; `total` what Telegram charges, in the smallest units of
+    `currency` (Stars for XTR). `charge_id`: Telegram's payment charge id, unique."""
+
+    __tablename__ = "topups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _big(index=True)
+    amount: Decimal = Field(sa_type=Money)
+    currency: str = Field(max_length=8)
+    total: int = Field(sa_type=BigInteger)
+    state: str = Field(default=TopupState.PENDING.value, max_length=16)
+    charge_id: str | None = Field(default=None, unique=True)
+    provider_charge_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    paid_at: datetime | None = None
+    refunded_at: datetime | None = None
+
+
+class Referral(SQLModel, table=True):
+    """Shop mode: who invited whom (`/start ref_<code>`); one inviter per customer."""
+
+    __tablename__ = "referrals"
+
+    user_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    inviter_id: int = _big(index=True)
     created_at: datetime = Field(default_factory=utcnow)

@@ -23,6 +23,7 @@ from bot.store.drafts import (
     draft_update,
 )
 from bot.store.engine import IdQuery
+from bot.store.ledger import open_hold
 from bot.store.models import DraftState, Order, PanelAccount, Refill, metadata, utcnow
 from bot.store.outbox import Notice, enqueue, insert_notices
 from bot.store.users import KEEP, Flow, write_flow
@@ -111,6 +112,11 @@ class OrdersRoom(DraftsRoom):
                 "status": "Pending",
                 "next_check_at": now,
             }
+            if "paid" not in fields:
+                # An admin marking an UNKNOWN shop order placed: its hold becomes the charge.
+                hold = open_hold(conn, draft_id, draft.user_id)
+                if hold is not None:
+                    values.update(paid=True, charge=hold.amount)  # the caller gives the shop's currency
             values.update(fields)
             order = Order(panel_order_id=panel_order_id, draft_id=draft_id, **values)
             stored = Order(**conn.execute(_INSERT_ORDER, order.model_dump(exclude={"id"})).one()._mapping)

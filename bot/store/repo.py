@@ -10,12 +10,13 @@ from bot.store.ledger import LedgerRoom
 from bot.store.orders import OrdersRoom
 from bot.store.outbox import OutboxRoom
 from bot.store.panel_facts import PanelFactsRoom
+from bot.store.prices import PricesRoom
 from bot.store.pruning import PruningRoom
 
 __all__ = ["Store"]
 
 
-class Store(OrdersRoom, PruningRoom, AccountsRoom, OutboxRoom, PanelFactsRoom, LedgerRoom):
+class Store(OrdersRoom, PruningRoom, AccountsRoom, OutboxRoom, PanelFactsRoom, LedgerRoom, PricesRoom):
     """The database, through async methods returning detached sqlmodel rows.
 
     Each room is a module of bot/store/ saying what it stores; they share one engine
