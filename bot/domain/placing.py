@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from bot.domain.capabilities import NO_SUBSCRIPTIONS, PACKAGE_NEEDS_QUANTITY, Abilities, PanelFacts
+from bot.domain.shop import Funds, Sale
 from bot.panel.catalog import Catalog
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, Refusal
@@ -15,6 +18,7 @@ from bot.panel.fields import FieldInvalid, build_add_params, form_fields, quote,
 from bot.panel.models import Service
 from bot.panel.values import type_key
 from bot.store import KEEP, DraftState, Order, Store
+from bot.store.ledger import Booked
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,10 @@ class Outcome(enum.Enum):
     CHANGED = "changed"  # price or limits changed since the confirm screen
     GONE = "gone"  # the service is no longer in the catalog
     NOT_OFFERED = "not_offered"  # the panel cannot create this type through its API (subscriptions)
+    # Shop mode: nothing was claimed, nothing moved.
+    SHORT = "short"  # the customer's wallet holds less than the price
+    SOLD_OUT = "sold_out"  # the operator's panel balance cannot pay the panel for it now
+    UNPRICED = "unpriced"  # a subscription without a number of posts has no price to hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,7 @@ class PlaceResult:
     service: Service | None = None
     retry_after: float | None = None
     panel_order_id: int | None = None
+    price: Decimal | None = None  # shop mode: what the customer pays (held, then charged)
 
 
 def service_of(snapshot: dict[str, Any]) -> Service:
@@ -89,7 +98,8 @@ def _terms_changed(before: Service, now: Service) -> bool:
 async def place_draft(
     store: Store, client: PanelClient, catalog: Catalog, draft_id: int, user_id: int,
     *, currency: str | None = None, flow_when_placed: dict[str, Any] | None = KEEP,
-    facts: PanelFacts | None = None,
+    facts: PanelFacts | None = None, sale: Sale | None = None,
+    funds: Callable[[Decimal], Awaitable[Funds]] | None = None,
 ) -> PlaceResult:
     """Re-check the draft against the catalog, claim it with one conditional update and
     send `add` once. Every path leaves the draft in a state that says what happened.
@@ -98,7 +108,14 @@ async def place_draft(
 
     One exception to "once": a package refused with `Quantity is required` is sent again,
     once, with quantity = the service's min. The refusal proves nothing was created, and
-    the draft is still claimed by this call, so no other tap can send it meanwhile."""
+    the draft is still claimed by this call, so no other tap can send it meanwhile.
+
+    Shop mode (`sale`; `catalog` is then the shop's, at its rates): the claim holds the
+    price on the customer's wallet in the same transaction (SHORT: not enough, nothing
+    claimed); `funds(cost)` first turns the order away (SOLD_OUT) when the operator's panel
+    balance cannot pay the panel. Placed keeps the hold as the charge; a refusal or a
+    request that provably did not leave gives it back with the draft's state; UNKNOWN
+    keeps it until an admin reconciles the draft."""
     draft = await store.get_draft(draft_id, user_id)
     if draft is None or draft.state != DraftState.DRAFT:
         return PlaceResult(Outcome.ALREADY)
@@ -120,7 +137,24 @@ async def place_draft(
     if is_package(current) and abilities.package_needs_quantity:
         sent["quantity"] = package_quantity(current)
 
-    if not await store.claim_draft(draft_id, user_id):
+    price = quote(current, params)
+    cost: Decimal | None = None
+    if sale is not None:
+        on_panel = sale.panel.get(current.id)
+        if on_panel is None:
+            return PlaceResult(Outcome.GONE, service=snapshot)
+        price = sale.rules.charge(price)
+        if price.per_post:
+            return PlaceResult(Outcome.UNPRICED, service=current)
+        cost = quote(on_panel, params).high
+        if funds is not None and await funds(cost) is Funds.SHORT:
+            return PlaceResult(Outcome.SOLD_OUT, service=current, price=price.high)
+        held = await store.claim_draft_with_hold(draft_id, user_id, price.high)
+        if held is None:
+            return PlaceResult(Outcome.ALREADY)
+        if held is not Booked.BOOKED:
+            return PlaceResult(Outcome.SHORT, service=current, price=price.high)
+    elif not await store.claim_draft(draft_id, user_id):
         return PlaceResult(Outcome.ALREADY)
     # From here on the request may leave: no failure is raised to the caller, whose
     # generic answer ("try again") would invite a real duplicate. A cancellation (the
@@ -162,7 +196,7 @@ async def place_draft(
     # Written before recording: if the database is gone, this line is the only place
     # that keeps the panel's order id.
     log.warning("draft %s (user %s): the panel placed order %s; recording it", draft_id, user_id, order_id)
-    price = quote(current, params)
+    shop: dict[str, Any] = {} if sale is None else {"paid": True, "cost": cost}
     try:
         order = await store.record_placement(
             draft_id,
@@ -173,11 +207,12 @@ async def place_draft(
             quantity=total_quantity(current, params),
             fields=sent,  # what the panel got, a package's added quantity too
             charge=None if price.per_post else price.high,
-            currency=currency,
+            currency=sale.currency if sale is not None else currency,
             status="Pending",
             refill=current.refill,
             cancel=current.cancel,
             flow=flow_when_placed,
+            **shop,
         )
     except Exception:
         log.exception("draft %s (user %s): panel order %s was placed but could not be recorded", draft_id, user_id,
@@ -186,7 +221,8 @@ async def place_draft(
         await _finish(store, draft_id, DraftState.UNKNOWN, order_id=order_id, error="not recorded")
         return PlaceResult(Outcome.UNRECORDED, service=current, panel_order_id=order_id)
     log.info("draft %s placed as order %s", draft_id, order_id)
-    return PlaceResult(Outcome.PLACED, order=order, service=current, panel_order_id=order_id)
+    return PlaceResult(Outcome.PLACED, order=order, service=current, panel_order_id=order_id,
+                       price=price.high if sale is not None else None)
 
 
 async def _learn(facts: PanelFacts | None, name: str, detail: str) -> None:

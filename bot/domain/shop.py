@@ -170,11 +170,16 @@ class Shop:
             await self._tell_admins(KIND_SHOP_LOW_BALANCE, balance.amount - cost, balance.currency)
         return Funds.ENOUGH
 
-    async def _tell_admins(self, kind: str, amount: Decimal, currency: str | None) -> None:
+    async def panel_refused_funds(self) -> None:
+        """The panel itself refused an order for its balance (the guard's reading was
+        older): admins hear of it as of an order turned away."""
+        await self._tell_admins(KIND_SHOP_OUT_OF_FUNDS, None, None)
+
+    async def _tell_admins(self, kind: str, amount: Decimal | None, currency: str | None) -> None:
         day = time.strftime("%Y-%m-%d", time.gmtime())
         for admin in self.admin_ids:
             notice = Notice(user_id=admin, kind=kind, dedupe_key=f"{kind}:{day}:{admin}",
-                            payload={"balance": str(amount), "currency": currency or "",
+                            payload={"balance": str(amount) if amount is not None else None, "currency": currency or "",
                                      "low": str(self.low_balance) if self.low_balance is not None else None})
             try:
                 await self.store.enqueue_notification(notice)

@@ -35,9 +35,11 @@ from bot.domain.notices import (
     KIND_REFILL_LOST,
 )
 from bot.domain.panels import Panels
+from bot.domain.pricing import PriceRules, partial_refund
+from bot.domain.shop import currency_digits
 from bot.panel.client import PanelClient
 from bot.panel.errors import OutcomeUnknown, PanelRefusal, PanelUnavailable, RefusalKind
-from bot.panel.status import OrderStatus, RefillStatus
+from bot.panel.status import CANCELED, PARTIAL, REFUNDED, OrderStatus, RefillStatus
 from bot.store import PAUSED_INVALID_KEY, DecryptError, Notice, Order, PanelAccount, Refill, Store
 
 log = logging.getLogger(__name__)
@@ -154,9 +156,10 @@ def order_payload(order: Order, status: OrderStatus, previous: str,
         "quantity": order.quantity,
         "remains": status.remains,
         "start_count": status.start_count,
-        "charge": str(status.charge if status.charge is not None else order.charge)
-        if (status.charge is not None or order.charge is not None) else None,
-        "currency": status.currency or order.currency,
+        # A shop's customer paid the shop's price, in the shop's currency: never the panel's.
+        "charge": _shown_charge(order, status),
+        "currency": order.currency if getattr(order, "paid", False) else status.currency or order.currency,
+        "refund": str(refund) if (refund := shop_refund(order, status)) else None,
         "final": status.is_final,
         # So that the notification carries the order card's buttons.
         "refill": bool(getattr(order, "refill", False)) and abilities.refill,
@@ -171,23 +174,67 @@ def order_payload(order: Order, status: OrderStatus, previous: str,
     }
 
 
+def _shown_charge(order: Order, status: OrderStatus) -> str | None:
+    if getattr(order, "paid", False):
+        return str(order.charge) if order.charge is not None else None
+    charge = status.charge if status.charge is not None else order.charge
+    return str(charge) if charge is not None else None
+
+
+# Shop mode: the final statuses that give a customer money back.
+_REFUNDING = frozenset({PARTIAL, CANCELED, REFUNDED})
+
+
+def shop_refund(order: Order, status: OrderStatus) -> Decimal | None:
+    """What a shop order's customer gets back when its status becomes final: everything
+    for Canceled or Refunded; for Partial the price of `remains` pro rata (rounded in the
+    customer's favour), or, for an order without a quantity to count, in the proportion
+    the panel's own charge fell. None: nothing back (not a shop order, not final yet, or
+    delivered)."""
+    if not getattr(order, "paid", False) or order.final or not status.is_final or order.charge is None:
+        return None
+    if status.status not in _REFUNDING or order.charge <= 0:
+        return None
+    if status.status != PARTIAL:
+        return order.charge
+    rules = PriceRules(digits=currency_digits(order.currency) if order.currency else 2)
+    remains = _bigint(status.remains, minimum=0)
+    if order.quantity and remains is not None:
+        refund = partial_refund(rules, order.charge, order.quantity, remains)
+    else:
+        charged = _money(status.charge)
+        cost = getattr(order, "cost", None)
+        if charged is None or not cost or cost <= 0 or charged >= cost:
+            return None
+        refund = min(order.charge, rules.round_refund(order.charge * (cost - max(charged, Decimal(0))) / cost))
+    return refund if refund > 0 else None
+
+
 def order_changes(order: Order, status: OrderStatus) -> dict[str, Any]:
     """The columns that differ between the stored order and the panel's answer (numbers
-    that fit no column left out)."""
+    that fit no column left out). A shop's order keeps its price and currency: the
+    panel's charge is its cost; a refund it gives is `refunded` (booked with the write)."""
     status = sane(status)
     changes: dict[str, Any] = {}
+    paid = bool(getattr(order, "paid", False))
     if status.status and status.status != order.status:
         changes["status"] = status.status
     if status.remains is not None and status.remains != order.remains:
         changes["remains"] = status.remains
     if status.start_count is not None and status.start_count != order.start_count:
         changes["start_count"] = status.start_count
-    if status.charge is not None and status.charge != order.charge:
+    if paid:
+        if status.charge is not None and status.charge != getattr(order, "cost", None):
+            changes["cost"] = status.charge
+    elif status.charge is not None and status.charge != order.charge:
         changes["charge"] = status.charge
-    if status.currency and status.currency != order.currency:
+    if status.currency and status.currency != order.currency and not paid:
         changes["currency"] = status.currency
     if status.is_final and not order.final:
         changes["final"] = True
+        refund = shop_refund(order, status)
+        if refund:
+            changes["refunded"] = refund
     return changes
 
 

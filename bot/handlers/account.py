@@ -60,7 +60,24 @@ async def require_account(update: Update, context: BotContext) -> Linked | None:
 
 
 async def load_catalog(update: Update, context: BotContext, linked: Linked) -> Catalog | None:
-    """The account's catalog, or a reply that the panel is not answering."""
+    """The catalog the user orders from, or a reply that the panel is not answering. In
+    shop mode the shop's: hidden services left out, at the shop's prices."""
+    catalog = await load_panel_catalog(update, context, linked)
+    shop = context.deps.shop
+    if catalog is None or shop is None:
+        return catalog
+    return await shop.priced(catalog)
+
+
+async def prices_currency(context: BotContext, linked: Linked) -> str | None:
+    """The currency prices are shown in: the shop's, or the panel account's."""
+    if context.deps.shop is not None:
+        return context.deps.shop.currency
+    return await context.deps.accounts.currency(linked)
+
+
+async def load_panel_catalog(update: Update, context: BotContext, linked: Linked) -> Catalog | None:
+    """The panel's own catalog (at the panel's rates), or a reply that it is not answering."""
     return await from_panel(update, context, context.deps.panels.catalog(linked.key), CATALOG_DEADLINE)
 
 

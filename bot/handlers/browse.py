@@ -7,7 +7,7 @@ import re
 from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import is_subscription
-from bot.handlers.account import load_catalog, require_account
+from bot.handlers.account import load_catalog, prices_currency, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.form import not_offered, orderable
 from bot.handlers.states import Browsing, current, enter
@@ -39,7 +39,7 @@ async def _catalog(update: Update, context: BotContext) -> tuple[Catalog, str | 
     catalog = await load_catalog(update, context, linked)
     if catalog is None:
         return None
-    return catalog, await context.deps.accounts.currency(linked)
+    return catalog, await prices_currency(context, linked)
 
 
 async def order(update: Update, context: BotContext) -> None:

@@ -8,7 +8,7 @@ import logging
 from telegram import InlineKeyboardButton, Update
 
 from bot.domain.placing import Outcome, PlaceResult, place_draft
-from bot.handlers.account import load_catalog, main_menu, require_account
+from bot.handlers.account import load_catalog, load_panel_catalog, main_menu, require_account
 from bot.views.texts import panel_down
 from bot.views.callback_data import (
     BackToConfirm,
@@ -27,7 +27,7 @@ from bot.handlers.states import Confirming, enter
 from bot.views.texts import field_name, label, problem, refusal
 from bot.handlers.ui import drop_keyboard, show
 from bot.views.markup import button, clip, esc, keyboard
-from bot.panel.errors import Refusal
+from bot.panel.errors import Refusal, RefusalKind
 from bot.panel.fields import FieldSpec, form_fields
 from bot.panel.models import Service
 from bot.store import Draft, DraftState
@@ -57,14 +57,21 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
             "You placed several orders in a short time. Wait {seconds} seconds, then press Confirm again.",
             seconds=context.deps.orders_limit.wait_seconds(user_id)))
         return
-    catalog = await load_catalog(update, context, linked)
-    if catalog is None:
+    panel = await load_panel_catalog(update, context, linked)
+    if panel is None:
         await retry_buttons(update, context, draft_id, panel_down(t))
         return
-    result = await place_draft(
-        store, linked.client, catalog, draft_id, user_id, currency=linked.account.currency, flow_when_placed=None,
-        facts=context.deps.facts,
-    )
+    shop = context.deps.shop
+    if shop is None:
+        result = await place_draft(
+            store, linked.client, panel, draft_id, user_id, currency=linked.account.currency, flow_when_placed=None,
+            facts=context.deps.facts,
+        )
+    else:
+        result = await place_draft(
+            store, linked.client, await shop.priced(panel), draft_id, user_id, flow_when_placed=None,
+            facts=context.deps.facts, sale=await shop.sale(panel), funds=lambda cost: shop.funds(linked, cost),
+        )
     outcome = result.outcome
     if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED, Outcome.UNRECORDED, Outcome.NOT_OFFERED):
         context.deps.accounts.forget_balance(linked)
@@ -72,7 +79,7 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
         # The panel may have the order: a failure now must not reach the generic "please
         # try again" answer, an invitation to order it a second time.
         try:
-            await _tell_sent(update, context, result, linked.account.currency)
+            await _tell_sent(update, context, result, shop.currency if shop is not None else linked.account.currency)
         except Exception:
             log.exception("draft %s: could not tell user %s what became of the order (%s)", draft_id, user_id,
                           outcome.value)
@@ -94,7 +101,13 @@ async def _tell_sent(update: Update, context: BotContext, result: PlaceResult, c
         markup = keyboard(card_buttons(t, order, await context.deps.facts.abilities()))
         await show(update, context, text, markup, edit=False)
         return
-    if outcome is Outcome.UNRECORDED:
+    if context.deps.shop is not None and outcome in (Outcome.UNRECORDED, Outcome.UNKNOWN):
+        # Customers of a shop have no panel to look at: the shop settles it, and the price
+        # stays held until then.
+        text = t._("⚠️ I sent this order, but no clear answer came back. Its price stays held, not lost: the shop "
+                   "checks the order and either confirms it or gives the money back to your wallet. "
+                   "Do not order it again meanwhile.")
+    elif outcome is Outcome.UNRECORDED:
         text = t._(
             "⚠️ The panel accepted this order as <b>#{order_id}</b>, but I could not save it on my side. "
             "It is placed: do not order it again. Check it on the panel.", order_id=result.panel_order_id)
@@ -130,6 +143,14 @@ async def _tell_not_sent(update: Update, context: BotContext, result: PlaceResul
         await show(update, context, text, main_menu(t), edit=False)
     elif outcome is Outcome.UNAVAILABLE:
         await retry_buttons(update, context, draft_id, panel_down(t))
+    elif outcome is Outcome.SHORT:
+        await _tell_short(update, context, result, draft_id)
+    elif outcome is Outcome.SOLD_OUT:
+        await retry_buttons(update, context, draft_id, t._(
+            "⏳ This service is temporarily unavailable. Nothing was charged; try again later."))
+    elif outcome is Outcome.UNPRICED:
+        await resume(update, context, draft_id, note=t._(
+            "⚠️ In this shop a subscription needs a number of posts, so that its price is known. Set it, then confirm."))
     elif outcome is Outcome.CHANGED:
         await resume(update, context, draft_id, note=t._("⚠️ The price or limits of this service changed on the panel. Check the order again."))
     elif outcome is Outcome.INVALID:
@@ -142,6 +163,17 @@ async def _tell_not_sent(update: Update, context: BotContext, result: PlaceResul
     elif outcome is Outcome.GONE:
         await enter(context, None)
         await show(update, context, t._("This service is no longer offered by the panel. Nothing was ordered."), main_menu(t), edit=False)
+
+
+async def _tell_short(update: Update, context: BotContext, result: PlaceResult, draft_id: int) -> None:
+    """The wallet holds less than the price: how much is missing, and a way to top up."""
+    t = context.i18n
+    shop = context.deps.shop
+    assert shop is not None and result.price is not None
+    balance = await context.deps.store.balance(context.user.telegram_id)
+    text = t._("💳 Your wallet holds {balance}; this order costs {price}. Top up with /topup, then press Confirm again. "
+               "Nothing was charged.", balance=t.money(balance, shop.currency), price=t.money(result.price, shop.currency))
+    await retry_buttons(update, context, draft_id, text)
 
 
 def refused_field(service: Service, values: dict[str, str], refused: Refusal) -> FieldSpec | None:
@@ -158,6 +190,12 @@ async def _tell_refused(update: Update, context: BotContext, draft: Draft, servi
     """The panel said no: what it said, and what the user can do about it with this form."""
     t = context.i18n
     assert draft.id is not None
+    if context.deps.shop is not None and refused.kind is RefusalKind.NOT_ENOUGH_FUNDS:
+        # The operator's panel balance, not the customer's: admins hear of it.
+        await context.deps.shop.panel_refused_funds()
+        await retry_buttons(update, context, draft.id, t._(
+            "⏳ This service is temporarily unavailable. Nothing was charged; try again later."))
+        return
     said = t._("The panel said: «{text}»", text=esc(clip(refused.text, 300)))
     spec = refused_field(service, dict(draft.values), refused) if refused.field else None
     if refused.field and spec is None:

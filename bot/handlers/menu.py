@@ -30,6 +30,16 @@ async def main_screen(update: Update, context: BotContext) -> None:
             "Type a few words to search, or a service number to open it."),
         "",
     ]
+    shop = context.deps.shop
+    if shop is not None:
+        lines[0] = t._("👋 Hello! Choose a service and I will place the order. "
+                       "Type a few words to search, or a service number to open it.")
+        wallet = await context.deps.store.balance(user_id)
+        lines.append(t._("💳 Wallet: <b>{balance}</b> · top up with /topup", balance=t.money(wallet, shop.currency)))
+        count = await context.deps.store.count_orders(user_id, open_only=True)
+        lines.append(t._("📋 Open orders: {count}", count=t.number(count)))
+        await show(update, context, "\n".join(lines), main_menu(t))
+        return
     linked = await accounts.linked(user_id)
     balance, refused = None, None
     if linked is not None:

@@ -11,7 +11,7 @@ from telegram import Update
 from telegram.error import BadRequest
 
 from bot.domain.order_actions import Asked, Request, can_cancel, refresh, request_cancel, request_refill
-from bot.handlers.account import require_account
+from bot.handlers.account import prices_currency, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.ui import drop_keyboard, show
 from bot.panel.errors import PanelRefusal
@@ -52,7 +52,7 @@ async def account_currency(context: BotContext, order: Order) -> str | None:
     linked = await context.deps.accounts.linked(context.user.telegram_id)
     if linked is None or linked.account.id != order.account_id:
         return None
-    return await context.deps.accounts.currency(linked)
+    return await prices_currency(context, linked)
 
 
 async def open_order(update: Update, context: BotContext, pk: int, *, edit: bool) -> None:

@@ -7,13 +7,21 @@ import asyncio
 
 from telegram import Update
 
-from bot.handlers.account import require_account
+from bot.domain.accounts import Linked
+from bot.handlers.account import prices_currency, require_account
 from bot.handlers.context import BotContext
 from bot.handlers.states import Confirming, enter
 from bot.handlers.ui import show
 from bot.i18n import I18n
 from bot.panel.errors import PanelRefusal, PanelUnavailable
-from bot.panel.fields import FieldKind, form_fields, quote, split_lines, total_quantity
+from bot.panel.fields import (
+    FieldKind,
+    Quote,
+    form_fields,
+    quote,
+    split_lines,
+    total_quantity,
+)
 from bot.panel.models import Service
 from bot.store import Draft
 from bot.views.callback_data import CancelDraft, ConfirmOrder, EditOrder
@@ -38,8 +46,16 @@ def describe_values(t: I18n, service: Service, values: dict[str, str]) -> list[s
     return lines
 
 
-def price_text(t: I18n, service: Service, values: dict[str, str], currency: str | None) -> str:
-    price = quote(service, values)
+async def order_price(context: BotContext, service: Service, values: dict[str, str]) -> Quote:
+    """What the order costs: the panel's quote, or in shop mode the shop's price (the
+    service comes from the shop's catalog, at its rate)."""
+    shop = context.deps.shop
+    if shop is None:
+        return quote(service, values)
+    return shop.price(await shop.rules(), service, values)
+
+
+def price_text(t: I18n, price: Quote, currency: str | None) -> str:
     if price.per_post:
         return t._("from {low} to {high} per post", low=t.money(price.low, currency), high=t.money(price.high, currency))
     if price.low != price.high:
@@ -64,6 +80,19 @@ def comma_warning(t: I18n, service: Service, values: dict[str, str]) -> list[str
     return lines
 
 
+async def _panel_balance_lines(context: BotContext, linked: Linked, price: Quote) -> list[str]:
+    """The panel balance beside the price, and a warning when it is lower."""
+    t = context.i18n
+    try:
+        balance = await asyncio.wait_for(context.deps.accounts.recent_balance(linked), BALANCE_DEADLINE)
+    except (PanelUnavailable, PanelRefusal, TimeoutError):
+        return [t._("Balance: the panel did not answer.")]
+    lines = [t._("Balance: {balance}", balance=t.money(balance.amount, balance.currency))]
+    if price.high > balance.amount:
+        lines.append(t._("⚠️ Your balance is lower than the price: the panel will likely refuse the order."))
+    return lines
+
+
 async def show_confirm(update: Update, context: BotContext, draft: Draft, service: Service,
                        *, edit: bool = False, note: str | None = None) -> None:
     """Service, every field, total, price and balance, with Confirm / Edit / Cancel
@@ -73,7 +102,8 @@ async def show_confirm(update: Update, context: BotContext, draft: Draft, servic
     linked = await require_account(update, context)
     if linked is None:
         return
-    currency = await context.deps.accounts.currency(linked)
+    currency = await prices_currency(context, linked)
+    price = await order_price(context, service, draft.values)
     await enter(context, Confirming(draft.id))
     lines = []
     if note:
@@ -83,15 +113,14 @@ async def show_confirm(update: Update, context: BotContext, draft: Draft, servic
     total = total_quantity(service, draft.values)
     if total is not None and "runs" in draft.values and draft.values["runs"]:
         lines.append(t._("Total quantity: {total}", total=t.number(total)))
-    lines.append(t._("Price: <b>{price}</b>", price=price_text(t, service, draft.values, currency)))
-    try:
-        balance = await asyncio.wait_for(context.deps.accounts.recent_balance(linked), BALANCE_DEADLINE)
-    except (PanelUnavailable, PanelRefusal, TimeoutError):
-        lines.append(t._("Balance: the panel did not answer."))
+    lines.append(t._("Price: <b>{price}</b>", price=price_text(t, price, currency)))
+    if context.deps.shop is not None:
+        wallet = await context.deps.store.balance(context.user.telegram_id)
+        lines.append(t._("Your wallet: {balance}", balance=t.money(wallet, currency)))
+        if price.high > wallet:
+            lines.append(t._("⚠️ Your wallet holds less than the price: top up with /topup first."))
     else:
-        lines.append(t._("Balance: {balance}", balance=t.money(balance.amount, balance.currency)))
-        if quote(service, draft.values).high > balance.amount:
-            lines.append(t._("⚠️ Your balance is lower than the price: the panel will likely refuse the order."))
+        lines += await _panel_balance_lines(context, linked, price)
     lines += comma_warning(t, service, draft.values)
     if context.application.bot_data.get("real_panel"):
         lines += ["", t._("⚠️ This is a real order on your panel: confirming spends real money.")]

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, func, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.store.accounts import ACCOUNTS
@@ -23,7 +25,7 @@ from bot.store.drafts import (
     draft_update,
 )
 from bot.store.engine import IdQuery
-from bot.store.ledger import open_hold
+from bot.store.ledger import Movement, book, open_hold
 from bot.store.models import DraftState, Order, PanelAccount, Refill, metadata, utcnow
 from bot.store.outbox import Notice, enqueue, insert_notices
 from bot.store.users import KEEP, Flow, write_flow
@@ -40,7 +42,7 @@ _REFILL_MUTABLE = frozenset({"status", "final", "updated_at", "lease_owner", "le
 # What the watcher reads of an order to check it and to announce a change.
 CHECK_COLUMNS = ("id", "panel_order_id", "account_id", "user_id", "service_id", "service_name", "service_type",
                  "quantity", "charge", "currency", "status", "start_count", "remains", "final", "refill", "cancel",
-                 "draft_id", "check_errors", "progress_at", "progress_remains", "created_at")
+                 "draft_id", "check_errors", "progress_at", "progress_remains", "created_at", "paid", "cost")
 # Rows per statement in a cycle's write: far below the backends' limits on bound parameters.
 _CHUNK = 5000
 _NOTICES_CHUNK = 500
@@ -48,6 +50,23 @@ _NOTICES_CHUNK = 500
 OrderCheck = tuple[int, Mapping[str, object], Notice | None, str | None]
 """One order's outcome of a status check, for `apply_checks`: (order id, the columns to
 write, the notice to queue or None, the status the watcher read or None)."""
+
+
+async def _book_refunds(conn: AsyncConnection, written: Sequence[tuple[int, Mapping[str, object]]]) -> None:
+    """Shop mode: the refunds of orders whose final status was just written, booked to
+    their owners' wallets in the same transaction, once per order whoever writes it."""
+    refunds = {order_id: values["refunded"] for order_id, values in written if values.get("refunded")}
+    if not refunds:
+        return
+    owners = dict((await conn.execute(core_select(ORDERS.c.id, ORDERS.c.user_id)
+                                      .where(ORDERS.c.id.in_(list(refunds))))).tuples().all())
+
+    def write(sync: Connection) -> None:
+        for order_id, amount in refunds.items():
+            assert isinstance(amount, Decimal)
+            book(sync, Movement(owners[order_id], amount, "refund", f"order:{order_id}:refund"))
+
+    await conn.run_sync(write)
 
 
 def check_order_fields(fields: Mapping[str, object], allowed: frozenset[str]) -> None:
@@ -201,6 +220,7 @@ class OrdersRoom(DraftsRoom):
             )
             if result.rowcount != 1:
                 return False
+            await _book_refunds(await s.connection(), [(order_id, changes)])
             if notice is not None:
                 await enqueue(s, notice)
             return True
@@ -290,6 +310,7 @@ class OrdersRoom(DraftsRoom):
                     .values({"updated_at": bindparam("b_updated_at"), **{k: bindparam(f"b_{k}") for k in keys}})
                 )
                 await conn.execute(statement, params)
+            await _book_refunds(conn, [(order_id, values) for order_id, values, _notice, _read in kept])
             notices = [notice for _id, _values, notice, _read in kept if notice is not None]
             for start in range(0, len(notices), _NOTICES_CHUNK):
                 await conn.execute(insert_notices(self.dialect, notices[start : start + _NOTICES_CHUNK], now))

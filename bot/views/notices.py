@@ -13,6 +13,8 @@ from bot.domain.notices import (
     KIND_ACCOUNT_PAUSED,
     KIND_ACCOUNT_RESUMED,
     KIND_BROADCAST,
+    KIND_SHOP_LOW_BALANCE,
+    KIND_SHOP_OUT_OF_FUNDS,
     KIND_KEY_INVALID,
     KIND_KEY_UNDECRYPTABLE,
     KIND_ORDER,
@@ -68,6 +70,18 @@ def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMark
         return _account_notice(t, data, paused=kind == KIND_ACCOUNT_PAUSED), None
     if kind == KIND_BROADCAST:
         return esc(str(data.get("text", ""))), None
+    if kind == KIND_SHOP_OUT_OF_FUNDS and data.get("balance") is None:
+        return t._("🛑 Shop: the panel refused an order for lack of funds on the panel balance. Top up the panel "
+                   "account; customers hear the service is temporarily unavailable until then."), None
+    if kind == KIND_SHOP_OUT_OF_FUNDS:
+        return t._("🛑 Shop: an order was turned away because the panel balance ({balance}) cannot pay for it. "
+                   "Top up the panel account; customers hear the service is temporarily unavailable until then.",
+                   balance=t.money(Decimal(str(data.get("balance") or 0)), _text(data, "currency"))), None
+    if kind == KIND_SHOP_LOW_BALANCE:
+        return t._("⚠️ Shop: the panel balance is down to {balance}, below the warning level {low}. "
+                   "Top up the panel account before orders are turned away.",
+                   balance=t.money(Decimal(str(data.get("balance") or 0)), _text(data, "currency")),
+                   low=t.money(Decimal(str(data.get("low") or 0)), _text(data, "currency"))), None
     raise ValueError(f"unknown notification kind {kind!r}")
 
 
@@ -96,6 +110,9 @@ def _order_notice(t: I18n, data: Mapping[str, object], *, progress: bool) -> tup
         )
         if data.get("charge") is not None:
             lines.append(t._("Charge: {charge}", charge=t.money(Decimal(str(data["charge"])), _text(data, "currency"))))
+        if data.get("refund") is not None:
+            lines.append(t._("💳 {amount} went back to your wallet.",
+                             amount=t.money(Decimal(str(data["refund"])), _text(data, "currency"))))
     pk = _int(data, "order_pk")
     if not pk:
         return "\n".join(lines), None

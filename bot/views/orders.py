@@ -159,6 +159,8 @@ def order_card(t: I18n, order: Order, live: OrderStatus | None = None, currency:
     )
     if order.charge is not None:
         lines.append(t._("Charge: {charge}", charge=t.money(order.charge, order.currency or currency)))
+    if order.refunded:
+        lines.append(t._("💳 {amount} went back to your wallet.", amount=t.money(order.refunded, order.currency or currency)))
     lines.append(t._("Placed: {time}", time=t.datetime(order.created_at)))
     return "\n".join(lines)
 
