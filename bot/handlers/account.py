@@ -84,6 +84,9 @@ async def load_panel_catalog(update: Update, context: BotContext, linked: Linked
 async def connect(update: Update, context: BotContext) -> None:
     """`/connect KEY` links the key; `/connect` alone asks for it."""
     t = context.i18n
+    if context.deps.shop is not None:
+        await show(update, context, t._("There is no key to link here: you pay for orders from your wallet (/balance)."))
+        return
     if context.deps.accounts.team_mode:
         await show(update, context, t._("This bot orders with your team's shared panel account; there is no key to link."))
         return
@@ -184,6 +187,10 @@ async def pasted_key(update: Update, context: BotContext, text: str) -> bool:
         redact_in_logs(key)
     deleted = await delete_key_message(update)
     lines = [t._("🔑 That looks like a panel API key, so I did not use your message."), deletion_note(t, deleted)]
+    if deps.shop is not None:
+        lines.append(t._("You pay for orders from your wallet here: never send a panel key."))
+        await show(update, context, "\n".join(lines), edit=False)
+        return True
     if team:
         lines.append(t._("This bot orders with your team's shared panel account: never send a key here."))
         await show(update, context, "\n".join(lines), edit=False)

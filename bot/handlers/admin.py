@@ -185,6 +185,8 @@ async def record_order_id(update: Update, context: BotContext, draft_id: int, te
         extra["quantity"] = total_quantity(service_of(draft.service or {}), values)
     except (ValueError, KeyError):
         pass
+    if context.deps.shop is not None:
+        extra["currency"] = context.deps.shop.currency  # the hold, now the charge, is in the shop's currency
     try:
         order = await admin_store.mark_placed(store, draft_id, order_id, **extra)
     except DraftStateError:

@@ -58,8 +58,8 @@ async def _book_refunds(conn: AsyncConnection, written: Sequence[tuple[int, Mapp
     refunds = {order_id: values["refunded"] for order_id, values in written if values.get("refunded")}
     if not refunds:
         return
-    owners = dict((await conn.execute(core_select(ORDERS.c.id, ORDERS.c.user_id)
-                                      .where(ORDERS.c.id.in_(list(refunds))))).tuples().all())
+    rows = await conn.execute(core_select(ORDERS.c.id, ORDERS.c.user_id).where(ORDERS.c.id.in_(list(refunds))))
+    owners = {row.id: row.user_id for row in rows}
 
     def write(sync: Connection) -> None:
         for order_id, amount in refunds.items():
