@@ -268,3 +268,20 @@ async def test_two_quick_confirms_cannot_overdraw_a_wallet(tmp_path: Path, db: s
         assert await wallet(bot) >= 0
         states = sorted(d.state for d in [await bot.store.get_draft(i, ANN) for i in (1, 2)] if d)  # type: ignore[union-attr]
         assert states == [DraftState.DRAFT, DraftState.PLACED]
+
+
+async def test_prices_raised_by_the_shop_since_the_confirm_screen_are_not_charged_silently(tmp_path: Path) -> None:
+    """A raised minimum charge leaves the service's rate as it was: the price the screen
+    showed is what Confirm may take, so it shows the new one instead."""
+    async with world(tmp_path, **SHOP) as bot:
+        await top_up(bot, ANN, "10")
+        ann = await to_confirm(bot)
+        assert "Price: $3.19" in ann.last_text
+        assert bot.store is not None
+        await bot.store.set_price_rule(ADMIN, "minimum", "", (None, Decimal("5"), False))
+        deps(bot).shop.forget_rules()
+        await bot.press(ann, "Confirm")
+        assert "price or limits of this service changed" in ann.last_text and "Price: $5.00" in ann.last_text
+        assert bot.sandbox.count("add") == 0 and await wallet(bot) == Decimal(10)
+        await bot.press(ann, "Confirm")
+        assert "✅ Order" in ann.last_text and await wallet(bot) == Decimal(5)

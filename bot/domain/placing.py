@@ -99,7 +99,7 @@ async def place_draft(
     store: Store, client: PanelClient, catalog: Catalog, draft_id: int, user_id: int,
     *, currency: str | None = None, flow_when_placed: dict[str, Any] | None = KEEP,
     facts: PanelFacts | None = None, sale: Sale | None = None,
-    funds: Callable[[Decimal], Awaitable[Funds]] | None = None,
+    funds: Callable[[Decimal], Awaitable[Funds]] | None = None, shown: Decimal | None = None,
 ) -> PlaceResult:
     """Re-check the draft against the catalog, claim it with one conditional update and
     send `add` once. Every path leaves the draft in a state that says what happened.
@@ -112,7 +112,8 @@ async def place_draft(
 
     Shop mode (`sale`; `catalog` is then the shop's, at its rates): the claim holds the
     price on the customer's wallet in the same transaction (SHORT: not enough, nothing
-    claimed); `funds(cost)` first turns the order away (SOLD_OUT) when the operator's panel
+    claimed); a price above `shown` (what the confirm screen said: the prices changed
+    since) is CHANGED, nothing claimed; `funds(cost)` first turns the order away (SOLD_OUT) when the operator's panel
     balance cannot pay the panel. Placed keeps the hold as the charge; a refusal or a
     request that provably did not leave gives it back with the draft's state; UNKNOWN
     keeps it until an admin reconciles the draft."""
@@ -146,6 +147,8 @@ async def place_draft(
         price = sale.rules.charge(price)
         if price.per_post:
             return PlaceResult(Outcome.UNPRICED, service=current)
+        if shown is not None and price.high > shown:
+            return PlaceResult(Outcome.CHANGED, service=current, price=price.high)
         cost = quote(on_panel, params).high
         if funds is not None and await funds(cost) is Funds.SHORT:
             return PlaceResult(Outcome.SOLD_OUT, service=current, price=price.high)

@@ -4,6 +4,7 @@ of it, Back, Cancel and "Order again" (the screen itself: bot/handlers/review.py
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from telegram import InlineKeyboardButton, Update
 
@@ -23,7 +24,7 @@ from bot.views.callback_data import (
 from bot.handlers.context import BotContext
 from bot.handlers.form import ask_next, field_index, prompt, resume
 from bot.views.orders import card_buttons
-from bot.handlers.states import Confirming, enter
+from bot.handlers.states import Confirming, current, enter
 from bot.views.texts import field_name, label, problem, refusal
 from bot.handlers.ui import drop_keyboard, show
 from bot.views.markup import button, clip, esc, keyboard
@@ -68,9 +69,13 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
             facts=context.deps.facts,
         )
     else:
+        state = await current(context)
+        shown = Decimal(state.price) if isinstance(state, Confirming) and state.draft == draft_id and state.price \
+            else None
         result = await place_draft(
             store, linked.client, await shop.priced(panel), draft_id, user_id, flow_when_placed=None,
             facts=context.deps.facts, sale=await shop.sale(panel), funds=lambda cost: shop.funds(linked, cost),
+            shown=shown,
         )
     outcome = result.outcome
     if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED, Outcome.UNRECORDED, Outcome.NOT_OFFERED):
@@ -218,7 +223,10 @@ async def _tell_refused(update: Update, context: BotContext, draft: Draft, servi
 async def retry_buttons(update: Update, context: BotContext, draft_id: int, text: str,
                         *, extra: list[InlineKeyboardButton] | None = None) -> None:
     t = context.i18n
-    await enter(context, Confirming(draft_id))
+    state = await current(context)
+    # The price the confirm screen showed still stands (shop mode).
+    shown = state.price if isinstance(state, Confirming) and state.draft == draft_id else None
+    await enter(context, Confirming(draft_id, price=shown))
     markup = keyboard([
         extra or [],
         [button(t._("Confirm"), ConfirmOrder(draft_id))],

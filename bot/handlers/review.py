@@ -104,7 +104,9 @@ async def show_confirm(update: Update, context: BotContext, draft: Draft, servic
         return
     currency = await prices_currency(context, linked)
     price = await order_price(context, service, draft.values)
-    await enter(context, Confirming(draft.id))
+    # In a shop, the price shown is the most Confirm may take from the wallet.
+    shown = str(price.high) if context.deps.shop is not None and not price.per_post else None
+    await enter(context, Confirming(draft.id, price=shown))
     lines = []
     if note:
         lines += [note, ""]

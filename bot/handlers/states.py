@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar
 
@@ -70,6 +71,8 @@ class Confirming:
     draft: int
     since: int | None = dataclasses.field(default=None, compare=False)
     after: int | None = dataclasses.field(default=None, compare=False)
+    # Shop mode: the price the screen showed, the most Confirm may charge.
+    price: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,10 @@ def encode(state: State | None, *, now: float | None = None) -> dict[str, object
         case FillingField(draft=draft, field=name, returning=returning, after=after):
             return {"step": Step.FIELD.value, "draft": draft, "field": name, "return": returning,
                     "at": int(time.time() if now is None else now)} | ({} if after is None else {"after": after})
-        case Confirming(draft=draft, after=after):
+        case Confirming(draft=draft, after=after, price=price):
             return {"step": Step.CONFIRM.value, "draft": draft,
-                    "at": int(time.time() if now is None else now)} | ({} if after is None else {"after": after})
+                    "at": int(time.time() if now is None else now)} | ({} if after is None else {"after": after}) \
+                | ({} if price is None else {"price": price})
         case AwaitingOrderId(target=target):
             return {"step": Step.ADMIN_ORDER_ID.value, "target": target}
         case WritingBroadcast():
@@ -146,7 +150,9 @@ def decode(raw: Mapping[str, object] | None) -> State | None:
         return FillingField(draft=int(str(draft)), field=str(raw["field"]), returning=raw.get("return") is True,
                             since=since, after=after)
     if step == Step.CONFIRM and _is_id(draft):
-        return Confirming(draft=int(str(draft)), since=since, after=after)
+        price = raw.get("price")
+        return Confirming(draft=int(str(draft)), since=since, after=after,
+                          price=price if isinstance(price, str) and _is_amount(price) else None)
     if step == Step.ADMIN_ORDER_ID and _is_id(raw.get("target")):
         return AwaitingOrderId(target=int(str(raw["target"])))
     if step == Step.ADMIN_BROADCAST:
@@ -154,6 +160,13 @@ def decode(raw: Mapping[str, object] | None) -> State | None:
     if step == Step.ADMIN_BROADCAST_READY and isinstance(raw.get("broadcast"), str) and isinstance(raw.get("text"), str):
         return ReviewingBroadcast(broadcast=str(raw["broadcast"]), text=str(raw["text"]))
     return None
+
+
+def _is_amount(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except ArithmeticError:
+        return False
 
 
 def _is_id(value: object) -> bool:
