@@ -99,9 +99,17 @@ class Demo:
             f"  database        {where}",
             f"  you             Telegram user {session.user.id}, language {self.options.lang}",
             "",
-            self.help_text(),
-            "",
         ]
+        if self.options.shop:
+            lines[5] = (f"  shop            MODE=shop on the sandbox account (panel balance {balance}); "
+                        "prices 30 % over the panel's")
+            lines += [
+                "You are a customer with an empty wallet (and the shop's admin: /admin).",
+                "Try: /topup, press an amount, :pay (pretend Stars); /order, confirm; :partial, then watch the "
+                "refund arrive; /wallet.",
+                "",
+            ]
+        lines += [self.help_text(), ""]
         return "\n".join(lines)
 
     def real_banner(self) -> str:
@@ -145,7 +153,7 @@ class Demo:
             screen.emit(self.banner())
             screen.emit(PROMPT + "/start")
             await self.send("/start")
-            if not self.real:
+            if not self.real and not self.options.shop:  # a shop asks for no key
                 screen.note(KEY_HINT)
             elif screen.tty and (stream is None or stream is sys.stdin) and sys.stdin.isatty():
                 # At a terminal the key is asked for at once (Enter: later, with :key).
@@ -224,6 +232,10 @@ class Demo:
                 await self.send(self.session.key)
         elif action.kind == "press":
             await self.press(action.number)
+        elif action.kind == "pay":
+            await self.pay()
+        elif action.kind == "partial":
+            await self.partial()
         else:
             if action.not_a_button:
                 size = self._latest_keyboard_size()
@@ -233,6 +245,34 @@ class Demo:
                 else:
                     screen.note(f"sent “{action.text}” as text: the buttons here are 1-{size}")
             await self.send(action.text)
+
+    async def pay(self) -> None:
+        """:pay: press Pay on the bot's latest invoice, as Telegram's payment sheet would."""
+        session = self.session
+        if not any(m.invoice is not None for m in session.user.messages):
+            self.screen.note("the bot sent no invoice to pay (in a shop: /topup)")
+            return
+        if not await self._act(session.user.pay(session.application)):
+            self.screen.note("no reply")
+
+    async def partial(self) -> None:
+        """:partial: the newest open order ends Partial on the sandbox, a third undelivered."""
+        session = self.session
+        sandbox, app = session.sandbox, session.app
+        if sandbox is None or app is None or not self.options.shop:
+            self.screen.note(":partial is for the sandbox shop (python -m bot demo --shop)")
+            return
+        store = app.bot_data["deps"].store
+        orders = await store.orders_for(session.user.id, open_only=True)
+        counted = [o for o in orders if o.quantity]
+        if not counted:
+            self.screen.note("you have no open order with a quantity; order one first")
+            return
+        order = max(counted, key=lambda o: o.created_at)
+        assert order.quantity is not None
+        sandbox.set_status(order.panel_order_id, "Partial", remains=order.quantity // 3)
+        self.screen.note(f"order #{order.panel_order_id} ends Partial on the sandbox ({order.quantity // 3} "
+                         "not delivered); the bot sees it at its next check, within seconds")
 
     async def send(self, text: str) -> None:
         session = self.session

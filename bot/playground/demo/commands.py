@@ -17,6 +17,9 @@ How to use it:
   :text ...            sends the rest as text, even a number (":text 2" sends "2")
   :key                 sends the API key as a message (the demo key; with --panel-url, asks
                        for your panel's key without showing it)
+  :pay                 pays the bot's latest invoice (--shop: pretend Telegram Stars)
+  :partial             --shop: makes your newest open order end Partial on the sandbox, so
+                       that you watch its refund arrive
   :help                shows this help
   :q, quit, Ctrl-D     exits (so does Ctrl-C)"""
 
@@ -25,7 +28,7 @@ How to use it:
 class Action:
     """What one input line asks for."""
 
-    kind: Literal["text", "press", "key", "help", "quit", "empty", "unknown"]
+    kind: Literal["text", "press", "key", "help", "quit", "empty", "unknown", "pay", "partial"]
     text: str = ""
     number: int = 0
     # A bare number sent as text although a keyboard is showing: worth a word to the user.
@@ -71,6 +74,10 @@ def interpret(line: str, buttons: int, *, asking: bool = False) -> Action:
         return Action("help")
     if name == "key":
         return Action("key")
+    if name == "pay":
+        return Action("pay")
+    if name == "partial":
+        return Action("partial")
     if name in ("press", "p"):
         if _NUMBER.fullmatch(rest.strip()):
             return Action("press", number=int(rest.strip()))

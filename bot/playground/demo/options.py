@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--user-id", type=int, default=DEFAULT_USER_ID, metavar="ID", help=f"your Telegram user id (default {DEFAULT_USER_ID})"
     )
+    parser.add_argument(
+        "--shop", action="store_true",
+        help="run it as a shop (MODE=shop): you are a customer with a wallet and the shop's admin; "
+             "top up with /topup and :pay (pretend Stars), order, and watch refunds arrive (:partial)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show the bot's log (INFO) on stderr")
     return parser
 
@@ -80,6 +85,8 @@ class Options:
     verbose: bool
     # A real panel instead of the sandbox (PANEL_URL as an operator would type it).
     panel_url: str | None = None
+    # MODE=shop on the sandbox: a wallet, top-ups with pretend Stars, refunds.
+    shop: bool = False
 
 
 def parse_options(argv: list[str], environ: Mapping[str, str] | None = None) -> Options | int:
@@ -101,6 +108,8 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None) -> 
             panel_url = "https://" + panel_url
         sandbox_only = [name for name, value in (("--speed", args.speed), ("--balance", args.balance),
                                                  ("--catalog", args.catalog)) if value is not None]
+        if args.shop:
+            sandbox_only.append("--shop")
         if sandbox_only:
             problems.append(f"{', '.join(sandbox_only)}: for the sandbox only, not with --panel-url")
     speed = DEFAULT_SPEED if args.speed is None else args.speed
@@ -134,4 +143,5 @@ def parse_options(argv: list[str], environ: Mapping[str, str] | None = None) -> 
         user_id=args.user_id,
         verbose=args.verbose,
         panel_url=panel_url,
+        shop=args.shop,
     )

@@ -31,6 +31,10 @@ DEMO_STATUS_POLL_SECONDS = 5.0
 REAL_STATUS_POLL_SECONDS = 30.0
 
 
+# --shop: a wallet's unit (USD) costs this many pretend Stars.
+SHOP_STARS_PER_UNIT = "50"
+
+
 class StartupError(Exception):
     """Something the person running the demo can fix; printed as one line."""
 
@@ -91,14 +95,17 @@ class Session:
         try:
             # Every setting given explicitly (and no .env file), so an operator's real
             # configuration (a PANEL_KEY, ALLOWED_USERS...) cannot leak into the demo.
+            # --shop: the sandbox account is the shop's, and you are its customer and admin.
+            shop = {"mode": "shop", "panel_key": self.key, "stars_per_unit": SHOP_STARS_PER_UNIT,
+                    "shop_markup": "30", "referral_percent": "5"} if options.shop else {"panel_key": None}
             settings = load_settings(
                 require_token=False,
                 _env_file=None,
                 telegram_token=None,
                 panel_url=panel_url,
-                panel_key=None,
                 allowed_users=frozenset(),
-                admin_ids=frozenset(),
+                admin_ids=frozenset({options.user_id}) if options.shop else frozenset(),
+                **shop,
                 database_url=f"sqlite+aiosqlite:///{self.db_path.as_posix()}",
                 secret_key=secrets.token_urlsafe(32),
                 status_poll_seconds=REAL_STATUS_POLL_SECONDS if self.real else DEMO_STATUS_POLL_SECONDS,

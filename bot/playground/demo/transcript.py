@@ -79,6 +79,8 @@ class Transcript:
             change = "new buttons" if buttons else "buttons removed"
             return "\n".join([f"{head}“{_snippet(message.text)}” ({change})", *buttons])
         body = render_entities(message.text, message.entities, ansi=self.ansi).split("\n")
+        if message.invoice is not None:
+            body = invoice_lines(message.invoice)
         lines: list[str] = []
         for line in body:
             for part in self._wrap(line):
@@ -109,6 +111,14 @@ class Transcript:
     def keyboard_message(self) -> FakeMessage | None:
         """The last printed bot message that has an inline keyboard."""
         return next((m for m in self._visible() if m.inline_keyboard), None)
+
+
+def invoice_lines(invoice: dict[str, object]) -> list[str]:
+    """An invoice as the chat shows it: its title, what it is for, the price, how to pay."""
+    total, currency = invoice.get("total_amount"), str(invoice.get("currency") or "")
+    price = f"{total} ⭐ Telegram Stars" if currency == "XTR" else f"{total} (smallest units of {currency})"
+    return [f"🧾 {invoice.get('title', '')}", str(invoice.get("description") or ""), f"Pay {price}",
+            "(type :pay to pay it: pretend Stars, no real money)"]
 
 
 def _snippet(text: str, limit: int = 40) -> str:
