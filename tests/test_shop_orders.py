@@ -285,3 +285,16 @@ async def test_prices_raised_by_the_shop_since_the_confirm_screen_are_not_charge
         assert bot.sandbox.count("add") == 0 and await wallet(bot) == Decimal(10)
         await bot.press(ann, "Confirm")
         assert "✅ Order" in ann.last_text and await wallet(bot) == Decimal(5)
+
+
+async def test_a_refund_is_told_even_to_a_customer_who_turned_notifications_off(tmp_path: Path) -> None:
+    async with world(tmp_path, **SHOP) as bot:
+        await top_up(bot, ANN, "10")
+        ann = await to_confirm(bot)
+        await bot.press(ann, "Confirm")
+        assert bot.store is not None
+        await bot.store.set_notifications(ANN, "off")
+        [order] = await bot.store.orders_for(ANN, open_only=True)
+        bot.sandbox.set_status(order.panel_order_id, "Canceled", remains=1000)
+        await cycle(bot)
+        assert "$3.19 went back to your wallet" in ann.last_text

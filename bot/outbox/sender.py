@@ -63,10 +63,12 @@ def _retry_seconds(error: RetryAfter) -> float:
 
 def wanted(user: User, notification: Notification) -> bool:
     """The user's /notifications choice: every change (statuses and delivery progress),
-    final statuses only, or off; notices about their account or from the operator are
-    always sent."""
+    final statuses only, or off; notices about their account or from the operator, and
+    a shop order's refund, are always sent."""
     if notification.kind in notices.ALWAYS_SENT:
         return True
+    if notification.payload.get("refund"):
+        return True  # money back to a shop's wallet is always said, whatever the choice
     if user.notifications == "off":
         return False
     if notification.kind == KIND_PROGRESS:
