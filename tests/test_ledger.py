@@ -89,5 +89,25 @@ async def test_a_refused_draft_gets_its_hold_back_and_holds_anew_on_the_next_con
     assert await store.finish_draft(draft_id, DraftState.UNKNOWN, error="timeout")  # the hold stays
     assert await store.balance(ANN) == Decimal(6)
     references = sorted(entry.reference for entry in await store.movements(ANN))
-    assert references == ["charge:1", f"draft:{draft_id}:hold:1", f"draft:{draft_id}:hold:2",
-                          f"draft:{draft_id}:release:1"]
+    assert references == ["charge:1", f"draft:{draft_id}:{ANN}:hold:1", f"draft:{draft_id}:{ANN}:hold:2",
+                          f"draft:{draft_id}:{ANN}:release:1"]
+
+
+async def test_a_draft_id_given_again_after_pruning_holds_for_its_new_owner(store: Store) -> None:
+    """SQLite may give the id of a deleted (pruned) draft to the next one: another
+    customer's Confirm of that id must hold, not find the old hold's reference taken."""
+    bob = ANN + 1
+    draft_id, _account = await _draft(store, ANN)
+    await store.book(Movement(ANN, Decimal("10"), "topup", "charge:1"))
+    await store.book(Movement(bob, Decimal("10"), "topup", "charge:2"))
+    assert await store.claim_draft_with_hold(draft_id, ANN, Decimal(4)) is Booked.BOOKED
+    assert await store.finish_draft(draft_id, DraftState.DRAFT, error="refused")
+    from bot.store.drafts import DRAFTS  # the prune's own delete, for this one row
+
+    async with store.session() as s:
+        await s.exec(DRAFTS.delete().where(DRAFTS.c.id == draft_id))  # type: ignore[call-overload]
+    again, _account = await _draft(store, bob)
+    if again != draft_id:
+        return  # this database does not give ids again (PostgreSQL's sequences)
+    assert await store.claim_draft_with_hold(again, bob, Decimal(4)) is Booked.BOOKED
+    assert await store.balance(bob) == Decimal(6) and await store.balance(ANN) == Decimal(10)

@@ -53,12 +53,13 @@ class Hold:
 
 # A draft refused by the panel is editable again and may be confirmed again: each Confirm
 # holds anew, as attempt 1, 2, ..., and each release names the attempt it gives back.
-def _hold_reference(draft_id: int, attempt: int) -> str:
-    return f"draft:{draft_id}:hold:{attempt}"
+# The owner is in the reference too: SQLite may give a pruned draft's id to a new draft.
+def _hold_reference(draft_id: int, user_id: int, attempt: int) -> str:
+    return f"draft:{draft_id}:{user_id}:hold:{attempt}"
 
 
-def _release_reference(draft_id: int, attempt: int) -> str:
-    return f"draft:{draft_id}:release:{attempt}"
+def _release_reference(draft_id: int, user_id: int, attempt: int) -> str:
+    return f"draft:{draft_id}:{user_id}:release:{attempt}"
 
 
 def _draft_entries(conn: Connection, draft_id: int, user_id: int | None = None) -> list[tuple[str, int, Decimal]]:
@@ -70,14 +71,15 @@ def _draft_entries(conn: Connection, draft_id: int, user_id: int | None = None) 
         if user_id is None:
             return []
     rows = conn.execute(select(LEDGER.c.reference, LEDGER.c.user_id, LEDGER.c.amount)
-                        .where(LEDGER.c.user_id == user_id, LEDGER.c.reference.like(f"draft:{draft_id}:%")))
+                        .where(LEDGER.c.user_id == user_id,
+                               LEDGER.c.reference.like(f"draft:{draft_id}:{user_id}:%")))
     return [(row.reference, row.user_id, Decimal(str(row.amount))) for row in rows]
 
 
 def hold_movement(conn: Connection, draft_id: int, user_id: int, amount: Decimal) -> Movement:
     """The movement that holds `amount` for the draft's next attempt."""
     attempts = sum(1 for reference, _user, _amount in _draft_entries(conn, draft_id, user_id) if ":hold:" in reference)
-    return Movement(user_id, -amount, "hold", _hold_reference(draft_id, attempts + 1))
+    return Movement(user_id, -amount, "hold", _hold_reference(draft_id, user_id, attempts + 1))
 
 
 def open_hold(conn: Connection, draft_id: int, user_id: int | None = None) -> Hold | None:
@@ -97,7 +99,7 @@ def release_hold(conn: Connection, draft_id: int) -> Decimal | None:
     hold = open_hold(conn, draft_id)
     if hold is None:
         return None
-    book(conn, Movement(hold.user_id, hold.amount, "release", _release_reference(draft_id, hold.attempt)))
+    book(conn, Movement(hold.user_id, hold.amount, "release", _release_reference(draft_id, hold.user_id, hold.attempt)))
     return hold.amount
 
 
