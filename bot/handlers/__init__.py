@@ -10,11 +10,12 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
+    PreCheckoutQueryHandler,
     TypeHandler,
     filters,
 )
 
-from bot.handlers import account, admin, browse, common, confirm, conversation, form, menu, orders, status
+from bot.handlers import account, admin, browse, common, confirm, conversation, form, menu, orders, status, wallet
 from bot.handlers.context import BotApp, BotContext, gate
 from bot.views import callback_data as cb
 
@@ -42,6 +43,12 @@ def register(application: BotApp) -> None:
         "cancel": conversation.cancel,
         "language": common.language,
         "admin": admin.admin_command,
+        "wallet": wallet.wallet_command,
+        "topup": wallet.topup_command,
+        "credit": wallet.credit_command,
+        "debit": wallet.debit_command,
+        "refund_topup": wallet.refund_topup_command,
+        "topups": wallet.topups_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))
@@ -80,10 +87,16 @@ def register(application: BotApp) -> None:
         cb.AskBroadcast: admin.on_admin_callback,
         cb.SendBroadcast: admin.on_admin_callback,
         cb.LeaveAdminStep: admin.on_admin_callback,
+        cb.ShowTopup: wallet.topup_command,
+        cb.TopupAmount: wallet.on_topup_amount,
+        cb.TopupOther: wallet.on_topup_other,
     }
     for kind, on_press in buttons.items():
         application.add_handler(CallbackQueryHandler(on_press, pattern=kind.PATTERN))
     application.add_handler(CallbackQueryHandler(common.stale_button))
+    # Shop mode's payments: Pay pressed on an invoice, and the money taken.
+    application.add_handler(PreCheckoutQueryHandler(wallet.pre_checkout))
+    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, wallet.successful_payment))
     # Every text answers the state the user is in (bot/handlers/conversation.py).
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, conversation.on_text))
     application.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))

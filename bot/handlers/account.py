@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.domain.accounts import Accounts, Linked
+from bot.handlers import wallet
 from bot.handlers.context import BotContext
 from bot.handlers.states import AwaitingKey, current, enter
 from bot.handlers.ui import drop_keyboard, from_panel, show
@@ -223,8 +224,11 @@ async def on_pasted_key_callback(update: Update, context: BotContext) -> None:
 
 
 async def balance(update: Update, context: BotContext) -> None:
-    """`/balance`: the account's balance in the user's number format."""
+    """`/balance`: the account's balance in the user's number format (shop mode: the wallet)."""
     t = context.i18n
+    if context.deps.shop is not None:
+        await wallet.wallet_command(update, context)
+        return
     if update.callback_query is not None:
         await update.callback_query.answer()
     linked = await require_account(update, context)

@@ -104,6 +104,8 @@ async def gate(update: Update, context: BotContext) -> None:
         user.blocked = False
     context.user = user
     context.i18n = I18n(best_locale(user.locale, tg_user.language_code, default=deps.settings.default_locale))
+    if update.pre_checkout_query is not None or (update.message and update.message.successful_payment):
+        return  # never turned away for speed: Telegram took (or is about to take) the money
     if not deps.updates_limit.allow(tg_user.id):
         if deps.updates_limit.should_warn(tg_user.id) and update.effective_chat is not None:
             await context.bot.send_message(update.effective_chat.id, context.i18n._(

@@ -10,6 +10,7 @@ commands that leave a state, and the timeout that closes an abandoned order form
     AwaitingOrderId (admins)        admin.record_order_id         /admin → Unknown drafts → Mark placed
     WritingBroadcast (admins)       admin.preview_broadcast       /admin → Broadcast
     ReviewingBroadcast (admins)     admin.preview_broadcast       a broadcast text sent
+    EnteringTopup (shop mode)       wallet.answer_topup_amount    /topup → Other amount
 
 Fallbacks: /cancel (here) leaves any state and drops a half-filled order; /start shows
 the menu; a button from an older screen is checked against the draft it names (never
@@ -29,7 +30,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.handlers import account, admin, browse, form
+from bot.handlers import account, admin, browse, form, wallet
 from bot.handlers.account import main_menu
 from bot.handlers.context import BotContext
 from bot.handlers.states import (
@@ -37,6 +38,7 @@ from bot.handlers.states import (
     AwaitingOrderId,
     Browsing,
     Confirming,
+    EnteringTopup,
     FillingField,
     ReviewingBroadcast,
     WritingBroadcast,
@@ -72,6 +74,8 @@ async def on_text(update: Update, context: BotContext) -> None:
             await search_or_open(update, context, message.text)
         case Browsing() | None:
             await search_or_open(update, context, message.text)
+        case EnteringTopup():
+            await wallet.answer_topup_amount(update, context, message.text)
 
 
 async def search_or_open(update: Update, context: BotContext, text: str) -> None:
@@ -105,6 +109,8 @@ async def close_abandoned_form(update: Update, context: BotContext) -> None:
     """Runs after the gate: an order form left unanswered longer than FORM_TIMEOUT is
     closed (its draft dropped) and its owner told once. A command goes on as usual; a
     text or a button, meant for the old form, stops here."""
+    if update.pre_checkout_query is not None or (update.message and update.message.successful_payment):
+        return  # a payment is answered and credited whatever form was left open
     state = await current(context)
     draft_id = draft_of(state)
     if draft_id is None or not expired(state):

@@ -7,6 +7,7 @@ import asyncio
 
 from telegram import Update
 
+from bot.handlers import wallet
 from bot.handlers.account import how_to_link, main_menu
 from bot.handlers.context import BotContext
 from bot.handlers.states import AwaitingKey, enter
@@ -63,6 +64,8 @@ async def main_screen(update: Update, context: BotContext) -> None:
 async def start(update: Update, context: BotContext) -> None:
     """Greet; ask for a key if the user has none linked, else show the main menu."""
     t = context.i18n
+    if context.args:
+        await wallet.accept_referral(update, context, context.args[0])  # /start ref_<code> (shop mode)
     linked = await context.deps.accounts.linked(context.user.telegram_id)
     if linked is None:
         await enter(context, AwaitingKey())

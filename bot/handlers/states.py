@@ -30,6 +30,7 @@ class Step(StrEnum):
     ADMIN_ORDER_ID = "admin_order_id"
     ADMIN_BROADCAST = "admin_broadcast"
     ADMIN_BROADCAST_READY = "admin_broadcast_ready"
+    TOPUP = "topup"
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,15 @@ class ReviewingBroadcast:
     text: str
 
 
-State = Browsing | AwaitingKey | FillingField | Confirming | AwaitingOrderId | WritingBroadcast | ReviewingBroadcast
+@dataclass(frozen=True)
+class EnteringTopup:
+    """Shop mode: "Other amount" under /topup asked for an amount; the next text is it."""
+
+    step: ClassVar[Step] = Step.TOPUP
+
+
+State = (Browsing | AwaitingKey | FillingField | Confirming | AwaitingOrderId | WritingBroadcast | ReviewingBroadcast
+         | EnteringTopup)
 FormState = FillingField | Confirming
 ADMIN_STATES = (AwaitingOrderId, WritingBroadcast, ReviewingBroadcast)
 
@@ -130,6 +139,8 @@ def encode(state: State | None, *, now: float | None = None) -> dict[str, object
             return {"step": Step.ADMIN_BROADCAST.value}
         case ReviewingBroadcast(broadcast=broadcast, text=text):
             return {"step": Step.ADMIN_BROADCAST_READY.value, "broadcast": broadcast, "text": text}
+        case EnteringTopup():
+            return {"step": Step.TOPUP.value}
 
 
 def decode(raw: Mapping[str, object] | None) -> State | None:
@@ -159,6 +170,8 @@ def decode(raw: Mapping[str, object] | None) -> State | None:
         return WritingBroadcast()
     if step == Step.ADMIN_BROADCAST_READY and isinstance(raw.get("broadcast"), str) and isinstance(raw.get("text"), str):
         return ReviewingBroadcast(broadcast=str(raw["broadcast"]), text=str(raw["text"]))
+    if step == Step.TOPUP:
+        return EnteringTopup()
     return None
 
 

@@ -12,11 +12,13 @@ from bot.store.outbox import OutboxRoom
 from bot.store.panel_facts import PanelFactsRoom
 from bot.store.prices import PricesRoom
 from bot.store.pruning import PruningRoom
+from bot.store.topups import TopupsRoom
 
 __all__ = ["Store"]
 
 
-class Store(OrdersRoom, PruningRoom, AccountsRoom, OutboxRoom, PanelFactsRoom, LedgerRoom, PricesRoom):
+class Store(OrdersRoom, PruningRoom, AccountsRoom, OutboxRoom, PanelFactsRoom, LedgerRoom, PricesRoom,
+            TopupsRoom):
     """The database, through async methods returning detached sqlmodel rows.
 
     Each room is a module of bot/store/ saying what it stores; they share one engine

@@ -442,3 +442,24 @@ class SendBroadcast(Callback, data="As:{admin}.{message}"):
 @dataclass(frozen=True)
 class LeaveAdminStep(Callback, data="Ax"):
     """✖ Cancel on an admin prompt or preview."""
+
+
+# --- shop mode: the wallet and top-ups -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShowTopup(Callback, data="Wt"):
+    """💳 Top up under the wallet: the amounts to choose from."""
+
+
+@dataclass(frozen=True)
+class TopupAmount(Callback, data="Wa:{minor}"):
+    """A preset amount under /topup, in the shop currency's minor units (500: 5.00 USD);
+    checked again like a typed amount, so a forged one buys nothing it should not."""
+
+    minor: int
+
+
+@dataclass(frozen=True)
+class TopupOther(Callback, data="Wo"):
+    """✏️ Other amount under /topup: asks for a typed amount."""

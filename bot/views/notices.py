@@ -22,6 +22,7 @@ from bot.domain.notices import (
     KIND_PROGRESS,
     KIND_REFILL,
     KIND_REFILL_LOST,
+    KIND_WALLET,
 )
 from bot.i18n import I18n
 from bot.store import Notification
@@ -82,6 +83,8 @@ def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMark
                    "Top up the panel account before orders are turned away.",
                    balance=t.money(Decimal(str(data.get("balance") or 0)), _text(data, "currency")),
                    low=t.money(Decimal(str(data.get("low") or 0)), _text(data, "currency"))), None
+    if kind == KIND_WALLET:
+        return _wallet_notice(t, data), None
     raise ValueError(f"unknown notification kind {kind!r}")
 
 
@@ -161,3 +164,23 @@ def _account_notice(t: I18n, data: Mapping[str, object], *, paused: bool) -> str
             "automatically, with growing pauses, and tell you when it works again.", owner=owner, hint=hint)
     return t._("▶️ The panel account of user {owner} (key {hint}) works again: the panel accepts the key, and its "
                "orders are checked again.", owner=owner, hint=hint)
+
+
+def _wallet_notice(t: I18n, data: Mapping[str, object]) -> str:
+    """Shop mode, to the customer: money in or out of their wallet, and why."""
+    amount = t.money(abs(Decimal(str(data.get("amount") or 0))), _text(data, "currency"))
+    note = esc(clip(_text(data, "note") or "", ERROR_LIMIT))
+    match data.get("reason"):
+        case "topup":
+            return t._("💰 {amount} added to your wallet. Thank you!", amount=amount)
+        case "referral":
+            return t._("🎁 Referral bonus: {amount} added to your wallet for a top-up by someone you invited.",
+                       amount=amount)
+        case "credit":
+            return t._("💰 The shop added {amount} to your wallet: {reason}", amount=amount, reason=note)
+        case "debit":
+            return t._("💸 The shop took {amount} from your wallet: {reason}", amount=amount, reason=note)
+        case "topup_refund":
+            return t._("↩️ Your top-up of {amount} was refunded: the Stars are back in your Telegram account, "
+                       "and the amount left your wallet.", amount=amount)
+    return t._("👛 Your wallet changed by {amount}.", amount=amount)
