@@ -48,8 +48,11 @@ from bot.views.callback_data import (
     SetLanguage,
     SetNotifications,
     ShowBalance,
+    ShowTopup,
     SkipField,
     StartOrder,
+    TopupAmount,
+    TopupOther,
     UnknownDrafts,
     decode_any,
 )
@@ -70,6 +73,7 @@ WIDEST: list[Callback] = [
     OrdersPage("f", BIG), SetNotifications("final"),
     AdminOverview(), UnknownDrafts(BIG), MarkPlaced(BIG), MarkFailed(BIG, BIG), AskBroadcast(),
     SendBroadcast(BIG, BIG), LeaveAdminStep(),
+    ShowTopup(), TopupAmount(BIG), TopupOther(),
 ]
 
 # The data as the bot has written it since before these classes: buttons already sitting
@@ -113,6 +117,9 @@ ON_THE_WIRE: list[tuple[str, Callback]] = [
     ("Ab", AskBroadcast()),
     ("As:1001.5", SendBroadcast(1001, 5)),
     ("Ax", LeaveAdminStep()),
+    ("Wt", ShowTopup()),
+    ("Wa:500", TopupAmount(500)),
+    ("Wo", TopupOther()),
 ]
 
 FORGED = [
