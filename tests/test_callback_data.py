@@ -56,7 +56,7 @@ from bot.views.callback_data import (
     UnknownDrafts,
     decode_any,
 )
-from tests.harness import World, world
+from tests.harness import KEY, World, world
 from tests.test_admin import unknown_draft
 from tests.test_watching import cycle, place
 
@@ -264,8 +264,14 @@ async def test_every_button_the_bot_sends_decodes(tmp_path: Path) -> None:
         await bot.press(ann, "◀ Overview")
         await bot.press(ann, "📣 Broadcast")
         await bot.send(ann, "Hello")
-
         sent = buttons_sent(bot)
-        assert [data for data in sent if decode_any(data) is None] == []
-        kinds = {type(decode_any(data)) for data in sent}
-        assert kinds == set(KINDS), sorted(k.__name__ for k in set(KINDS) - kinds)
+    # Shop mode: the wallet and top-ups.
+    async with world(tmp_path / "shop", mode="shop", panel_key=KEY, stars_per_unit="50") as shop:
+        ann = shop.user(1001)
+        await shop.send(ann, "/wallet")
+        await shop.press(ann, "💳 Top up")
+        sent += buttons_sent(shop)
+
+    assert [data for data in sent if decode_any(data) is None] == []
+    kinds = {type(decode_any(data)) for data in sent}
+    assert kinds == set(KINDS), sorted(k.__name__ for k in set(KINDS) - kinds)

@@ -24,8 +24,8 @@ from bot.playground.fakegram import FakeUser
 from bot.store import Store
 from bot.store import topups as topups_store
 from bot.store.ledger import Booked, Movement
-from bot.store.outbox import NOTIFICATIONS
 from bot.store.models import utcnow
+from bot.store.outbox import NOTIFICATIONS
 from tests.harness import KEY, World, world
 from tests.test_watching import DATABASES
 
@@ -181,7 +181,7 @@ async def test_pay_is_refused_in_time_for_invoices_that_name_no_payable_top_up(t
             query = list(bot.fake.payments.pre_checkouts.values())[-1]
             assert query.ok is False  # answered (within Telegram's 10 s: the fake refuses later answers)
             assert query.error_message is not None
-            return query.error_message
+            return str(query.error_message)
 
         assert await pay_invoice("topup:999999", 250) == "This invoice is not valid. Start a new top-up with /topup."
         assert await pay_invoice("something else", 250) == "This invoice is not valid. Start a new top-up with /topup."
@@ -263,6 +263,11 @@ async def test_a_card_top_up_through_a_provider_is_invoiced_in_its_currency(tmp_
         assert await ann.pay(bot.app) is not None
         assert ann.last_text == "✅ $25.00 added to your wallet. Your wallet: $25.00."
         assert "284685063:TEST:provider" not in ann.transcript()
+        # An amount Telegram refuses for the provider: said, and nothing to pay.
+        bot.fake.inject_error("sendInvoice", 400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
+        await bot.send(ann, "/topup")
+        await bot.press(ann, "$50.00")
+        assert ann.last_text == "Telegram refused an invoice for $50.00. Try another amount."
 
 
 async def test_other_amount_answers_bad_input_and_stays_until_an_amount_comes(tmp_path: Path) -> None:
@@ -301,6 +306,10 @@ async def test_presets_out_of_telegrams_range_are_not_offered_and_a_forged_one_i
         update["callback_query"]["data"] = "Wa:2500"  # $25, 25,000 Stars: over Telegram's limit
         await bot.app.process_update(Update.de_json(update, bot.app.bot))
         assert ann.last_text.startswith("A top-up is paid in Telegram Stars, 1 to 10,000 Stars at a time")
+        update = ann.update_dict_for_press("✏️ Other amount")
+        update["callback_query"]["data"] = "Wa:999999999999999999"
+        await bot.app.process_update(Update.de_json(update, bot.app.bot))
+        assert ann.last_text == "That amount is too large for one top-up."
 
 
 # --- referrals ------------------------------------------------------------------------------

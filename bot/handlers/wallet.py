@@ -46,6 +46,9 @@ PAYLOAD = re.compile(r"topup:([1-9][0-9]{0,17})\Z")
 AMOUNT = re.compile(r"([0-9]{1,12})(?:[.,]([0-9]{1,12}))?\Z")
 REFERRAL = re.compile(r"ref_([1-9][0-9]{0,17})\Z")
 MAX_REASON = 200
+# A sanity bound far above any top-up (and far inside the ledger's Numeric(24, 8)); card
+# payments meet the provider's own limits first (Telegram refuses the invoice).
+MAX_AMOUNT = Decimal(10) ** 9
 
 
 async def not_here(update: Update, context: BotContext) -> None:
@@ -77,6 +80,8 @@ def price_of(t: I18n, settings: Settings, amount: Decimal) -> tuple[str, int]:
     digits = currency_digits(shop)
     if amount <= 0:
         raise Unpriced(t._("The amount must be more than zero."))
+    if amount >= MAX_AMOUNT:
+        raise Unpriced(t._("That amount is too large for one top-up."))
     if amount != amount.quantize(Decimal(1).scaleb(-digits)):
         raise Unpriced(t.ngettext("{currency} amounts have at most {n} decimal.",
                                   "{currency} amounts have at most {n} decimals.", digits, currency=shop))
@@ -204,12 +209,19 @@ async def send_invoice(update: Update, context: BotContext, amount: Decimal) -> 
     assert chat is not None
     topup = await context.deps.store.create_topup(context.user.telegram_id, amount, currency, total)
     label = t.money(amount, settings.shop_currency, html=False)
-    await context.bot.send_invoice(
-        chat.id, clip(t._("Wallet top-up"), 32),
-        clip(t._("{amount} for your wallet in this bot.", amount=label), 255),
-        f"topup:{topup.id}", currency, [LabeledPrice(clip(t._("Top-up {amount}", amount=label), 64), total)],
-        provider_token=settings.payment_provider_token or "",
-    )
+    try:
+        await context.bot.send_invoice(
+            chat.id, clip(t._("Wallet top-up"), 32),
+            clip(t._("{amount} for your wallet in this bot.", amount=label), 255),
+            f"topup:{topup.id}", currency, [LabeledPrice(clip(t._("Top-up {amount}", amount=label), 64), total)],
+            provider_token=settings.payment_provider_token or "",
+        )
+    except BadRequest as error:
+        # E.g. a card amount outside the provider's limits; the pending top-up is never paid.
+        log.warning("sendInvoice refused for top-up %s: %s", topup.id, error.message[:200])
+        await show(update, context, t._("Telegram refused an invoice for {amount}. Try another amount.",
+                                        amount=t.money(amount, settings.shop_currency)), edit=False)
+        return False
     return True
 
 
