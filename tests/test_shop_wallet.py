@@ -137,6 +137,22 @@ async def test_a_payment_whose_reply_was_lost_is_announced_by_the_outbox(tmp_pat
         assert ann.last_text == "💰 $5.00 added to your wallet. Thank you!"
 
 
+async def test_a_payment_delivered_again_after_a_lost_reply_is_answered_once(tmp_path: Path) -> None:
+    async with shop(tmp_path) as bot:
+        ann = bot.user(ANN)
+        await bot.send(ann, "/topup")
+        await bot.press(ann, "$5.00 for 250 ⭐")
+        bot.fake.inject_error("sendMessage", 500, "Internal Server Error", count=2)
+        assert bot.app is not None
+        with pytest.raises(Exception, match="Internal Server Error"):
+            await ann.pay(bot.app)
+        (charge,) = bot.fake.payments.charges.values()
+        await deliver_again(bot, ann, charge)  # the process died before Telegram heard back
+        assert ann.last_text == "This payment was credited already. Your wallet: $5.00."
+        assert await notices_sent(bot, after=topups_store.RECEIPT_SECONDS + 5) == 0
+        assert await store(bot).balance(ANN) == Decimal("5")
+
+
 async def test_a_payment_is_credited_for_a_customer_over_the_rate_limit_or_with_a_form_left_for_days(
         tmp_path: Path) -> None:
     """The money is taken when the payment arrives: neither the flood limit nor the closing

@@ -290,13 +290,13 @@ async def successful_payment(update: Update, context: BotContext) -> None:
         return
     currency = settings.shop_currency
     if payment.booked is Booked.DUPLICATE:
-        await show(update, context, t._("This payment was credited already. Your wallet: {balance}.",
-                                        balance=t.money(payment.balance, currency)), edit=False)
-        return
-    log.info("top-up %s paid by user %s", payment.topup_id, user_id)
-    await show(update, context, t._("✅ {amount} added to your wallet. Your wallet: {balance}.",
-                                    amount=t.money(payment.amount, currency),
-                                    balance=t.money(payment.balance, currency)), edit=False)
+        text = t._("This payment was credited already. Your wallet: {balance}.",
+                   balance=t.money(payment.balance, currency))
+    else:
+        log.info("top-up %s paid by user %s", payment.topup_id, user_id)
+        text = t._("✅ {amount} added to your wallet. Your wallet: {balance}.",
+                   amount=t.money(payment.amount, currency), balance=t.money(payment.balance, currency))
+    await show(update, context, text, edit=False)
     if payment.receipt is not None:
         await store.settle_receipt(payment.receipt)
 

@@ -67,7 +67,9 @@ class Payment:
     topup_id: int | None = None
     amount: Decimal = Decimal(0)
     balance: Decimal = Decimal(0)
-    receipt: str | None = None  # the dedupe key of the payer's notice, to settle once replied
+    # The dedupe key of the payer's notice, to settle once replied (a re-delivery answered
+    # after a crash that cut the first reply short settles it too).
+    receipt: str | None = None
     inviter: int | None = None
     bonus: Decimal = Decimal(0)
 
@@ -192,8 +194,10 @@ class TopupsRoom(StoreEngine):
             # The wallet's lock first (book takes it): two processes with the same payment
             # go one after the other, and the second finds the reference booked.
             booked = book(conn, Movement(user_id, topup.amount, "topup", reference, note=f"#{topup_id}"))
+            receipt = wallet_notice(user_id, reference, "topup", topup.amount, shop_currency)
             if booked is not Booked.BOOKED:
-                return Payment(Booked.DUPLICATE, topup_id, topup.amount, wallet_balance(conn, user_id))
+                return Payment(Booked.DUPLICATE, topup_id, topup.amount, wallet_balance(conn, user_id),
+                               receipt.dedupe_key)
             now = utcnow()
             paid = conn.execute(TOPUPS.update().where(TOPUPS.c.id == topup_id,
                                                       TOPUPS.c.state == TopupState.PENDING.value)
@@ -206,7 +210,6 @@ class TopupsRoom(StoreEngine):
                     user_id=user_id, amount=topup.amount, currency=currency, total=total, state=TopupState.PAID.value,
                     charge_id=charge_id, provider_charge_id=provider_charge_id or None, created_at=now, paid_at=now,
                 ).returning(TOPUPS.c.id)).scalar_one())
-            receipt = wallet_notice(user_id, reference, "topup", topup.amount, shop_currency)
             _queue(conn, receipt, delay=RECEIPT_SECONDS)
             inviter = conn.execute(select(REFERRALS.c.inviter_id).where(REFERRALS.c.user_id == user_id)).scalar()
             bonus = round_down(topup.amount * referral_percent / 100, digits) if inviter is not None else Decimal(0)
