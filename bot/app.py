@@ -112,7 +112,7 @@ def build_application(
         # UNKNOWN tells its owner to check the panel and puts it in /admin.
         await store.mark_stale_submitting(timedelta(0))
         await accounts.setup()
-        await register_profile(application.bot)
+        await register_profile(application.bot, settings.kind)
         if watch and application.job_queue is not None:
             application.job_queue.run_repeating(tracked(watch_orders), interval=settings.status_poll_seconds,
                                                 first=5.0, name="watch-orders")

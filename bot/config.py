@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         settings: Settings = handler(data)
         settings._public = public
         if settings.panel_key is not None and not settings.allowed_users and not public \
-                and settings.mode != "shop":
+                and settings.mode not in ("shop", "own"):
             # Open to anyone on Telegram, every stranger would order on the team's key.
             raise ValueError("ALLOWED_USERS: required with PANEL_KEY: the Telegram ids of the team, "
                              "comma-separated (or * for a bot deliberately open to everyone)")
@@ -150,12 +150,16 @@ class Settings(BaseSettings):
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("WEBHOOK_SECRET is required with WEBHOOK_URL, so that forged updates are refused")
         if self.mode in ("team", "shop") and not self.panel_key:
-            raise ValueError(f"PANEL_KEY is required with MODE={self.mode}: the panel account the bot orders on")
+            raise ValueError(f"PANEL_KEY is required with MODE={self.mode} (the panel account the bot orders on)")
         if self.mode == "own" and self.panel_key:
-            raise ValueError("PANEL_KEY is for MODE=team or MODE=shop; with MODE=own every user links their own key")
+            raise ValueError("PANEL_KEY is for MODE=team or MODE=shop (with MODE=own every user links their own key)")
+        if self.mode == "shop" and self.payment_provider_token and self.payment_currency \
+                and self.payment_currency != self.shop_currency:
+            raise ValueError(f"PAYMENT_CURRENCY is {self.payment_currency} and must be SHOP_CURRENCY "
+                             f"({self.shop_currency}): top-ups credit the wallet one for one, with no exchange rate")
         if self.mode == "shop" and not self.payment_provider_token and self.stars_per_unit is None:
-            raise ValueError("STARS_PER_UNIT is required with MODE=shop: how many Telegram Stars one "
-                             f"{self.shop_currency} of a wallet costs (or set PAYMENT_PROVIDER_TOKEN for card payments)")
+            raise ValueError("STARS_PER_UNIT is required with MODE=shop (how many Telegram Stars one "
+                             f"{self.shop_currency} of a wallet costs), or PAYMENT_PROVIDER_TOKEN for card payments")
         return self
 
     @property

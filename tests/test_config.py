@@ -4,6 +4,7 @@ stops start-up with one line naming it."""
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,47 @@ def test_the_secret_key_is_required_in_team_mode_too(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("ALLOWED_USERS", "42")
     with pytest.raises(ConfigError, match="^SECRET_KEY:"):
         load_settings()
+
+
+def test_mode_shop_needs_the_operators_key_and_a_way_to_pay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MODE=shop: PANEL_KEY is the operator's account, ALLOWED_USERS optional, and top-ups
+    need STARS_PER_UNIT (or a payment provider in the shop's own currency)."""
+    monkeypatch.setenv("MODE", "shop")
+    with pytest.raises(ConfigError, match="^PANEL_KEY: is required with MODE=shop"):
+        load_settings(require_token=False)
+    monkeypatch.setenv("PANEL_KEY", "operator-key-123")
+    with pytest.raises(ConfigError, match="^STARS_PER_UNIT: is required with MODE=shop"):
+        load_settings(require_token=False)
+    monkeypatch.setenv("STARS_PER_UNIT", "75")
+    monkeypatch.setenv("TOPUP_AMOUNTS", "5, 10;20")
+    settings = load_settings(require_token=False)
+    assert settings.shop and settings.kind == "shop" and settings.team_mode and settings.allowed_users == frozenset()
+    assert settings.stars_per_unit == Decimal(75) and settings.topup_currency == "XTR"
+    assert settings.topup_amounts == (Decimal(5), Decimal(10), Decimal(20))
+    monkeypatch.setenv("TOPUP_AMOUNTS", "5,-1")
+    with pytest.raises(ConfigError, match="^TOPUP_AMOUNTS:"):
+        load_settings(require_token=False)
+    monkeypatch.delenv("TOPUP_AMOUNTS")
+    monkeypatch.setenv("PAYMENT_PROVIDER_TOKEN", "284685063:TEST:abc")
+    monkeypatch.setenv("PAYMENT_CURRENCY", "EUR")
+    with pytest.raises(ConfigError, match="^PAYMENT_CURRENCY: is EUR and must be SHOP_CURRENCY .USD."):
+        load_settings(require_token=False)
+    monkeypatch.setenv("SHOP_CURRENCY", "eur")
+    settings = load_settings(require_token=False)
+    assert settings.topup_currency == "EUR" and "284685063" not in repr(settings)
+
+
+def test_mode_names_what_it_needs_and_own_takes_no_panel_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODE", "team")
+    with pytest.raises(ConfigError, match="^PANEL_KEY: is required with MODE=team"):
+        load_settings(require_token=False)
+    monkeypatch.setenv("MODE", "own")
+    monkeypatch.setenv("PANEL_KEY", "k-123")
+    with pytest.raises(ConfigError, match="^PANEL_KEY: is for MODE=team or MODE=shop"):
+        load_settings(require_token=False)
+    monkeypatch.setenv("MODE", "sell")
+    with pytest.raises(ConfigError, match="^MODE:"):
+        load_settings(require_token=False)
+    monkeypatch.delenv("MODE")
+    monkeypatch.setenv("ALLOWED_USERS", "1")
+    assert load_settings(require_token=False).kind == "team"

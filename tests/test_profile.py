@@ -159,3 +159,23 @@ def test_every_translation_fits_telegrams_limits(locale: str) -> None:
         assert utf16_len(text) <= limit, f"{locale}: {utf16_len(text)} > {limit}: {text!r}"
         # Telegram drops control characters: a text carrying one would differ at every start.
         assert all(ch == "\n" or ord(ch) >= 32 for ch in text), locale
+
+
+async def test_each_mode_lists_its_own_commands_and_a_shop_describes_itself_as_one(tmp_path: Path) -> None:
+    from tests.harness import KEY
+
+    async with world(tmp_path) as bot:
+        own = [c["command"] for c in bot.fake.visible_commands("en", chat_id=1001)]
+        assert "connect" in own and "topup" not in own and "wallet" not in own
+    async with world(tmp_path / "team", panel_key=KEY, allowed_users="1001") as bot:
+        team = [c["command"] for c in bot.fake.visible_commands("en", chat_id=1001)]
+        assert "connect" not in team and "topup" not in team
+    async with world(tmp_path / "shop", mode="shop", panel_key=KEY, stars_per_unit="50") as bot:
+        shop = {c["command"]: c["description"] for c in bot.fake.visible_commands("en", chat_id=1001)}
+        assert "connect" not in shop and "topup" in shop and "wallet" in shop
+        assert shop["balance"] == "Your wallet"
+        assert "panel" not in bot.fake.visible_short_description("en").lower()
+        assert "Stars" in bot.fake.visible_description("en")
+        ann = bot.user(1001)
+        await bot.send(ann, "/help")
+        assert "/topup" in ann.last_text and "/connect" not in ann.last_text and "SMM panel" not in ann.last_text

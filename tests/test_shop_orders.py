@@ -128,8 +128,10 @@ async def test_an_unclear_outcome_keeps_the_hold_until_an_admin_settles_it(tmp_p
         assert bot.store is not None
         [draft] = await admin_store.unknown_drafts(bot.store)
         assert draft.id is not None
-        assert await admin_store.mark_failed(bot.store, draft.id)
+        assert await admin_store.mark_failed(bot.store, draft.id, currency="USD")
         assert await wallet(bot) == Decimal(10)
+        await deps(bot).sender.send_due(bot.app.bot)
+        assert "not to be placed: $3.19 went back to your wallet" in ann.last_text
         assert not await admin_store.mark_failed(bot.store, draft.id)  # settled once
         assert await wallet(bot) == Decimal(10)
 

@@ -209,7 +209,8 @@ async def fail_draft(update: Update, context: BotContext, draft_id: int, page: i
     """Mark failed: UNKNOWN -> FAILED in one conditional update, then the list again."""
     t = context.i18n
     store = context.deps.store
-    if not await admin_store.mark_failed(store, draft_id):
+    shop = context.deps.shop
+    if not await admin_store.mark_failed(store, draft_id, currency=shop.currency if shop is not None else None):
         await not_unknown(update, context, await admin_store.draft_by_id(store, draft_id), draft_id)
         return
     if await current(context) == AwaitingOrderId(draft_id):

@@ -21,6 +21,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("order", "Place a new order"),
     ("search", "Search the services"),
     ("balance", "Your panel balance"),
+    ("topup", "Add money to your wallet"),
+    ("wallet", "Your wallet and its movements"),
     ("status", "Status of your orders"),
     ("orders", "Your order history"),
     ("notifications", "Which updates to send you"),
@@ -31,12 +33,24 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def command_descriptions(t: I18n) -> list[tuple[str, str]]:
+# Which commands each mode offers: a shop has a wallet and no key to link; a team's key
+# is the bot's own.
+_NOT_IN = {
+    "own": frozenset({"topup", "wallet"}),
+    "team": frozenset({"topup", "wallet", "connect"}),
+    "shop": frozenset({"connect"}),
+}
+
+
+def command_descriptions(t: I18n, mode: str = "own") -> list[tuple[str, str]]:
+    """The commands of the bot in `mode` ("own", "team" or "shop"), described in t's language."""
     # The English texts above are extracted through these calls, one per command.
     translated = {
         "order": t._("Place a new order"),
         "search": t._("Search the services"),
-        "balance": t._("Your panel balance"),
+        "balance": t._("Your wallet") if mode == "shop" else t._("Your panel balance"),
+        "topup": t._("Add money to your wallet"),
+        "wallet": t._("Your wallet and its movements"),
         "status": t._("Status of your orders"),
         "orders": t._("Your order history"),
         "notifications": t._("Which updates to send you"),
@@ -45,14 +59,19 @@ def command_descriptions(t: I18n) -> list[tuple[str, str]]:
         "cancel": t._("Leave the current step"),
         "help": t._("What I can do"),
     }
-    return [(name, translated[name]) for name, _english in COMMANDS]
+    return [(name, translated[name]) for name, _english in COMMANDS if name not in _NOT_IN.get(mode, frozenset())]
 
 
 async def help_command(update: Update, context: BotContext) -> None:
     """/help: the commands and how ordering works."""
     t = context.i18n
-    lines = [t._("I place orders on your SMM panel and tell you when they change.")]
-    lines += [f"/{name} — {description}" for name, description in command_descriptions(t)]
+    mode = context.deps.settings.kind
+    if mode == "shop":
+        lines = [t._("I place orders for followers, likes, views and more, paid from your wallet, and tell you "
+                     "when they change.")]
+    else:
+        lines = [t._("I place orders on your SMM panel and tell you when they change.")]
+    lines += [f"/{name} — {description}" for name, description in command_descriptions(t, mode)]
     lines += ["", t._("Anywhere, type words to search the services or a number to open a service.")]
     await show(update, context, "\n".join(lines), main_menu(t), edit=False)
 

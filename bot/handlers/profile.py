@@ -29,8 +29,16 @@ SHORT_DESCRIPTION_LIMIT = int(BotDescriptionLimit.MAX_SHORT_DESCRIPTION_LENGTH) 
 PROFILE_SECONDS = 30.0
 
 
-def description(t: I18n) -> str:
+def description(t: I18n, mode: str = "own") -> str:
     """What people see in the empty chat before pressing Start (at most 512 characters)."""
+    if mode == "shop":
+        return t._(
+            "I sell followers, likes, views and more right here in the chat. Top up your wallet with "
+            "Telegram Stars, pick a service, send the link and the quantity, see the price and confirm.\n\n"
+            "I message you when an order starts, completes or changes, and whatever an order does not "
+            "deliver goes back to your wallet.\n\n"
+            "Press Start to begin."
+        )
     return t._(
         "I place orders on your SMM panel right here in the chat: followers, likes, views and more. "
         "Pick a service, send the link and the quantity, see the price and confirm.\n\n"
@@ -40,8 +48,10 @@ def description(t: I18n) -> str:
     )
 
 
-def short_description(t: I18n) -> str:
+def short_description(t: I18n, mode: str = "own") -> str:
     """The line on the bot's profile page and in shared links (at most 120 characters)."""
+    if mode == "shop":
+        return t._("Followers, likes and views by chat, paid from a wallet you top up with Stars.")
     return t._("Order followers, likes and views from your SMM panel by chat, and hear when orders change.")
 
 
@@ -54,24 +64,25 @@ def profile_languages() -> dict[str, I18n]:
     return languages
 
 
-async def register_profile(bot: Bot) -> None:
-    """Commands, description and short description per language, and the menu button."""
+async def register_profile(bot: Bot, mode: str = "own") -> None:
+    """Commands, description and short description per language (as `mode` offers them:
+    "own", "team" or "shop"), and the menu button."""
     try:
         async with asyncio.timeout(PROFILE_SECONDS):
-            await _update_profile(bot)
+            await _update_profile(bot, mode)
     except TimeoutError:
         log.warning("Telegram profile: not done after %.0f s; the rest is tried at the next start",
                     PROFILE_SECONDS)
 
 
-async def _update_profile(bot: Bot) -> None:
+async def _update_profile(bot: Bot, mode: str) -> None:
     steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
     for language, t in profile_languages().items():
         which = language or "default"
         steps += [
-            (f"commands ({which})", partial(_commands, bot, language, t)),
-            (f"description ({which})", partial(_description, bot, language, t)),
-            (f"short description ({which})", partial(_short_description, bot, language, t)),
+            (f"commands ({which})", partial(_commands, bot, language, t, mode)),
+            (f"description ({which})", partial(_description, bot, language, t, mode)),
+            (f"short description ({which})", partial(_short_description, bot, language, t, mode)),
         ]
     steps.append(("menu button", partial(_menu_button, bot)))
     for name, step in steps:
@@ -87,22 +98,22 @@ async def _update_profile(bot: Bot) -> None:
             return
 
 
-async def _commands(bot: Bot, language: str, t: I18n) -> None:
-    wanted = [BotCommand(name, text) for name, text in command_descriptions(t)]
+async def _commands(bot: Bot, language: str, t: I18n, mode: str) -> None:
+    wanted = [BotCommand(name, text) for name, text in command_descriptions(t, mode)]
     current = await bot.get_my_commands(language_code=language or None)
     if [(c.command, c.description) for c in current] != [(c.command, c.description) for c in wanted]:
         await bot.set_my_commands(wanted, language_code=language or None)
 
 
-async def _description(bot: Bot, language: str, t: I18n) -> None:
-    wanted = description(t)
+async def _description(bot: Bot, language: str, t: I18n, mode: str) -> None:
+    wanted = description(t, mode)
     current = await bot.get_my_description(language_code=language or None)
     if current.description != wanted:
         await bot.set_my_description(wanted, language_code=language or None)
 
 
-async def _short_description(bot: Bot, language: str, t: I18n) -> None:
-    wanted = short_description(t)
+async def _short_description(bot: Bot, language: str, t: I18n, mode: str) -> None:
+    wanted = short_description(t, mode)
     current = await bot.get_my_short_description(language_code=language or None)
     if current.short_description != wanted:
         await bot.set_my_short_description(wanted, language_code=language or None)

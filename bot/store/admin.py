@@ -17,7 +17,9 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.store.drafts import DRAFTS
 from bot.store.engine import StoreError
-from bot.store.ledger import release_hold
+from bot.store.ledger import open_hold, release_hold
+from bot.store.outbox import Notice, insert_notices
+from bot.store.topups import KIND_WALLET
 from bot.store.models import Draft, DraftState, Notification, Order, User, utcnow
 from bot.store.repo import Store
 
@@ -134,9 +136,10 @@ async def mark_placed(
         raise DuplicateOrder(f"order {panel_order_id} is already recorded for this account") from error
 
 
-async def mark_failed(store: Store, draft_id: int) -> bool:
+async def mark_failed(store: Store, draft_id: int, *, currency: str | None = None) -> bool:
     """UNKNOWN -> FAILED in one conditional update; False if it was not UNKNOWN. In shop
-    mode the draft's hold goes back to the wallet in the same transaction."""
+    mode the draft's hold goes back to the wallet in the same transaction, and its owner
+    is told (`currency`: the shop's)."""
     statement = (DRAFTS.update()
                  .where(DRAFTS.c.id == draft_id, DRAFTS.c.state == DraftState.UNKNOWN.value)
                  .values(state=DraftState.FAILED.value, updated_at=utcnow()))
@@ -144,7 +147,11 @@ async def mark_failed(store: Store, draft_id: int) -> bool:
     def write(conn: Connection) -> bool:
         if conn.execute(statement).rowcount != 1:
             return False
-        release_hold(conn, draft_id)
+        hold = open_hold(conn, draft_id)
+        if hold is not None and release_hold(conn, draft_id) is not None:
+            notice = Notice(user_id=hold.user_id, kind=KIND_WALLET, dedupe_key=f"wallet:release:{draft_id}",
+                            payload={"amount": str(hold.amount), "currency": currency, "reason": "release"})
+            conn.execute(insert_notices(conn.dialect.name, [notice], utcnow()))
         return True
 
     done = await store._run(write, forget=lambda: store._forget(draft=draft_id))

@@ -180,6 +180,9 @@ def _wallet_notice(t: I18n, data: Mapping[str, object]) -> str:
             return t._("💰 The shop added {amount} to your wallet: {reason}", amount=amount, reason=note)
         case "debit":
             return t._("💸 The shop took {amount} from your wallet: {reason}", amount=amount, reason=note)
+        case "release":
+            return t._("↩️ An order you confirmed turned out not to be placed: {amount} went back to your wallet.",
+                       amount=amount)
         case "topup_refund":
             return t._("↩️ Your top-up of {amount} was refunded: the Stars are back in your Telegram account, "
                        "and the amount left your wallet.", amount=amount)
