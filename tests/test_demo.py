@@ -409,6 +409,43 @@ async def test_messages_the_bot_sends_on_its_own_are_printed(tmp_path: Path) -> 
     assert (tmp_path / "d.db").exists()  # --db is kept
 
 
+async def test_the_shop_demo_tops_up_orders_and_shows_a_partial_refund(tmp_path: Path) -> None:
+    """--shop: /topup, a preset, :pay (pretend Stars), an order, :partial, and the refund
+    arrives by itself; the wallet says where the money went."""
+    out = io.StringIO()
+    options = Options(speed=0, lang="en", balance=Decimal(100), catalog=None, db=tmp_path / "shop.db", user_id=77,
+                      verbose=False, shop=True)
+    demo = Demo(options, Screen(out, tty=False, echo=True, ansi=False))
+    try:
+        await demo.start()
+        assert "shop            MODE=shop" in demo.banner() and "/topup" in demo.banner()
+        for line in ("/topup", "1", ":pay", "/order 1012", "1", "https://instagram.com/nasa", "1000", "1"):
+            await demo.perform(interpret(line, demo._latest_keyboard_size(),
+                                         asking=await demo.asking_for_number()))
+            demo.show_new()
+        text = out.getvalue()
+        assert "🧾 Wallet top-up" in text and "Pay 250 ⭐" in text and "$5.00 added to your wallet" in text, text
+        assert "✅ Order #" in text and "Charge: $3.19" in text, text
+        await demo.perform(interpret(":partial", 0))
+        deps = demo.app.bot_data["deps"]
+        await deps.watcher.run_cycle()  # the demo's own job would, within seconds
+        await deps.sender.send_due(demo.app.bot)
+        demo.show_new()
+        assert "💳 $1.07 went back to your wallet." in out.getvalue(), out.getvalue()
+        await demo.perform(interpret("/wallet", 0))
+        demo.show_new()
+        assert "Your wallet: $2.88" in out.getvalue()
+    finally:
+        await demo.stop()
+
+
+def test_shop_is_an_option_for_the_sandbox_only(capsys: pytest.CaptureFixture[str]) -> None:
+    options = parse_options(["--shop"])
+    assert isinstance(options, Options) and options.shop
+    assert parse_options(["--shop", "--panel-url", "panel.example"]) == 2
+    assert "--shop: for the sandbox only" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------- pieces
 
 

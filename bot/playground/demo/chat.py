@@ -153,7 +153,9 @@ class Demo:
             screen.emit(self.banner())
             screen.emit(PROMPT + "/start")
             await self.send("/start")
-            if not self.real and not self.options.shop:  # a shop asks for no key
+            if self.options.shop:
+                pass  # a shop asks for no key
+            elif not self.real:
                 screen.note(KEY_HINT)
             elif screen.tty and (stream is None or stream is sys.stdin) and sys.stdin.isatty():
                 # At a terminal the key is asked for at once (Enter: later, with :key).
