@@ -113,7 +113,7 @@ async def test_prices_and_figures_are_for_admins_of_a_shop_only(tmp_path: Path) 
         await bot.send(ann, "/start")
         await bot.send(ann, "/admin")
         assert ann.last_text == UNKNOWN_COMMAND
-        for data in ("Ph", "Pm", "Pf", "Pd", "Pl", "Pc:0", "Ps:1012", f"Pv:h:s:{HQ}:0", "Px:m:0:0", "Pa:p:s:1012:0"):
+        for data in ("Ph", "Pm", "Pf", "Pd", "Pl", "Pc:0", f"Pv:h:s:{HQ}:0", "Px:m:0:0", "Pa:p:s:1012:0"):
             await forge(bot, ann, data)
             assert ann.last_text == NOT_FOR_YOU, data
         assert "Price list" not in ann.all_text() and all(m.document is None for m in ann.messages)

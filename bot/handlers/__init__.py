@@ -109,7 +109,6 @@ def register(application: BotApp) -> None:
         cb.PriceCategories: shop_admin.on_prices_callback,
         cb.PriceCategory: shop_admin.on_prices_callback,
         cb.FindService: shop_admin.on_prices_callback,
-        cb.PriceService: shop_admin.on_prices_callback,
         cb.AskRule: shop_admin.on_prices_callback,
         cb.ShowRule: shop_admin.on_prices_callback,
         cb.ClearRule: shop_admin.on_prices_callback,

@@ -38,7 +38,6 @@ from bot.views.callback_data import (
     PriceCategory,
     PriceChanges,
     PriceList,
-    PriceService,
     ShopFigures,
     ShopPrices,
     ShowRule,
@@ -118,8 +117,6 @@ async def on_prices_callback(update: Update, context: BotContext) -> None:
             await show_category_at(update, context, shop, category, tag)
         case FindService():
             await ask_service(update, context)
-        case PriceService(service):
-            await show_service(update, context, shop, service, edit=True)
         case AskRule(what, scope, target, tag):
             key = await rule_key(update, context, scope, target, tag)
             if key is not None:

@@ -510,13 +510,6 @@ class FindService(Callback, data="Pi"):
 
 
 @dataclass(frozen=True)
-class PriceService(Callback, data="Ps:{service}"):
-    """A service's price card."""
-
-    service: int
-
-
-@dataclass(frozen=True)
 class AskRule(Callback, data="Pa:{what}:{scope}:{target}:{tag}"):
     """Set percent / Set price per 1000 on a category's or a service's card."""
 
