@@ -142,6 +142,7 @@ async def on_prices_callback(update: Update, context: BotContext) -> None:
 
 
 async def leave_price_step(context: BotContext) -> None:
+    """◀ Prices or ✖ Cancel on a price prompt: the prompt is closed."""
     if isinstance(await current(context), EnteringPrice | FindingService):
         await enter(context, None)
 
@@ -175,6 +176,7 @@ async def rule_key(update: Update, context: BotContext, scope: str, target: int,
 
 
 def stored_rule(rows: list[PriceRule], scope: str, key: str) -> RuleValue | None:
+    """The stored (percent, per_1000, hidden) of one rule, or None when it has no row."""
     for row in rows:
         if row.scope == scope and row.key == key:
             return row.percent, row.per_1000, row.hidden
@@ -182,6 +184,7 @@ def stored_rule(rows: list[PriceRule], scope: str, key: str) -> RuleValue | None
 
 
 def prices_button(t: I18n) -> InlineKeyboardButton:
+    """◀ Prices: back to the prices screen."""
     return button(t._("◀ Prices"), ShopPrices())
 
 
@@ -258,6 +261,7 @@ async def show_categories(update: Update, context: BotContext, shop: Shop, page:
 
 
 async def show_category_at(update: Update, context: BotContext, shop: Shop, index: int, tag: int) -> None:
+    """A category picked from the list: its card, if it is still the one the button showed."""
     catalog = await panel_catalog(update, context)
     if catalog is None:
         return
@@ -386,6 +390,7 @@ def what_to_send(t: I18n, state: EnteringPrice, currency: str) -> str:
 
 
 async def ask_value(update: Update, context: BotContext, shop: Shop, state: EnteringPrice) -> None:
+    """✏️ Markup, ✏️ Minimum, % Percent, 💵 Price per 1000: the next text is the value."""
     t = context.i18n
     await enter(context, state)
     await show(update, context, what_to_send(t, state, shop.currency),

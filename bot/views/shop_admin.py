@@ -118,6 +118,7 @@ def _plain(value: Decimal) -> str:
 
 
 def period_lines(t: I18n, title: str, period: Period, currency: str) -> list[str]:
+    """One period's top-ups, sales, panel spend and margin."""
     return [
         f"<b>{title}</b>",
         t._("Top-ups: {amount}", amount=t.money(period.topups, currency)),
