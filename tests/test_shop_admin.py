@@ -262,6 +262,33 @@ async def test_a_category_priced_hidden_shown_and_cleared_changes_what_customers
         ]
 
 
+async def test_a_customer_browsing_sees_an_admins_change_at_once(tmp_path: Path) -> None:
+    async with world(tmp_path, **SHOP) as bot:
+        ann = bot.user(1001)
+        await bot.send(ann, "/start")
+        await bot.send(ann, str(HQ))
+        assert "Rate per 1000: $3.185" in ann.last_text
+        admin = await open_prices(bot)
+        await open_service(bot, admin)
+        await bot.press(admin, "% Percent")
+        await bot.send(admin, "100")
+        await bot.send(ann, str(HQ))
+        assert "Rate per 1000: $4.90" in ann.last_text
+        await bot.press(admin, "◀ Prices")
+        await open_category(bot, admin)
+        await bot.press(admin, "🙈 Hide")
+        await bot.send(ann, str(HQ))
+        assert f"There is no service {HQ} on this panel." in ann.last_text
+        await bot.send(ann, "/order")
+        await bot.press(ann, ann.last_buttons[0][0][0])  # Instagram
+        assert "Instagram: choose a category." in ann.last_text
+        assert FOLLOWERS not in [label for row in ann.last_buttons for label, _ in row]
+        await bot.press(admin, "👁 Show")
+        await bot.send(ann, "/order")
+        await bot.press(ann, ann.last_buttons[0][0][0])
+        assert FOLLOWERS in [label for row in ann.last_buttons for label, _ in row]
+
+
 async def test_the_category_list_pages_and_marks_hidden_and_priced_ones(tmp_path: Path) -> None:
     async with world(tmp_path, **SHOP) as bot:
         panel = await panel_catalog(bot)

@@ -154,7 +154,7 @@ async def panel_catalog(update: Update, context: BotContext) -> Catalog | None:
         await show(update, context, context.i18n._("The shop's panel account cannot be used now: check PANEL_KEY."),
                    edit=False)
         return None
-    return await account.load_catalog(update, context, linked)
+    return await account.load_panel_catalog(update, context, linked)
 
 
 async def rule_key(update: Update, context: BotContext, scope: str, target: int, tag: int) -> tuple[str, str] | None:
