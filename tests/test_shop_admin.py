@@ -472,6 +472,8 @@ async def test_figures_add_up_top_ups_sales_spend_and_margin_per_day_and_month(t
         await entry(store, 1001, "10.00", "topup", "t1", today)
         await entry(store, 1002, "25.50", "topup", "t2", earlier)
         await entry(store, 1002, "-5.25", "topup_refund", "t2:refund", today)
+        await entry(store, 1001, "-2.00", "topup_refund", "t1:refund", today)  # Telegram refused this refund:
+        await entry(store, 1001, "2.00", "topup_refund_undo", "t1:refund:undo", today)  # booked back
         await entry(store, 1001, "99.00", "topup", "t0", last_month)
         await entry(store, 1001, "-3.19", "hold", "draft:1:hold:1", today)  # not a top-up
         await entry(store, 1001, "1.00", "credit", "admin:1", today)

@@ -21,12 +21,15 @@ from sqlmodel import func, select
 from bot.store.models import metadata, utcnow
 from bot.store.repo import Store
 
-__all__ = ["TOPUP", "TOPUP_REFUND", "Figures", "Period", "TopService", "figures", "period_figures", "top_services",
-           "wallets_total"]
+__all__ = ["TOPUP", "TOPUP_KINDS", "TOPUP_REFUND", "TOPUP_REFUND_UNDO", "Figures", "Period", "TopService", "figures",
+           "period_figures", "top_services", "wallets_total"]
 
-# The ledger kinds that are money paid in (top-ups) and paid back out (a refunded payment).
+# The ledger kinds that are money paid in (top-ups), paid back out (a refunded payment),
+# and a refund booked but then refused by Telegram, booked back.
 TOPUP = "topup"
 TOPUP_REFUND = "topup_refund"
+TOPUP_REFUND_UNDO = "topup_refund_undo"
+TOPUP_KINDS = (TOPUP, TOPUP_REFUND, TOPUP_REFUND_UNDO)
 
 LEDGER = metadata.tables["ledger_entries"]
 ORDERS = metadata.tables["orders"]
@@ -113,7 +116,7 @@ async def period_figures(store: Store, since: datetime, until: datetime | None =
         return and_(column >= since, column < until) if until is not None else column >= since
 
     topups = select(_sum(LEDGER.c.amount, dialect)).where(
-        LEDGER.c.kind.in_((TOPUP, TOPUP_REFUND)), within(LEDGER.c.created_at))
+        LEDGER.c.kind.in_(TOPUP_KINDS), within(LEDGER.c.created_at))
     sales = select(_sum(ORDERS.c.charge, dialect), _sum(ORDERS.c.refunded, dialect), func.count()).where(
         ORDERS.c.paid == True, within(ORDERS.c.created_at))  # noqa: E712 - SQL, not Python
     spend = select(_sum(ORDERS.c.cost, dialect)).where(within(ORDERS.c.created_at))
