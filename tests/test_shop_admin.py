@@ -19,10 +19,9 @@ from bot.domain.shop import Shop
 from bot.handlers.states import EnteringPrice, FindingService, decode
 from bot.panel.catalog import Catalog
 from bot.playground.fakegram import FakeUser
-from bot.store import Store
-from bot.store.models import LedgerEntry
-from bot.store import shop_figures
+from bot.store import Store, shop_figures
 from bot.store.ledger import Movement
+from bot.store.models import LedgerEntry
 from tests.harness import KEY, PG_URL, World, world
 from tests.store_rows import add_order
 from tests.test_admin import NOT_FOR_YOU, UNKNOWN_COMMAND, forge

@@ -12,7 +12,12 @@ import re
 import zlib
 from decimal import Decimal
 
-from babel.numbers import NumberFormatError, get_currency_symbol, get_group_symbol, parse_decimal
+from babel.numbers import (
+    NumberFormatError,
+    get_currency_symbol,
+    get_group_symbol,
+    parse_decimal,
+)
 from telegram import InlineKeyboardButton, Update
 
 from bot.domain.pricing import PriceRules
