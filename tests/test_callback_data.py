@@ -20,15 +20,20 @@ from bot.views.callback_data import (
     AdminOverview,
     AskBroadcast,
     AskCancelOrder,
+    AskMarkup,
+    AskMinimum,
+    AskRule,
     BackToConfirm,
     Callback,
     CancelDraft,
     CancelOrder,
     CategoryPage,
     ChooseValue,
+    ClearRule,
     ConfirmOrder,
     EditField,
     EditOrder,
+    FindService,
     ForgetPastedKey,
     LeaveAdminStep,
     LinkPastedKey,
@@ -39,6 +44,10 @@ from bot.views.callback_data import (
     OrderAgain,
     OrdersPage,
     PlatformPage,
+    PriceCategories,
+    PriceCategory,
+    PriceChanges,
+    PriceList,
     RecentOrders,
     RefillOrder,
     RefreshOrder,
@@ -47,7 +56,10 @@ from bot.views.callback_data import (
     ServicePage,
     SetLanguage,
     SetNotifications,
+    ShopFigures,
+    ShopPrices,
     ShowBalance,
+    ShowRule,
     ShowTopup,
     SkipField,
     StartOrder,
@@ -74,6 +86,9 @@ WIDEST: list[Callback] = [
     AdminOverview(), UnknownDrafts(BIG), MarkPlaced(BIG), MarkFailed(BIG, BIG), AskBroadcast(),
     SendBroadcast(BIG, BIG), LeaveAdminStep(),
     ShowTopup(), TopupAmount(BIG), TopupOther(),
+    ShopPrices(), AskMarkup(), AskMinimum(), PriceCategories(BIG), PriceCategory(BIG, BIG), FindService(),
+    AskRule("f", "s", BIG, BIG), ShowRule("h", "c", BIG, BIG), ClearRule("m", BIG, BIG),
+    PriceChanges(), PriceList(), ShopFigures(),
 ]
 
 # The data as the bot has written it since before these classes: buttons already sitting
@@ -120,6 +135,20 @@ ON_THE_WIRE: list[tuple[str, Callback]] = [
     ("Wt", ShowTopup()),
     ("Wa:500", TopupAmount(500)),
     ("Wo", TopupOther()),
+    ("Ph", ShopPrices()),
+    ("Pm", AskMarkup()),
+    ("Pn", AskMinimum()),
+    ("Pc:2", PriceCategories(2)),
+    ("Pk:3:1783750901", PriceCategory(3, 1783750901)),
+    ("Pi", FindService()),
+    ("Pa:p:c:3:1783750901", AskRule("p", "c", 3, 1783750901)),
+    ("Pa:f:s:1012:0", AskRule("f", "s", 1012, 0)),
+    ("Pv:h:c:3:1783750901", ShowRule("h", "c", 3, 1783750901)),
+    ("Pv:v:s:1012:0", ShowRule("v", "s", 1012, 0)),
+    ("Px:n:0:0", ClearRule("n", 0, 0)),
+    ("Pl", PriceChanges()),
+    ("Pd", PriceList()),
+    ("Pf", ShopFigures()),
 ]
 
 FORGED = [
@@ -127,6 +156,7 @@ FORGED = [
     "v:²", "v:1:x:2", "v:1:s:2", "v:1:q:", "v:1:", "p:-1", "p:01", "p:", "p", "p:0\n", "p:0 ", " p:0", "p:0:0",
     "L:x:0", "L:a", "M:every", "M:", "l:e", "l:abcdefghijk", "l:e-n", "K:", "K:yes", "m:", "Ao:0", "Au",
     "As:1001", "As:1001.", "As:1001:5", "zz:evil", "", ":", "pick:red",
+    "P", "Ph:0", "Pa:x:c:1:1", "Pa:p:m:1:1", "Pv:h:c:1", "Px:z:0:0", "Pk:1",
 ]
 
 
@@ -272,6 +302,26 @@ async def test_every_button_the_bot_sends_decodes(tmp_path: Path) -> None:
         await shop.press(ann, "💳 Top up")
         sent += buttons_sent(shop)
 
+    # Shop mode's admin pages (MODE=shop only).
+    async with world(tmp_path / "shop_admin", mode="shop", panel_key=KEY, stars_per_unit="50", admin_ids="42") as bot:
+        admin = bot.user(42)
+        await bot.send(admin, "/admin")
+        await bot.press(admin, "📊 Figures")
+        await bot.send(admin, "/admin")
+        await bot.press(admin, "💲 Prices")
+        await bot.press(admin, "✏️ Markup")
+        await bot.send(admin, "20")
+        await bot.press(admin, "📂 Categories")
+        await bot.press(admin, admin.last_buttons[0][0][0])
+        await bot.press(admin, "🙈 Hide")
+        await bot.press(admin, "% Percent")
+        await bot.send(admin, "5")
+        await bot.press(admin, "◀ Prices")
+        await bot.press(admin, "🔎 Service by id")
+        await bot.send(admin, "1012")
+        await bot.press(admin, "◀ Prices")
+        await bot.press(admin, "🕓 Recent changes")
+        sent += buttons_sent(bot)
     assert [data for data in sent if decode_any(data) is None] == []
     kinds = {type(decode_any(data)) for data in sent}
     assert kinds == set(KINDS), sorted(k.__name__ for k in set(KINDS) - kinds)

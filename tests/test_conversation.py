@@ -26,7 +26,9 @@ from bot.handlers.states import (
     AwaitingOrderId,
     Browsing,
     Confirming,
+    EnteringPrice,
     FillingField,
+    FindingService,
     ReviewingBroadcast,
     State,
     WritingBroadcast,
@@ -45,6 +47,8 @@ EVERY_STATE: list[State] = [
     Browsing(), Browsing("instagram likes"), AwaitingKey(), FillingField(7, "quantity"),
     FillingField(7, "link", returning=True), Confirming(7), AwaitingOrderId(12),
     WritingBroadcast(), ReviewingBroadcast("9001.55", "Hello, all"),
+    EnteringPrice("markup", "", "percent"), EnteringPrice("category", "Instagram Followers ⭐", "per_1000"),
+    FindingService(),
 ]
 
 
@@ -72,6 +76,8 @@ def test_states_stored_by_the_previous_version_resume_after_an_upgrade(stored: d
 @pytest.mark.parametrize("stored", [
     {}, {"step": "nonsense"}, {"step": "field", "draft": "3", "field": "quantity"}, {"step": "field", "draft": 3},
     {"step": "confirm", "draft": True}, {"step": "admin_order_id"}, {"step": "admin_broadcast_ready", "text": 5},
+    {"step": "admin_price", "scope": "everything", "key": "", "what": "percent"},
+    {"step": "admin_price", "scope": "markup", "key": "", "what": "free"}, {"step": "admin_price", "scope": "markup"},
 ])
 def test_a_malformed_stored_state_is_dropped_not_guessed_at(stored: dict[str, Any]) -> None:
     assert decode(stored) is None

@@ -15,7 +15,20 @@ from telegram.ext import (
     filters,
 )
 
-from bot.handlers import account, admin, browse, common, confirm, conversation, form, menu, orders, status, wallet
+from bot.handlers import (
+    account,
+    admin,
+    browse,
+    common,
+    confirm,
+    conversation,
+    form,
+    menu,
+    orders,
+    shop_admin,
+    status,
+    wallet,
+)
 from bot.handlers.context import BotApp, BotContext, gate
 from bot.views import callback_data as cb
 
@@ -90,6 +103,18 @@ def register(application: BotApp) -> None:
         cb.ShowTopup: wallet.topup_command,
         cb.TopupAmount: wallet.on_topup_amount,
         cb.TopupOther: wallet.on_topup_other,
+        cb.ShopPrices: shop_admin.on_prices_callback,
+        cb.AskMarkup: shop_admin.on_prices_callback,
+        cb.AskMinimum: shop_admin.on_prices_callback,
+        cb.PriceCategories: shop_admin.on_prices_callback,
+        cb.PriceCategory: shop_admin.on_prices_callback,
+        cb.FindService: shop_admin.on_prices_callback,
+        cb.AskRule: shop_admin.on_prices_callback,
+        cb.ShowRule: shop_admin.on_prices_callback,
+        cb.ClearRule: shop_admin.on_prices_callback,
+        cb.PriceChanges: shop_admin.on_prices_callback,
+        cb.PriceList: shop_admin.on_prices_callback,
+        cb.ShopFigures: shop_admin.on_prices_callback,
     }
     for kind, on_press in buttons.items():
         application.add_handler(CallbackQueryHandler(on_press, pattern=kind.PATTERN))

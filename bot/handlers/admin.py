@@ -28,6 +28,8 @@ from bot.views.callback_data import (
     MarkFailed,
     MarkPlaced,
     SendBroadcast,
+    ShopFigures,
+    ShopPrices,
     UnknownDrafts,
     decode_any,
 )
@@ -79,8 +81,10 @@ async def show_overview(update: Update, context: BotContext, *, edit: bool) -> N
     for status, _final, count in data.orders:
         lines.append(f"• {esc(status_name(t, status))}: {t.number(count)}")
     lines += ["", t._("Unknown drafts to reconcile: {count}", count=t.number(data.unknown_drafts))]
+    shop_row = [button(t._("💲 Prices"), ShopPrices()), button(t._("📊 Figures"), ShopFigures())]
     markup = keyboard([
         [button(t._("Unknown drafts"), UnknownDrafts(0)), button(t._("📣 Broadcast"), AskBroadcast())],
+        shop_row if context.deps.settings.shop else [],
         [button(t._("🔄 Refresh"), AdminOverview())],
     ])
     await show(update, context, "\n".join(lines), markup, edit=edit)

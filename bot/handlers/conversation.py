@@ -11,6 +11,8 @@ commands that leave a state, and the timeout that closes an abandoned order form
     WritingBroadcast (admins)       admin.preview_broadcast       /admin → Broadcast
     ReviewingBroadcast (admins)     admin.preview_broadcast       a broadcast text sent
     EnteringTopup (shop mode)       wallet.answer_topup_amount    /topup → Other amount
+    EnteringPrice (admins, shop)    shop_admin.answer_price       /admin → Prices → Markup, a card's Percent...
+    FindingService (admins, shop)   shop_admin.answer_price       /admin → Prices → Service by id
 
 Fallbacks: /cancel (here) leaves any state and drops a half-filled order; /start shows
 the menu; a button from an older screen is checked against the draft it names (never
@@ -30,7 +32,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.handlers import account, admin, browse, form, wallet
+from bot.handlers import account, admin, browse, form, shop_admin, wallet
 from bot.handlers.account import main_menu
 from bot.handlers.context import BotContext
 from bot.handlers.states import (
@@ -38,8 +40,10 @@ from bot.handlers.states import (
     AwaitingOrderId,
     Browsing,
     Confirming,
+    EnteringPrice,
     EnteringTopup,
     FillingField,
+    FindingService,
     ReviewingBroadcast,
     WritingBroadcast,
     current,
@@ -68,7 +72,9 @@ async def on_text(update: Update, context: BotContext) -> None:
         case WritingBroadcast() | ReviewingBroadcast() if admin.is_admin(context):
             # A new text while a preview is shown replaces it; the old preview's Send is void.
             await admin.preview_broadcast(update, context, message.text)
-        case AwaitingOrderId() | WritingBroadcast() | ReviewingBroadcast():
+        case EnteringPrice() | FindingService() if admin.is_admin(context):
+            await shop_admin.answer_price(update, context, state, message.text)
+        case AwaitingOrderId() | WritingBroadcast() | ReviewingBroadcast() | EnteringPrice() | FindingService():
             # No longer an admin (ADMIN_IDS changed): the prompt is void.
             await enter(context, None)
             await search_or_open(update, context, message.text)

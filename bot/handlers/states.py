@@ -31,6 +31,8 @@ class Step(StrEnum):
     ADMIN_BROADCAST = "admin_broadcast"
     ADMIN_BROADCAST_READY = "admin_broadcast_ready"
     TOPUP = "topup"
+    ADMIN_PRICE = "admin_price"
+    ADMIN_PRICE_SERVICE = "admin_price_service"
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,31 @@ class EnteringTopup:
     step: ClassVar[Step] = Step.TOPUP
 
 
+@dataclass(frozen=True)
+class EnteringPrice:
+    """Shop mode: an admin asked to set a price rule; the next text is its value. `scope`
+    and `key` name the rule as the store does ("markup", "minimum", "category" + its name,
+    "service" + its id); `what`: "percent" or "per_1000"."""
+
+    step: ClassVar[Step] = Step.ADMIN_PRICE
+    scope: str
+    key: str
+    what: str
+
+
+@dataclass(frozen=True)
+class FindingService:
+    """Shop mode: an admin pressed "A service by id": the next text is the service id."""
+
+    step: ClassVar[Step] = Step.ADMIN_PRICE_SERVICE
+
+
 State = (Browsing | AwaitingKey | FillingField | Confirming | AwaitingOrderId | WritingBroadcast | ReviewingBroadcast
-         | EnteringTopup)
+         | EnteringTopup | EnteringPrice | FindingService)
 FormState = FillingField | Confirming
-ADMIN_STATES = (AwaitingOrderId, WritingBroadcast, ReviewingBroadcast)
+ADMIN_STATES = (AwaitingOrderId, WritingBroadcast, ReviewingBroadcast, EnteringPrice, FindingService)
+PRICE_SCOPES = ("markup", "minimum", "category", "service")
+PRICE_KINDS = ("percent", "per_1000")
 
 # An order form nobody answered for this long is closed (its draft abandoned) when its
 # owner comes back: PTB's `conversation_timeout`, for forms kept in the database.
@@ -141,6 +164,10 @@ def encode(state: State | None, *, now: float | None = None) -> dict[str, object
             return {"step": Step.ADMIN_BROADCAST_READY.value, "broadcast": broadcast, "text": text}
         case EnteringTopup():
             return {"step": Step.TOPUP.value}
+        case EnteringPrice(scope=scope, key=key, what=what):
+            return {"step": Step.ADMIN_PRICE.value, "scope": scope, "key": key, "what": what}
+        case FindingService():
+            return {"step": Step.ADMIN_PRICE_SERVICE.value}
 
 
 def decode(raw: Mapping[str, object] | None) -> State | None:
@@ -172,6 +199,11 @@ def decode(raw: Mapping[str, object] | None) -> State | None:
         return ReviewingBroadcast(broadcast=str(raw["broadcast"]), text=str(raw["text"]))
     if step == Step.TOPUP:
         return EnteringTopup()
+    if step == Step.ADMIN_PRICE and raw.get("scope") in PRICE_SCOPES and raw.get("what") in PRICE_KINDS \
+            and isinstance(raw.get("key"), str):
+        return EnteringPrice(scope=str(raw["scope"]), key=str(raw["key"]), what=str(raw["what"]))
+    if step == Step.ADMIN_PRICE_SERVICE:
+        return FindingService()
     return None
 
 

@@ -463,3 +463,91 @@ class TopupAmount(Callback, data="Wa:{minor}"):
 @dataclass(frozen=True)
 class TopupOther(Callback, data="Wo"):
     """✏️ Other amount under /topup: asks for a typed amount."""
+# --- shop mode's prices and figures (admins; checked again on every press) ------------------
+
+# Which rule a button changes: a category (its index in the panel catalog's categories,
+# with `tag`, a checksum of its name, so that a press after the catalog changed cannot
+# change another category) or a service (its id; `tag` 0); "m" the markup, "n" the minimum.
+PriceScope = Literal["c", "s"]
+ClearScope = Literal["c", "s", "m", "n"]
+RuleKind = Literal["p", "f"]  # a percent, or a fixed price per 1000
+Shown = Literal["h", "v"]  # hidden from customers, or visible
+
+
+@dataclass(frozen=True)
+class ShopPrices(Callback, data="Ph"):
+    """💲 Prices on the admin overview (and ◀ Prices): the price rules, and leaving a price prompt."""
+
+
+@dataclass(frozen=True)
+class AskMarkup(Callback, data="Pm"):
+    """Set markup: asks for the global markup in percent."""
+
+
+@dataclass(frozen=True)
+class AskMinimum(Callback, data="Pn"):
+    """Set minimum: asks for the minimum charge per order."""
+
+
+@dataclass(frozen=True)
+class PriceCategories(Callback, data="Pc:{page}"):
+    """A page of the panel catalog's categories, to price one."""
+
+    page: int
+
+
+@dataclass(frozen=True)
+class PriceCategory(Callback, data="Pk:{category}:{tag}"):
+    """A category's price card."""
+
+    category: int
+    tag: int
+
+
+@dataclass(frozen=True)
+class FindService(Callback, data="Pi"):
+    """A service by id: asks for the id."""
+
+
+@dataclass(frozen=True)
+class AskRule(Callback, data="Pa:{what}:{scope}:{target}:{tag}"):
+    """Set percent / Set price per 1000 on a category's or a service's card."""
+
+    what: RuleKind
+    scope: PriceScope
+    target: int
+    tag: int
+
+
+@dataclass(frozen=True)
+class ShowRule(Callback, data="Pv:{shown}:{scope}:{target}:{tag}"):
+    """Hide / Show on a category's or a service's card."""
+
+    shown: Shown
+    scope: PriceScope
+    target: int
+    tag: int
+
+
+@dataclass(frozen=True)
+class ClearRule(Callback, data="Px:{scope}:{target}:{tag}"):
+    """Clear the price rule (a category's, a service's; the markup's or the minimum's back to the default)."""
+
+    scope: ClearScope
+    target: int
+    tag: int
+
+
+@dataclass(frozen=True)
+class PriceChanges(Callback, data="Pl"):
+    """Recent changes: the audit of price rules."""
+
+
+@dataclass(frozen=True)
+class PriceList(Callback, data="Pd"):
+    """Price list: what customers pay, as a file."""
+
+
+@dataclass(frozen=True)
+class ShopFigures(Callback, data="Pf"):
+    """📊 Figures on the admin overview."""

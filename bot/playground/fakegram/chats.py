@@ -30,6 +30,10 @@ class FakeMessage:
     # Payments (payments.py): an invoice the bot sent, or the service message of a payment.
     invoice: JSONDict | None = None
     successful_payment: JSONDict | None = None
+    # A document the bot sent (documents.py): Telegram's Document object, and the file's
+    # bytes; `text` and `entities` hold its caption.
+    document: JSONDict | None = None
+    file: bytes | None = None
 
     @property
     def from_bot(self) -> bool:
@@ -72,10 +76,14 @@ class FakeMessage:
             data["invoice"] = json_copy(self.invoice)
         elif self.successful_payment is not None:
             data["successful_payment"] = json_copy(self.successful_payment)
+        elif self.document is not None:
+            data["document"] = json_copy(self.document)
+            if self.text:
+                data["caption"] = self.text
         else:
             data["text"] = self.text
         if self.entities:
-            data["entities"] = json_copy(self.entities)
+            data["caption_entities" if self.document is not None else "entities"] = json_copy(self.entities)
         if self.edit_date is not None:
             data["edit_date"] = self.edit_date
         # Telegram only echoes inline keyboards back in Message objects.

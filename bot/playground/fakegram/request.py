@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from telegram.request import BaseRequest, RequestData
 
+from bot.playground.fakegram.documents import UPLOADS, Upload
 from bot.playground.fakegram.server import BotApi
 from bot.playground.fakegram.wire import JSONDict
 
@@ -34,7 +35,17 @@ def _decode_parameters(request_data: RequestData | None) -> JSONDict:
     # `parameters` keeps JSON types (dicts for reply_markup etc.); a JSON round trip turns
     # tuples into lists so the fake sees exactly what Telegram would decode.
     decoded: JSONDict = json.loads(json.dumps(request_data.parameters))
+    if request_data.contains_files:
+        decoded[UPLOADS] = {name: _upload(part) for name, part in request_data.multipart_data.items()}
     return decoded
+
+
+def _upload(part: tuple[object, ...]) -> Upload:
+    """A multipart part as (file name, bytes, MIME type); PTB may hand over a file handle."""
+    name, content = part[0], part[1]
+    mime = part[2] if len(part) > 2 else None
+    data = content if isinstance(content, bytes) else content.read() if hasattr(content, "read") else b""
+    return str(name or ""), bytes(data), str(mime or "")
 
 
 class FakeRequest(BaseRequest):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.playground.fakegram.chats import FakeChat, FakeMessage
+from bot.playground.fakegram.documents import Documents
 from bot.playground.fakegram.faults import Faults
 from bot.playground.fakegram.keyboards import answer_callback_query
 from bot.playground.fakegram.messages import Messages
@@ -69,6 +70,7 @@ class BotApi:
         self._messages = Messages(self)
         self._profile = BotProfile(is_user=self._messages.is_user)
         self.payments = Payments(self._messages, self.bot_user, clock)
+        self.documents = Documents(self._messages, self.bot_user)
         self._updates = UpdateQueue(clock)
         self._faults = Faults()
         self._methods = self._method_table()
@@ -310,6 +312,7 @@ class BotApi:
             "sendinvoice": self.payments.send_invoice,
             "answerprecheckoutquery": self.payments.answer_pre_checkout_query,
             "refundstarpayment": self.payments.refund_star_payment,
+            "senddocument": self.documents.send_document,
             "setmycommands": profile.set_my_commands,
             "getmycommands": profile.get_my_commands,
             "deletemycommands": profile.delete_my_commands,
