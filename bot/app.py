@@ -85,6 +85,7 @@ def build_application(
     `find_endpoint`: at start-up, find which URL the panel's API answers at from
     PANEL_URL (`Panels.find_at_start`: the panel's address, or with /api/v2 or /api/v1)."""
     redact_in_logs(settings.telegram_token)
+    redact_in_logs(settings.payment_provider_token)  # sent with each card invoice
     if store is None:
         store = make_store(settings)
     panels = panels or make_panels(settings)

@@ -159,3 +159,21 @@ async def test_keys_pasted_while_polling_are_not_in_the_debug_logs_nor_in_any_re
     for secret in (KEY, PASTED_KEY, TOKEN):
         assert secret not in logs
         assert secret not in shown
+
+
+async def test_a_payment_providers_token_is_not_in_the_debug_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shop mode's PAYMENT_PROVIDER_TOKEN goes to Telegram with every card invoice."""
+    provider = "284685063:TEST:provider"
+    caplog.set_level(logging.DEBUG)
+    async with world(tmp_path, mode="shop", panel_key=KEY, payment_provider_token=provider,
+                     payment_currency="USD") as bot:
+        ann = bot.user(1001)
+        await bot.send(ann, "/topup")
+        await bot.press(ann, "$5.00")
+        assert bot.app is not None
+        assert await ann.pay(bot.app) is not None
+        assert bot.fake.calls_to("sendInvoice")
+    assert len(caplog.text) > 1000 and provider not in caplog.text
+    assert provider not in ann.all_text()
