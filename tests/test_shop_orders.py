@@ -293,3 +293,20 @@ async def test_a_refund_is_told_even_to_a_customer_who_turned_notifications_off(
         bot.sandbox.set_status(order.panel_order_id, "Canceled", remains=1000)
         await cycle(bot)
         assert "$3.19 went back to your wallet" in ann.last_text
+
+
+async def test_a_shop_order_the_panel_no_longer_knows_sends_its_customer_to_the_shop(tmp_path: Path) -> None:
+    """A customer of a shop has no panel to check: they are asked to give the order
+    number to the shop's support, never to "check it on the panel"."""
+    from tests.store_rows import add_order
+
+    async with world(tmp_path, **SHOP) as bot:
+        ann, order = await placed(bot)
+        assert bot.store is not None
+        await add_order(bot.store, panel_order_id=99_999_999, account_id=order.account_id, user_id=ANN,
+                        service_id=1012, service_name="Followers", quantity=100, status="Pending", paid=True,
+                        charge=Decimal("1.00"), currency="USD")
+        for _ in range(5):
+            await cycle(bot)
+        assert "I stopped following order #99999999" in ann.last_text
+        assert "shop's support" in ann.last_text and "Check it on the panel" not in ann.last_text

@@ -562,7 +562,9 @@ class Watcher:
                 kind=KIND_ORDER_LOST,
                 dedupe_key=f"order_lost:{order.id}",
                 payload={"order_pk": order.id, "order_id": order.panel_order_id,
-                         "service_name": order.service_name, "error": error[:500]},
+                         "service_name": order.service_name, "error": error[:500],
+                         # A shop's customer has no panel to look at: the shop settles it.
+                         "shop": bool(getattr(order, "paid", False))},
             )
             result.notices += 1
         result.pending.append((order.id, changes, notice, order.status))

@@ -45,6 +45,12 @@ def render(t: I18n, notification: Notification) -> tuple[str, InlineKeyboardMark
         text = t._("♻️ Refill #{refill_id} of order #{order_id}: <b>{status}</b>", refill_id=esc(data["refill_id"]),
                    order_id=esc(data["order_id"]), status=esc(status_name(t, data.get("status"))))
         return text, _open_order(t, data)
+    if kind == KIND_ORDER_LOST and data.get("shop"):
+        return t._(
+            "⚠️ I stopped following order #{order_id}: the panel says “{error}”. Please send this order "
+            "number to the shop's support: they will check it and settle what you paid.",
+            order_id=esc(data["order_id"]), error=esc(clip(str(data.get("error") or ""), ERROR_LIMIT)),
+        ), _open_order(t, data)
     if kind == KIND_ORDER_LOST:
         return t._(
             "⚠️ I stopped following order #{order_id}: the panel says “{error}”. Check it on the panel.",
