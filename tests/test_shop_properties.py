@@ -489,3 +489,32 @@ def test_shop_money_holds_on_sqlite() -> None:
 @pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set")
 def test_shop_money_holds_on_postgresql() -> None:
     _machine("postgresql", examples=20, steps=50)
+
+
+async def test_an_unclear_order_an_admin_marks_placed_keeps_the_shops_currency(tmp_path: Path) -> None:
+    """The shop sells in EUR from a panel that bills in USD: the order an admin records
+    through /admin's "Mark placed" was paid in euros, and says so (its hold is its charge)."""
+    async with world(tmp_path, **{**SHOP, "shop_currency": "EUR"}) as bot:
+        assert bot.store is not None
+        await bot.store.book(Movement(CUSTOMERS[0], Decimal("10"), "topup", "topup:1"))
+        ann = bot.user(CUSTOMERS[0])
+        await bot.send(ann, "/order 1012")
+        await bot.press(ann, "Order")
+        await bot.send(ann, "https://instagram.com/nasa")
+        await bot.send(ann, "1000")
+        while "Check your order" not in ann.last_text:
+            await bot.press(ann, "Skip")
+        bot.sandbox.faults.set("add", http_status=502)
+        await bot.press(ann, "Confirm")
+        bot.sandbox.faults.clear()
+        [draft] = await admin_store.unknown_drafts(bot.store)
+        panel_id = bot.sandbox.orders(KEY)[-1].id
+        admin = bot.user(ADMIN)
+        await bot.send(admin, "/admin")
+        await bot.press(admin, "Unknown drafts")
+        await bot.press(admin, f"Mark #{draft.id} placed")
+        await bot.send(admin, str(panel_id))
+        assert f"recorded as order #{panel_id}" in admin.last_text
+        order = await bot.store.get_order(ann.id, panel_id)
+        assert order is not None and order.paid and order.charge == Decimal("3.19")
+        assert order.currency == "EUR", order.currency
