@@ -21,7 +21,7 @@ import tempfile
 from collections import Counter, defaultdict
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
@@ -113,7 +120,7 @@ class ShopMoney(RuleBasedStateMachine):
         self.drafts: dict[int, DraftModel] = {}
         self.panel_orders = 0  # orders the sandbox has made: every `add` that got through
         self.links = 0
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -309,7 +316,7 @@ class ShopMoney(RuleBasedStateMachine):
         if placed:
             # As /admin's "Mark placed" records it (bot/handlers/admin.py record_order_id).
             order = self.run(admin_store.mark_placed(store, draft.id, draft.panel_order, link=draft.link,
-                                                     quantity=draft.quantity))
+                                                     quantity=draft.quantity, currency="USD"))
             assert order.paid and order.charge == draft.price
             draft.state = "PLACED"
         else:
@@ -496,7 +503,7 @@ async def test_an_unclear_order_an_admin_marks_placed_keeps_the_shops_currency(t
     through /admin's "Mark placed" was paid in euros, and says so (its hold is its charge)."""
     async with world(tmp_path, **{**SHOP, "shop_currency": "EUR"}) as bot:
         assert bot.store is not None
-        await bot.store.book(Movement(CUSTOMERS[0], Decimal("10"), "topup", "topup:1"))
+        await bot.store.book(Movement(CUSTOMERS[0], Decimal(10), "topup", "topup:1"))
         ann = bot.user(CUSTOMERS[0])
         await bot.send(ann, "/order 1012")
         await bot.press(ann, "Order")

@@ -29,7 +29,6 @@ bench_bot judges them (updates/s on capacity rounds 2..N, p99 under the steady l
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import math
 import os
@@ -59,7 +58,7 @@ from bot.store.db import make_engine  # noqa: E402
 from bot.store.ledger import Movement  # noqa: E402
 
 KEY = "bench-shop-key-0123456789abcdef"
-TOP_UP = Decimal("10000000")  # each customer's wallet: pays for every order of the run (some cost $50,000)
+TOP_UP = Decimal(10_000_000)  # each customer's wallet: pays for every order of the run (some cost $50,000)
 ADMIN = 42
 
 

@@ -137,7 +137,7 @@ async def one_database(args: argparse.Namespace, sandbox: bb.Sandbox, pg_url: st
 
         updates = [Update.de_json(press(d), bench.app.bot) for d in drafts]
         panel_balance = (await bench.panels.client(KEY).balance()).amount
-        panel_before = sum(c.calls for c in bench.panels._clients.values())  # noqa: SLF001
+        panel_before = sum(c.calls for c in bench.panels._clients.values())
         db_before = dict(bench.db)
         times, rss_before = os.times(), rss_mb()
         started = time.perf_counter()
@@ -148,7 +148,7 @@ async def one_database(args: argparse.Namespace, sandbox: bb.Sandbox, pg_url: st
         ordered = sorted(samples)
         n = len(updates)
         db = {k: bench.db[k] - db_before[k] for k in db_before}
-        panel = sum(c.calls for c in bench.panels._clients.values()) - panel_before  # noqa: SLF001
+        panel = sum(c.calls for c in bench.panels._clients.values()) - panel_before
         print(f"{n:,} Confirms at once: {wall:.2f} s -> {n / wall:,.0f} confirms/s; handling ms p50 "
               f"{percentile(ordered, 50):.0f}, p90 {percentile(ordered, 90):.0f}, p99 {percentile(ordered, 99):.0f}, "
               f"max {ordered[-1]:.0f}")
