@@ -347,7 +347,7 @@ class ShopMoney(RuleBasedStateMachine):
         if remains is None:
             remains = data.draw(st.integers(0, draft.quantity), label="remains")
         self.bot.sandbox.set_status(draft.panel_order, status, remains=remains)
-        told = self.refund_messages(draft.user)
+        told = self.refund_messages(draft)
         self.watch()
         event(f"status: {status}")
         if status in FINAL:
@@ -356,11 +356,13 @@ class ShopMoney(RuleBasedStateMachine):
             self.wallets[draft.user] += draft.refund
             if draft.refund > 0:
                 money = f"${draft.refund:,.2f} went back to your wallet"
-                assert self.refund_messages(draft.user) == told + 1, self.user(draft.user).last_text
+                assert self.refund_messages(draft) == told + 1, self.user(draft.user).last_text
                 assert money in self.user(draft.user).all_text()
 
-    def refund_messages(self, user: int) -> int:
-        return sum(1 for m in self.user(user).messages if "went back to your wallet" in m.text)
+    def refund_messages(self, draft: DraftModel) -> int:
+        """The messages that told the draft's owner its order gave money back."""
+        return sum(1 for m in self.user(draft.user).messages
+                   if f"Order #{draft.panel_order}:" in m.text and "went back to your wallet" in m.text)
 
     @rule()
     def watch(self) -> None:
@@ -404,9 +406,11 @@ class ShopMoney(RuleBasedStateMachine):
             if e.kind == "topup":
                 assert self.topups.get(e.reference) == (e.user_id, money), e
             elif e.kind in ("hold", "release"):
-                match = re.fullmatch(r"draft:(\d+):(hold|release):(\d+)", e.reference)
-                assert match and match.group(2) == e.kind, e
-                draft_id, attempt = int(match.group(1)), match.group(3)
+                # draft:{id}:{owner}:hold|release:{attempt} (the owner: a draft id used again
+                # after pruning is another draft)
+                match = re.fullmatch(r"draft:(\d+):(\d+):(hold|release):(\d+)", e.reference)
+                assert match and match.group(3) == e.kind and int(match.group(2)) == e.user_id, e
+                draft_id, attempt = int(match.group(1)), match.group(4)
                 assert drafts[draft_id].user_id == e.user_id, e
                 if e.kind == "hold":
                     assert money < 0, e
