@@ -189,7 +189,7 @@ async def check(bench: bb.Bench, db_url: str, schema: str | None, users: list[Fa
     for user_id, amount, kind, reference in entries:
         money = Decimal(str(amount))
         sums[user_id] += money
-        if match := re.fullmatch(r"draft:(\d+):(hold|release):\d+", reference):
+        if match := re.fullmatch(r"draft:(\d+):\d+:(hold|release):\d+", reference):  # draft:{id}:{owner}:...
             by_draft[int(match.group(1))].append((match.group(2), money))
     placed_by: Counter[int] = Counter()
     released: Counter[str] = Counter()  # drafts held, then given back (the panel did not take them): why
