@@ -32,11 +32,12 @@ async def top_up(bot: World, user_id: int, amount: str, reference: str = "charge
     await bot.store.book(Movement(user_id, Decimal(amount), "topup", reference))
 
 
-async def to_confirm(bot: World, user_id: int = ANN, quantity: str = "1000"):  # type: ignore[no-untyped-def]
+async def to_confirm(bot: World, user_id: int = ANN, quantity: str = "1000",  # type: ignore[no-untyped-def]
+                     link: str = "https://instagram.com/nasa"):
     user = bot.user(user_id)
     await bot.send(user, "/order 1012")
     await bot.press(user, "Order")
-    await bot.send(user, "https://instagram.com/nasa")
+    await bot.send(user, link)
     await bot.send(user, quantity)
     while "Check your order" not in user.last_text:
         await bot.press(user, "Skip")
@@ -310,3 +311,23 @@ async def test_a_shop_order_the_panel_no_longer_knows_sends_its_customer_to_the_
             await cycle(bot)
         assert "I stopped following order #99999999" in ann.last_text
         assert "shop's support" in ann.last_text and "Check it on the panel" not in ann.last_text
+
+
+async def test_the_guard_asks_the_panel_its_balance_once_for_many_confirms(tmp_path: Path) -> None:
+    """The operator's balance, known less each order's cost, guards the next Confirms with
+    no call to the panel; customers confirming at once share one request."""
+    import asyncio
+
+    async with world(tmp_path, **SHOP) as bot:
+        await top_up(bot, ANN, "100")
+        for n in range(3):
+            ann = await to_confirm(bot, link=f"https://instagram.com/nasa{n}")
+            await bot.press(ann, "Confirm")
+            assert "✅ Order" in ann.last_text
+        assert bot.sandbox.count("balance") == 1
+        accounts = deps(bot).accounts
+        linked = await accounts.linked(ANN)
+        assert (await accounts.recent_balance(linked)).amount == Decimal(100) - 3 * COST
+        accounts.forget_balance(linked)
+        readings = await asyncio.gather(*(accounts.recent_balance(linked) for _ in range(20)))
+        assert len({r.amount for r in readings}) == 1 and bot.sandbox.count("balance") == 2

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from bot.domain.notices import KIND_KEY_UNDECRYPTABLE
 from bot.domain.panels import Panels
@@ -50,6 +52,7 @@ class Accounts:
         self.cache_seconds = cache_seconds
         self._linked: Recent[int, Linked] = Recent(cache_seconds)
         self._balances: Recent[int, tuple[float, Balance]] = Recent(BALANCE_MAX_AGE)
+        self._asking: dict[int, asyncio.Future[Balance]] = {}
 
     @property
     def team_mode(self) -> bool:
@@ -83,13 +86,35 @@ class Accounts:
         """A balance at most `max_age` seconds old: the confirm screen shows one on every
         draft, and a live call there costs the panel (and the user) a round trip each."""
         assert linked.account.id is not None
-        entry = self._balances.get(linked.account.id)
+        account_id = linked.account.id
+        entry = self._balances.get(account_id)
         if entry is not None and time.monotonic() - entry[0] < max_age:
             return entry[1]
+        # Everyone who needs it now waits for the one request in flight (a shop's many
+        # customers share its one account): one `balance` call, not one each.
+        asking = self._asking.get(account_id)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask_balance(linked))
+            self._asking[account_id] = asking
+            asking.add_done_callback(lambda _done: self._asking.pop(account_id, None))
+        return await asyncio.shield(asking)
+
+    async def _ask_balance(self, linked: Linked) -> Balance:
+        assert linked.account.id is not None
         balance = await linked.client.balance()
         self._balances.put(linked.account.id, (time.monotonic(), balance))
         await self.remember_currency(linked, balance.currency)
         return balance
+
+    def spend(self, linked: Linked, amount: Decimal) -> None:
+        """An order just took `amount` from the account: the balance known is that much
+        lower now (a shop's guard reads it on every Confirm, with no call to the panel)."""
+        if linked.account.id is None:
+            return
+        entry = self._balances.get(linked.account.id)
+        if entry is not None:
+            at, balance = entry
+            self._balances.put(linked.account.id, (at, dataclasses.replace(balance, amount=balance.amount - amount)))
 
     async def remember_currency(self, linked: Linked, currency: str | None) -> None:
         """Keep the currency a `balance` reply named on the account row, so that prices

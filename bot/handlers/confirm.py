@@ -78,7 +78,11 @@ async def confirm(update: Update, context: BotContext, draft_id: int) -> None:
             shown=shown,
         )
     outcome = result.outcome
-    if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED, Outcome.UNRECORDED, Outcome.NOT_OFFERED):
+    if outcome is Outcome.PLACED and shop is not None and result.order is not None and result.order.cost is not None:
+        # The guard reads the shop's panel balance on every Confirm: known less the cost,
+        # not asked of the panel again.
+        context.deps.accounts.spend(linked, result.order.cost)
+    elif outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.REFUSED, Outcome.UNRECORDED, Outcome.NOT_OFFERED):
         context.deps.accounts.forget_balance(linked)
     if outcome in (Outcome.PLACED, Outcome.UNKNOWN, Outcome.UNRECORDED):
         # The panel may have the order: a failure now must not reach the generic "please
