@@ -23,7 +23,7 @@ from bot.views.callback_data import (
     decode_any,
 )
 from bot.handlers.context import BotContext
-from bot.handlers.review import show_confirm
+from bot.handlers.review import order_price, show_confirm, shown_price
 from bot.handlers.states import Confirming, FillingField, State, answered_before, current, encode, enter
 from bot.views.texts import choice_label, day, days_from_now, field_hint, label, problem
 from bot.handlers.ui import show
@@ -65,13 +65,15 @@ def next_field(service: Service, values: dict[str, str]) -> FieldSpec | None:
     return None
 
 
-def state_after(draft_id: int, service: Service, values: dict[str, str], *, after: int | None = None) -> State:
+def state_after(draft_id: int, service: Service, values: dict[str, str], *, after: int | None = None,
+                price: str | None = None) -> State:
     """The conversation state once `values` are stored: the next field's prompt, or the
     confirm screen. Written together with the values (one transaction), so that the
-    prompt that follows has nothing left to store. `after`: the message that answered."""
+    prompt that follows has nothing left to store. `after`: the message that answered;
+    `price`: the shop's price the confirm screen will show."""
     spec = next_field(service, values)
     if spec is None:
-        return Confirming(draft_id, after=after)
+        return Confirming(draft_id, after=after, price=price)
     return FillingField(draft_id, spec.name, after=after)
 
 
@@ -224,8 +226,12 @@ async def accept(
     # A changed choice can make other fields apply or not (web traffic's keyword/referrer).
     allowed = {f.name for f in form_fields(service, values)}
     values = {k: v for k, v in values.items() if k in allowed}
+    # The shop's price goes into the state now: the confirm screen then has nothing to store.
+    price = shown_price(context, await order_price(context, service, values)) \
+        if context.deps.shop is not None and next_field(service, values) is None else None
     if not await context.deps.store.update_draft_values(
-        draft.id, context.user.telegram_id, values, flow=encode(state_after(draft.id, service, values, after=answer))
+        draft.id, context.user.telegram_id, values,
+        flow=encode(state_after(draft.id, service, values, after=answer, price=price)),
     ):
         await show(update, context, t._("This order can no longer be changed: it was already sent to the panel or cancelled."), edit=False)
         return

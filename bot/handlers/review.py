@@ -55,6 +55,12 @@ async def order_price(context: BotContext, service: Service, values: dict[str, s
     return shop.price(await shop.rules(), service, values)
 
 
+def shown_price(context: BotContext, price: Quote) -> str | None:
+    """In a shop, the price the confirm screen shows: the most Confirm may take from the
+    wallet (kept in the Confirming state)."""
+    return str(price.high) if context.deps.shop is not None and not price.per_post else None
+
+
 def price_text(t: I18n, price: Quote, currency: str | None) -> str:
     if price.per_post:
         return t._("from {low} to {high} per post", low=t.money(price.low, currency), high=t.money(price.high, currency))
@@ -104,9 +110,7 @@ async def show_confirm(update: Update, context: BotContext, draft: Draft, servic
         return
     currency = await prices_currency(context, linked)
     price = await order_price(context, service, draft.values)
-    # In a shop, the price shown is the most Confirm may take from the wallet.
-    shown = str(price.high) if context.deps.shop is not None and not price.per_post else None
-    await enter(context, Confirming(draft.id, price=shown))
+    await enter(context, Confirming(draft.id, price=shown_price(context, price)))
     lines = []
     if note:
         lines += [note, ""]
