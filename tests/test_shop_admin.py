@@ -16,6 +16,7 @@ import pytest
 from babel.dates import format_datetime
 
 from bot.domain.shop import Shop
+from bot.i18n import I18n
 from bot.handlers.states import EnteringPrice, FindingService, decode
 from bot.panel.catalog import Catalog
 from bot.playground.fakegram import FakeUser
@@ -72,11 +73,16 @@ async def state_of(bot: World, user: FakeUser) -> object:
     return decode(await store_of(bot).get_flow(user.id))
 
 
+def tr(language: str, message: str, **values: object) -> str:
+    """`message` as an admin speaking `language` reads it (tags left out, as the chat shows it)."""
+    return I18n(language)._(message, **values).replace("<b>", "").replace("</b>", "")
+
+
 async def open_prices(bot: World, language: str = "en", admin_id: int = ADMIN) -> FakeUser:
     admin = bot.user(admin_id, language)
     await bot.send(admin, "/admin")
-    await bot.press(admin, "💲 Prices")
-    assert "Shop prices" in admin.last_text
+    await bot.press(admin, tr(language, "💲 Prices"))
+    assert tr(language, "<b>Shop prices</b> (in {currency})", currency="USD") in admin.last_text
     return admin
 
 
@@ -139,10 +145,11 @@ async def test_a_markup_typed_in_the_admins_locale_prices_the_customers_catalog(
         tmp_path: Path, language: str, typed: str, shown: str) -> None:
     async with world(tmp_path, **SHOP) as bot:
         admin = await open_prices(bot, language)
-        await bot.press(admin, "✏️ Markup")
+        await bot.press(admin, tr(language, "✏️ Markup"))
         assert isinstance(await state_of(bot, admin), EnteringPrice)
         await bot.send(admin, typed)
-        assert f"✅ Markup: +30% → {shown}" in admin.last_text
+        assert tr(language, "✅ {rule}: {before} → {after}", rule=tr(language, "Markup"), before="+30%",
+                  after=shown) in admin.last_text
         assert await state_of(bot, admin) is None
         assert (await shop_of(bot).rules()).markup == Decimal("12.5")
         hq = (await customers_see(bot)).get(HQ)
@@ -158,19 +165,21 @@ async def test_a_bad_markup_gets_a_clear_reply_and_keeps_the_step(
         tmp_path: Path, language: str, bad: list[str], example: str) -> None:
     async with world(tmp_path, **SHOP) as bot:
         admin = await open_prices(bot, language)
-        await bot.press(admin, "✏️ Markup")
+        await bot.press(admin, tr(language, "✏️ Markup"))
         for typed in bad:
             await bot.send(admin, typed)
             reply = admin.last_text
-            assert f"That is not a number. Send it like {example}, or /cancel." == reply \
-                or "Send another value, or /cancel." in reply, (typed, reply)
+            assert tr(language, "That is not a number. Send it like {example}, or /cancel.", example=example) == reply \
+                or tr(language, "Send another value, or /cancel.") in reply, (typed, reply)
             assert await state_of(bot, admin) == EnteringPrice("markup", "", "percent"), typed
         assert await audit(bot) == []
         assert (await shop_of(bot).rules()).markup == Decimal(30)
         # Then a good one: a negative markup is allowed, with a warning that prices stay at cost at least.
         await bot.send(admin, "-10")
-        assert "✅ Markup: +30% → -10%" in admin.last_text
-        assert "never goes below the panel's cost" in admin.last_text
+        assert tr(language, "✅ {rule}: {before} → {after}", rule=tr(language, "Markup"), before="+30%",
+                  after="-10%") in admin.last_text
+        assert tr(language, "⚠️ A negative percent sells below the panel's rate; a price never goes below the "
+                            "panel's cost, so where it would, the service sells at cost.") in admin.last_text
         assert (await customers_see(bot)).get(HQ).rate == Decimal("2.45")  # type: ignore[union-attr]
 
 
@@ -382,16 +391,20 @@ async def test_recent_changes_say_who_when_and_before_after_in_the_admins_locale
         await bot.press(first, "✏️ Markup")
         await bot.send(first, "25")
         second = await open_prices(bot, "ru", admin_id=43)
-        await open_category(bot, second)
-        await bot.press(second, "🙈 Hide")
-        await bot.press(second, "◀ Prices")
-        await bot.press(second, "🕓 Recent changes")
+        await bot.press(second, tr("ru", "📂 Categories"))
+        await bot.press(second, FOLLOWERS)
+        await bot.press(second, tr("ru", "🙈 Hide"))
+        await bot.press(second, tr("ru", "◀ Prices"))
+        await bot.press(second, tr("ru", "🕓 Recent changes"))
         changes = await store_of(bot).price_changes()
         lines = second.last_text.split("\n")
         when = [format_datetime(c.created_at.replace(tzinfo=UTC) if c.created_at.tzinfo is None else c.created_at,
                                 format="medium", tzinfo=UTC, locale="ru") + " UTC" for c in changes]
-        assert lines[1] == f"• {when[0]} · admin 43: Category “{FOLLOWERS}”: none → hidden"
-        assert lines[2] == f"• {when[1]} · admin 42: Markup: the default → +25%"
+        row = "{when} · admin {admin}: {rule}: {before} → {after}"
+        assert lines[1] == "• " + tr("ru", row, when=when[0], admin=43, rule=tr("ru", "Category “{name}”", name=FOLLOWERS),
+                                     before=tr("ru", "none"), after=tr("ru", "hidden"))
+        assert lines[2] == "• " + tr("ru", row, when=when[1], admin=42, rule=tr("ru", "Markup"),
+                                     before=tr("ru", "the default"), after="+25%")
 
 
 # --- the price list -------------------------------------------------------------------------
