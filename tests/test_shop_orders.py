@@ -331,3 +331,19 @@ async def test_the_guard_asks_the_panel_its_balance_once_for_many_confirms(tmp_p
         accounts.forget_balance(linked)
         readings = await asyncio.gather(*(accounts.recent_balance(linked) for _ in range(20)))
         assert len({r.amount for r in readings}) == 1 and bot.sandbox.count("balance") == 2
+
+
+async def test_customers_asking_at_once_share_one_build_of_the_shops_catalog(tmp_path: Path) -> None:
+    import asyncio
+
+    async with world(tmp_path, **SHOP) as bot:
+        shop = deps(bot).shop
+        panel = await deps(bot).panels.catalog(KEY)
+        built = await asyncio.gather(*(shop.priced(panel) for _ in range(10)))
+        assert all(c is built[0] for c in built) and await shop.priced(panel) is built[0]
+        assert built[0].get(1012).rate == Decimal("3.185")
+        assert bot.store is not None
+        await bot.store.set_price_rule(ADMIN, "service", "1012", (Decimal(50), None, False))
+        shop.forget_rules()
+        again = await shop.priced(panel)
+        assert again is not built[0] and again.get(1012).rate == Decimal("3.675")

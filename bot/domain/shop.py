@@ -13,6 +13,7 @@ change what it pays for.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import logging
@@ -93,6 +94,10 @@ class Sale:
     currency: str
 
 
+def _priced(panel: Catalog, rules: PriceRules) -> Catalog:
+    return Catalog(dataclasses.replace(service, rate=rules.rate(service)) for service in panel if rules.visible(service))
+
+
 class Shop:
     def __init__(self, settings: Settings, store: Store, accounts: Accounts, *,
                  rules_seconds: float = RULES_SECONDS) -> None:
@@ -110,6 +115,7 @@ class Shop:
         self._read_at = 0.0
         self._generation = 0
         self._priced: tuple[int, int, Catalog, Catalog] | None = None
+        self._building: dict[tuple[int, int], asyncio.Future[Catalog]] = {}
 
     # --- prices -----------------------------------------------------------------------
 
@@ -134,14 +140,23 @@ class Shop:
 
     async def priced(self, panel: Catalog) -> Catalog:
         """The catalog customers see: visible services only, at the shop's rates. Built once
-        per panel catalog and rules."""
+        per panel catalog and rules, in a worker thread (a 7,000-service catalog takes tens
+        of ms to index: the event loop keeps serving meanwhile), and shared by everyone
+        who asks while it is being built."""
         rules = await self.rules()
+        generation = self._generation
         known = self._priced
-        if known is not None and known[0] == id(panel) and known[1] == self._generation and known[3] is panel:
+        if known is not None and known[0] == id(panel) and known[1] == generation and known[3] is panel:
             return known[2]
-        priced = Catalog(dataclasses.replace(service, rate=rules.rate(service)) for service in panel
-                         if rules.visible(service))
-        self._priced = (id(panel), self._generation, priced, panel)
+        key = (id(panel), generation)
+        building = self._building.get(key)
+        if building is None:
+            building = asyncio.ensure_future(asyncio.to_thread(_priced, panel, rules))
+            self._building[key] = building
+            building.add_done_callback(lambda _done: self._building.pop(key, None))
+        priced = await asyncio.shield(building)
+        if self._generation == generation:
+            self._priced = (id(panel), generation, priced, panel)
         return priced
 
     def price(self, rules: PriceRules, service: Service, values: dict[str, str]) -> Quote:
