@@ -116,23 +116,27 @@ class Shop:
         self._generation = 0
         self._priced: tuple[int, int, Catalog, Catalog] | None = None
         self._building: dict[tuple[int, int], asyncio.Future[Catalog]] = {}
+        self._reading = asyncio.Lock()
 
     # --- prices -----------------------------------------------------------------------
 
     async def rules(self) -> PriceRules:
         """The price rules now: read again when the stored ones changed (checked at most
-        every few seconds; `forget_rules` after a change made in this process)."""
-        now = time.monotonic()
-        if self._rules is not None and now - self._read_at < self.rules_seconds:
+        every few seconds, by one caller while the others wait; `forget_rules` after a
+        change made in this process)."""
+        if self._rules is not None and time.monotonic() - self._read_at < self.rules_seconds:
             return self._rules
-        stamp = await self.store.prices_changed_at()
-        if self._rules is None or stamp != self._stamp:
-            rows = [(r.scope, r.key, r.percent, r.per_1000, r.hidden) for r in await self.store.price_rules()]
-            self._rules = rules_from(rows, markup=self.markup, minimum=self.minimum, digits=self.digits)
-            self._stamp = stamp
-            self._generation += 1
-        self._read_at = now
-        return self._rules
+        async with self._reading:
+            if self._rules is not None and time.monotonic() - self._read_at < self.rules_seconds:
+                return self._rules  # another caller read them meanwhile
+            stamp = await self.store.prices_changed_at()
+            if self._rules is None or stamp != self._stamp:
+                rows = [(r.scope, r.key, r.percent, r.per_1000, r.hidden) for r in await self.store.price_rules()]
+                self._rules = rules_from(rows, markup=self.markup, minimum=self.minimum, digits=self.digits)
+                self._stamp = stamp
+                self._generation += 1
+            self._read_at = time.monotonic()
+            return self._rules
 
     def forget_rules(self) -> None:
         self._read_at = 0.0
