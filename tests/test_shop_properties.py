@@ -5,7 +5,8 @@ unclear orders hold), each movement is booked once, and no hold outlives what it
 
 Hypothesis drives random sequences of steps over three customers against the real
 Application, the fake Telegram, the sandbox panel and a real database (SQLite; also
-PostgreSQL when TEST_DATABASE_URL is set): top-ups, orders confirmed (placed, refused,
+PostgreSQL when TEST_DATABASE_URL is set): top-ups (booked, and paid in Stars through
+/topup, some delivered twice), an admin refunding Stars, orders confirmed (placed, refused,
 provably not sent, unclear), second taps and two taps at once on one Confirm, two
 drafts of one wallet confirmed at once, /cancel, admins settling unclear orders (placed
 or failed, and a second time), final statuses (Completed, Partial with any remains,
@@ -46,6 +47,7 @@ from bot.store import admin as admin_store
 from bot.store.db import make_engine
 from bot.store.ledger import Movement
 from tests.harness import KEY, PG_URL, World, world
+from tests.test_shop_wallet import deliver_again
 from tests.test_watching import cycle, deps
 
 ADMIN = 42
@@ -63,6 +65,8 @@ TOPUPS = [Decimal(x) for x in ("0.01", "0.50", "1", "2.50", "3.19", "5", "10", "
 ANSWERS = ("ok", "refused", "unavailable", "unclear")
 MOSTLY_OK = ("ok", "ok", "ok") + ANSWERS
 FINAL = ("Completed", "Partial", "Canceled", "Refunded")
+# /topup's presets as the buttons say them (TOPUP_AMOUNTS 5 and 10 at STARS_PER_UNIT 50).
+STARS_PRESETS = ("$5.00 for 250 ⭐", "$10.00 for 500 ⭐")
 
 
 def price_of(service: int, quantity: int) -> Decimal:
@@ -117,6 +121,10 @@ class ShopMoney(RuleBasedStateMachine):
         self.sql: AsyncEngine = make_engine(self.bot.db_url, schema=self.bot.schema)
         self.wallets: dict[int, Decimal] = {user: Decimal(0) for user in CUSTOMERS}
         self.topups: dict[str, tuple[int, Decimal]] = {}
+        # Top-ups paid in Stars through /topup: top-up id -> (customer, amount, charge id),
+        # and the charge ids an admin refunded.
+        self.stars: dict[int, tuple[int, Decimal, str]] = {}
+        self.refunded: set[str] = set()
         self.drafts: dict[int, DraftModel] = {}
         self.panel_orders = 0  # orders the sandbox has made: every `add` that got through
         self.links = 0
@@ -233,6 +241,47 @@ class ShopMoney(RuleBasedStateMachine):
         self.run(self.bot.store.book(Movement(user, money, "topup", reference)))
         self.topups[reference] = (user, money)
         self.wallets[user] += money
+
+    @rule(user=st.sampled_from(CUSTOMERS), preset=st.sampled_from(STARS_PRESETS), again=st.booleans())
+    def pay_stars(self, user: int, preset: str, again: bool) -> None:
+        """/topup, a preset, Pay: the wallet is credited once, even when Telegram delivers
+        the payment again (`again`)."""
+        self.run(self._pay_stars(user, preset, again))
+
+    async def _pay_stars(self, user_id: int, preset: str, again: bool) -> None:
+        user, app = self.user(user_id), self.bot.app
+        assert app is not None
+        await self.bot.send(user, "/topup")
+        await self.bot.press(user, preset)
+        charge = await user.pay(app)
+        assert charge is not None, user.last_text
+        if again:
+            await deliver_again(self.bot, user, charge)
+        money = Decimal(preset.split(" ")[0].lstrip("$"))
+        self.topups[f"topup:{charge.id}"] = (user_id, money)
+        self.stars[int(charge.payload.split(":")[1])] = (user_id, money, charge.id)
+        self.wallets[user_id] += money
+        event(f"stars top-up{' delivered twice' if again else ''}")
+
+    @precondition(lambda self: any(charge not in self.refunded for _u, _m, charge in self.stars.values()))
+    @rule(pick=st.integers(0, 1000))
+    def refund_stars(self, pick: int) -> None:
+        """An admin's /refund_topup: the Stars go back only while the wallet holds the
+        amount (holds of unclear or placed orders count as spent)."""
+        waiting = sorted((i, t) for i, t in self.stars.items() if t[2] not in self.refunded)
+        topup_id, (user, money, charge) = waiting[pick % len(waiting)]
+        admin = self.user(ADMIN)
+        self.run(self.bot.send(admin, f"/refund_topup {topup_id}"))
+        if self.wallets[user] >= money:
+            assert admin.last_text.startswith(f"✅ Top-up #{topup_id} refunded"), admin.last_text
+            assert self.bot.fake.payments.charges[charge].refunded
+            self.wallets[user] -= money
+            self.refunded.add(charge)
+            event("stars refunded")
+        else:
+            assert admin.last_text.startswith("❌ Not refunded"), admin.last_text
+            assert not self.bot.fake.payments.charges[charge].refunded
+            event("stars refund refused: spent")
 
     @rule(user=st.sampled_from(CUSTOMERS), service=st.sampled_from(sorted(RATES)), data=st.data(),
           answer=st.sampled_from(MOSTLY_OK), taps=st.sampled_from((1, 1, 1, 2)))
@@ -405,6 +454,10 @@ class ShopMoney(RuleBasedStateMachine):
             sums[e.user_id] += money
             if e.kind == "topup":
                 assert self.topups.get(e.reference) == (e.user_id, money), e
+            elif e.kind == "topup_refund":
+                match = re.fullmatch(r"topup_refund:(\w+):1", e.reference)
+                assert match and match.group(1) in self.refunded, e
+                assert self.topups[f"topup:{match.group(1)}"] == (e.user_id, -money), e
             elif e.kind in ("hold", "release"):
                 # draft:{id}:{owner}:hold|release:{attempt} (the owner: a draft id used again
                 # after pruning is another draft)
@@ -476,7 +529,8 @@ class ShopMoney(RuleBasedStateMachine):
             if row.state == "UNKNOWN":
                 unclear[row.user_id] += sum(open_holds[draft_id], Decimal(0))
         for user in CUSTOMERS:
-            paid_in = sum((m for u, m in self.topups.values() if u == user), Decimal(0))
+            paid_in = sum((m for u, m in self.topups.values() if u == user), Decimal(0)) \
+                - sum((m for u, m, charge in self.stars.values() if u == user and charge in self.refunded), Decimal(0))
             assert sums[user] == paid_in - kept[user] - unclear[user], (user, sums[user], paid_in, kept[user])
 
         # Exactly once on the panel: one order for every `add` that got through, none more.
