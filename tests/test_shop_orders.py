@@ -347,3 +347,46 @@ async def test_customers_asking_at_once_share_one_build_of_the_shops_catalog(tmp
         shop.forget_rules()
         again = await shop.priced(panel)
         assert again is not built[0] and again.get(1012).rate == Decimal("3.675")
+
+
+async def test_a_subscription_without_a_number_of_posts_asks_for_one_and_holds_nothing(tmp_path: Path) -> None:
+    """Its price is per post until the posts are known: a shop cannot hold an open-ended price."""
+    from tests.test_ordering import fill_form, service
+
+    async with world(tmp_path, **SHOP) as bot:
+        await top_up(bot, ANN, "10")
+        ann = bot.user(ANN)
+        await bot.send(ann, "/order 1051")
+        await bot.press(ann, "Order")
+        await fill_form(bot, ann, service(bot, 1051), skip_optional=True)
+        assert "per post" in ann.last_text
+        await bot.press(ann, "Confirm")
+        assert "a subscription needs a number of posts" in ann.last_text
+        assert bot.sandbox.count("add") == 0 and await wallet(bot) == Decimal(10)
+
+
+async def test_the_panel_refusing_for_its_own_funds_is_temporarily_unavailable_and_told_to_admins(
+        tmp_path: Path) -> None:
+    """The guard's reading of the panel balance was older than the panel's refusal."""
+    async with world(tmp_path, **SHOP) as bot:
+        await bot.send(bot.user(ADMIN), "/start")
+        await top_up(bot, ANN, "10")
+        ann = await to_confirm(bot)
+        bot.sandbox.faults.set("add", error="Not enough funds on balance")
+        await bot.press(ann, "Confirm")
+        assert "temporarily unavailable" in ann.last_text and "Nothing was charged" in ann.last_text
+        assert "Not enough funds" not in ann.last_text  # the operator's balance, not the customer's business
+        assert await wallet(bot) == Decimal(10)
+        assert bot.app is not None
+        await deps(bot).sender.send_due(bot.app.bot)
+        assert any("the panel refused an order for lack of funds" in m.text for m in bot.user(ADMIN).messages)
+
+
+async def test_a_shop_has_no_key_to_link_and_a_pasted_key_is_deleted(tmp_path: Path) -> None:
+    async with world(tmp_path, **SHOP) as bot:
+        ann = bot.user(ANN)
+        await bot.send(ann, "/connect")
+        assert ann.last_text == "There is no key to link here: you pay for orders from your wallet (/balance)."
+        await bot.send(ann, "my key is 0123456789abcdef0123456789abcdef")
+        assert "never send a panel key" in ann.last_text
+        assert "0123456789abcdef0123456789abcdef" not in ann.all_text()

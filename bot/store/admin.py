@@ -17,7 +17,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.store.drafts import DRAFTS
 from bot.store.engine import StoreError
-from bot.store.ledger import open_hold, release_hold
+from bot.store.ledger import release_hold
 from bot.store.outbox import Notice, insert_notices
 from bot.store.topups import KIND_WALLET
 from bot.store.models import Draft, DraftState, Notification, Order, User, utcnow
@@ -147,8 +147,8 @@ async def mark_failed(store: Store, draft_id: int, *, currency: str | None = Non
     def write(conn: Connection) -> bool:
         if conn.execute(statement).rowcount != 1:
             return False
-        hold = open_hold(conn, draft_id)
-        if hold is not None and release_hold(conn, draft_id) is not None:
+        hold = release_hold(conn, draft_id)
+        if hold is not None:
             notice = Notice(user_id=hold.user_id, kind=KIND_WALLET, dedupe_key=f"wallet:release:{draft_id}",
                             payload={"amount": str(hold.amount), "currency": currency, "reason": "release"})
             conn.execute(insert_notices(conn.dialect.name, [notice], utcnow()))

@@ -93,14 +93,14 @@ def open_hold(conn: Connection, draft_id: int, user_id: int | None = None) -> Ho
     return None
 
 
-def release_hold(conn: Connection, draft_id: int) -> Decimal | None:
-    """Give the draft's open hold back (nothing was ordered with it); the amount, or None
-    when there was none (own and team modes hold nothing)."""
+def release_hold(conn: Connection, draft_id: int) -> Hold | None:
+    """Give the draft's open hold back (nothing was ordered with it); the hold given
+    back, or None when there was none (own and team modes hold nothing)."""
     hold = open_hold(conn, draft_id)
     if hold is None:
         return None
     book(conn, Movement(hold.user_id, hold.amount, "release", _release_reference(draft_id, hold.user_id, hold.attempt)))
-    return hold.amount
+    return hold
 
 
 def wallet_balance(conn: Connection, user_id: int) -> Decimal:
